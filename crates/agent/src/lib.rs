@@ -1,0 +1,6 @@
+//! suture's loop: turn an event and a repository into a diagnosis.
+//!
+//! **Invariant:** the agent reads the repository only through `repo`; it never
+//! shells out to git.
+
+pub mod diagnose;

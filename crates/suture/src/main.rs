@@ -1,0 +1,82 @@
+//! The `suture` command: parse flags, load inputs, run a stage, map errors to
+//! exit codes. Everything of substance lives in the library crates.
+
+mod cli;
+mod diagnose_cmd;
+mod event_file;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit code for a completed command (a diagnosis was made, even with no suspect).
+const EXIT_OK: u8 = 0;
+/// Exit code for a failure that is not the input's fault.
+const EXIT_FAILURE: u8 = 1;
+/// Exit code for bad input: unreadable repository, event or flags.
+const EXIT_BAD_INPUT: u8 = 2;
+
+/// An error with the exit code it should produce.
+#[derive(Debug)]
+pub(crate) struct CommandError {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl CommandError {
+    /// The input was bad: exit 2.
+    pub(crate) fn bad_input(error: impl Into<anyhow::Error>) -> CommandError {
+        CommandError {
+            code: EXIT_BAD_INPUT,
+            error: error.into(),
+        }
+    }
+
+    /// Something else failed: exit 1.
+    pub(crate) fn failure(error: impl Into<anyhow::Error>) -> CommandError {
+        CommandError {
+            code: EXIT_FAILURE,
+            error: error.into(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_OK
+            });
+        }
+    };
+    install_tracing(cli.verbose);
+    let result = match cli.command {
+        cli::Command::Diagnose(args) => diagnose_cmd::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(CommandError { code, error }) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Logs go to stderr so that `--json` output on stdout stays clean.
+fn install_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SUTURE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,1 @@
+//! End-to-end scenarios across crates, run against the real binary.
