@@ -211,8 +211,17 @@ fn callee_evidence(
                 })
             });
             if let Some(hit) = hit {
+                let name = hit.name.as_deref().unwrap_or_default();
+                let on_line = frame
+                    .line_text
+                    .as_deref()
+                    .is_some_and(|text| text.contains(&format!("{name}(")));
                 per_commit[commit_idx].push(Item {
-                    kind: EvidenceKind::Callee,
+                    kind: if on_line {
+                        EvidenceKind::LineCallee
+                    } else {
+                        EvidenceKind::Callee
+                    },
                     frame: frame_idx,
                     detail: format!(
                         "changed {} ({}), called from {}",

@@ -24,7 +24,9 @@ pub enum EvidenceKind {
     Function,
     /// The commit changed the class (impl, trait…) enclosing it.
     Class,
-    /// The commit changed a function the frame's function calls.
+    /// The commit changed a function called on the frame's line itself.
+    LineCallee,
+    /// The commit changed a function the frame's function calls elsewhere.
     Callee,
     /// The commit's changed lines mention an identifier of the frame's line.
     Identifier,

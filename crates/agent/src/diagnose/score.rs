@@ -1,7 +1,7 @@
 //! Scoring: evidence → a score per commit, and an overall confidence.
 //!
 //! A commit earns, for each frame, the weight of its strongest evidence
-//! (line > function > class > callee, identifier > file) plus a quarter of
+//! (line > function > callee on the line > class > callee, identifier > file) plus a quarter of
 //! the rest, times the frame's weight (the crash frame most, callers less,
 //! test code and causes half). File-level evidence counts once per file, so
 //! a long stack through one big file cannot outweigh a precise hit.
@@ -16,6 +16,8 @@ use super::report::EvidenceKind;
 
 /// Below this confidence the top suspect is not called the culprit.
 pub const CULPRIT_CONFIDENCE: f64 = 0.5;
+/// Confidence kept when the top suspect has no precise evidence.
+const IMPRECISE_FACTOR: f64 = 0.6;
 /// Suspects listed at most.
 const MAX_SUSPECTS: usize = 10;
 /// Score at which the evidence is "strong" (about two-thirds of the way to certainty).
@@ -26,6 +28,7 @@ pub(crate) fn kind_weight(kind: EvidenceKind) -> f64 {
     match kind {
         EvidenceKind::Line => 1.0,
         EvidenceKind::Function => 0.6,
+        EvidenceKind::LineCallee => 0.55,
         EvidenceKind::Class => 0.35,
         EvidenceKind::Callee => 0.3,
         EvidenceKind::Identifier => 0.3,
@@ -129,7 +132,9 @@ fn commit_factor(window: &Window<'_>, commit_idx: usize, reference_time: i64) ->
 }
 
 /// Strength of the top suspect's evidence, discounted when the runner-up is
-/// close behind.
+/// close behind, and when none of it is precise (the frame's line, its
+/// function, or a function called on its line): touching the same class or
+/// file is a lead, not a verdict.
 fn confidence(suspects: &[Ranked]) -> f64 {
     let Some(top) = suspects.first() else {
         return 0.0;
@@ -137,6 +142,13 @@ fn confidence(suspects: &[Ranked]) -> f64 {
     let second = suspects.get(1).map_or(0.0, |s| s.score);
     let strength = 1.0 - (-top.score / STRENGTH_SCALE).exp();
     let margin = (top.score - second) / top.score;
-    let confidence = strength * (0.4 + 0.6 * margin);
+    let precise = top.items.iter().any(|item| {
+        matches!(
+            item.kind,
+            EvidenceKind::Line | EvidenceKind::Function | EvidenceKind::LineCallee
+        )
+    });
+    let precision = if precise { 1.0 } else { IMPRECISE_FACTOR };
+    let confidence = strength * (0.4 + 0.6 * margin) * precision;
     (confidence * 1000.0).round() / 1000.0
 }

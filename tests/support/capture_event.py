@@ -1,0 +1,61 @@
+"""Run a Python program under the real sentry-sdk and save the event it reports.
+
+Usage: capture_event.py PROGRAM OUT_JSON
+
+The SDK is initialised as an application would (a DSN, a release, an
+environment) but with a transport that writes the envelope's event to
+OUT_JSON instead of sending it, so nothing leaves the machine. The program's
+uncaught exception is reported with capture_exception, the way the SDK's
+excepthook integration would. Environment: SUTURE_TEST_RELEASE sets the
+release.
+"""
+
+import json
+import os
+import runpy
+import sys
+
+import sentry_sdk
+from sentry_sdk.transport import Transport
+
+
+class FileTransport(Transport):
+    def __init__(self, options, path):
+        super().__init__(options)
+        self.path = path
+
+    def capture_envelope(self, envelope):
+        event = envelope.get_event()
+        if event is not None:
+            with open(self.path, "w") as out:
+                json.dump(event, out, indent=1, default=str)
+
+    def flush(self, timeout, callback=None):
+        return None
+
+    def kill(self):
+        return None
+
+
+def main():
+    program, out = sys.argv[1], sys.argv[2]
+    sentry_sdk.init(
+        dsn="https://public@sentry.invalid/1",
+        transport=lambda options: FileTransport(options, out),
+        release=os.environ.get("SUTURE_TEST_RELEASE"),
+        environment="production",
+        default_integrations=False,
+    )
+    sys.path.insert(0, os.path.dirname(os.path.abspath(program)))
+    try:
+        runpy.run_path(program, run_name="__main__")
+    except Exception as error:  # noqa: BLE001 - the point is to report it
+        sentry_sdk.capture_exception(error)
+        sentry_sdk.flush()
+        return 0
+    print("program did not raise", file=sys.stderr)
+    return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
