@@ -20,7 +20,10 @@ pub const DAY: i64 = 86_400;
 impl ScriptedRepo {
     /// An empty repository on branch `main`.
     pub fn new() -> ScriptedRepo {
-        let dir = tempfile::Builder::new().prefix("suture-e2e-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("suture-e2e-")
+            .tempdir()
+            .expect("temp dir");
         let mut options = git2::RepositoryInitOptions::new();
         options.initial_head("main");
         let git = Repository::init_opts(dir.path(), &options).expect("git init");
@@ -34,7 +37,13 @@ impl ScriptedRepo {
 
     /// Writes `files` (`None` deletes) and commits them as `author`
     /// (`"Name <email>"`) at Unix time `time`.
-    pub fn commit(&self, author: &str, time: i64, message: &str, files: &[(&str, Option<&str>)]) -> Oid {
+    pub fn commit(
+        &self,
+        author: &str,
+        time: i64,
+        message: &str,
+        files: &[(&str, Option<&str>)],
+    ) -> Oid {
         let (name, email) = author
             .split_once(" <")
             .map(|(n, e)| (n, e.trim_end_matches('>')))
@@ -66,8 +75,20 @@ impl ScriptedRepo {
             .collect();
         let parent_refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
         self.git
-            .commit(Some("HEAD"), &signature, &signature, message, &tree, &parent_refs)
+            .commit(
+                Some("HEAD"),
+                &signature,
+                &signature,
+                message,
+                &tree,
+                &parent_refs,
+            )
             .unwrap()
+    }
+
+    /// A file of the work tree as last committed by the script.
+    pub fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.path().join(path)).expect("file of the scripted repo")
     }
 
     /// `HEAD`'s commit id.
@@ -98,7 +119,10 @@ pub fn suture_bin() -> PathBuf {
         return PathBuf::from(path);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
     let bin = profile_dir.join(format!("suture{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
@@ -110,7 +134,10 @@ pub fn suture_bin() -> PathBuf {
 
 /// Runs `suture` with `args`.
 pub fn suture(args: &[&str]) -> Output {
-    Command::new(suture_bin()).args(args).output().expect("running suture")
+    Command::new(suture_bin())
+        .args(args)
+        .output()
+        .expect("running suture")
 }
 
 /// Runs `suture` with `args` and `--json`, expecting exit 0 and JSON on stdout.
@@ -125,7 +152,10 @@ pub fn suture_json(args: &[&str]) -> serde_json::Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-        panic!("suture printed no JSON ({error}): {}", String::from_utf8_lossy(&output.stdout))
+        panic!(
+            "suture printed no JSON ({error}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
     })
 }
 
@@ -137,7 +167,12 @@ pub fn python() -> String {
 
 /// Runs `program` (a path inside `cwd`) under the real `sentry-sdk` and
 /// returns the event JSON it reported, written to `out`.
-pub fn capture_python_event(cwd: &Path, program: &str, release: Option<&str>, out: &Path) -> serde_json::Value {
+pub fn capture_python_event(
+    cwd: &Path,
+    program: &str,
+    release: Option<&str>,
+    out: &Path,
+) -> serde_json::Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/capture_event.py");
     let mut command = Command::new(python());
     command.arg(&script).arg(program).arg(out).current_dir(cwd);
@@ -156,7 +191,9 @@ pub fn capture_python_event(cwd: &Path, program: &str, release: Option<&str>, ou
 
 /// A path under the shared fixtures directory that sits beside the repository.
 pub fn shared_fixture(relative: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures").join(relative);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures")
+        .join(relative);
     assert!(path.exists(), "fixture {} is missing", path.display());
     path
 }

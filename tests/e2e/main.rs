@@ -1,1 +1,6 @@
-//! End-to-end scenarios across crates, run against the real binary.
+//! End-to-end scenarios across crates, run against the real binary with real
+//! git repositories and real `sentry-sdk` events.
+
+mod diagnose;
+mod diagnose_fixtures;
+mod diagnose_input;

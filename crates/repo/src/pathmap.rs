@@ -208,9 +208,18 @@ impl PathMapper {
             return None;
         }
         let whole_path = shared == path.split('/').count();
-        let unique_name = same_name.len() == 1 && in_app == Some(true);
+        let unique_name = same_name.len() == 1 && in_app == Some(true) && !is_generic_name(base);
         (shared >= 2 || whole_path || unique_name).then(|| path.clone())
     }
+}
+
+/// File names that say nothing about which package they belong to.
+fn is_generic_name(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name);
+    matches!(
+        stem,
+        "__init__" | "__main__" | "index" | "main" | "mod" | "lib" | "app" | "utils" | "util"
+    )
 }
 
 /// Strips URL schemes and hosts, `./` and `~/` prefixes and Windows
@@ -309,7 +318,7 @@ fn library_module(module: &str) -> Option<&'static str> {
 
 /// Candidate file paths for a Python-style dotted module name.
 fn module_paths(module: &str) -> Vec<String> {
-    if module.is_empty() || module.contains('/') {
+    if module.is_empty() || module.contains('/') || module == "__main__" {
         return Vec::new();
     }
     let base = module.replace('.', "/");
@@ -387,6 +396,17 @@ mod tests {
         };
         check(frame, &[], expect!["deep/unique_name.py (Suffix)"]);
         check(abs("/x/y/unique_name.py"), &[], expect!["unmapped"]);
+        let frame = FrameLocation {
+            in_app: Some(true),
+            ..abs("/elsewhere/pkg/__init__.py")
+        };
+        check(frame, &[], expect!["unmapped"]);
+        let frame = FrameLocation {
+            in_app: Some(true),
+            module: Some("__main__"),
+            ..abs("/tmp/job.py")
+        };
+        check(frame, &[], expect!["unmapped"]);
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub(crate) struct ChangedSymbol {
     pub(crate) qualified_name: Option<String>,
     pub(crate) name: Option<String>,
     pub(crate) lines: u32,
+    /// Identifiers on the changed lines, to link a change to a crash line.
+    pub(crate) identifiers: BTreeSet<String>,
 }
 
 /// Everything the scorer and the locator need.
@@ -265,20 +267,19 @@ fn changed_symbols(
             };
             let hunks = window.hunks(commit_idx, change_idx)?;
             for hunk in hunks.iter() {
-                let lines: Vec<u32> = if hunk.new_lines == 0 {
-                    vec![hunk.new_start.max(1)]
-                } else {
-                    (hunk.new_start..hunk.new_start + hunk.new_lines).collect()
-                };
-                // Lines a hunk removed beyond those it added belong to where it starts.
-                let removed_extra = hunk.old_lines.saturating_sub(hunk.new_lines.max(1));
-                for (offset, line) in lines.into_iter().enumerate() {
-                    let function = file
-                        .enclosing_chain(line)
+                let function_at = |line: u32| {
+                    file.enclosing_chain(line)
                         .into_iter()
-                        .find(|s| s.kind.is_function_like());
-                    let weight = 1 + if offset == 0 { removed_extra } else { 0 };
-                    bump(&mut symbols, path, function, weight);
+                        .find(|s| s.kind.is_function_like())
+                };
+                // Removed lines (beyond those replaced) belong to where the hunk starts.
+                let start = function_at(hunk.new_start.max(1));
+                let removed_extra = hunk.old_lines.saturating_sub(hunk.new_lines);
+                let removed_tokens = hunk.removed.iter().flat_map(|l| identifiers(l)).collect();
+                bump(&mut symbols, path, start, removed_extra, removed_tokens);
+                for (offset, text) in hunk.added.iter().enumerate() {
+                    let function = function_at(hunk.new_start + offset as u32);
+                    bump(&mut symbols, path, function, 1, identifiers(text));
                 }
             }
         }
@@ -287,18 +288,31 @@ fn changed_symbols(
     Ok(all)
 }
 
-fn bump(symbols: &mut Vec<ChangedSymbol>, path: &str, function: Option<&Symbol>, lines: u32) {
+fn bump(
+    symbols: &mut Vec<ChangedSymbol>,
+    path: &str,
+    function: Option<&Symbol>,
+    lines: u32,
+    tokens: BTreeSet<String>,
+) {
+    if lines == 0 && tokens.is_empty() {
+        return;
+    }
     let qualified_name = function.map(|s| s.qualified_name.clone());
     match symbols
         .iter_mut()
         .find(|s| s.path == path && s.qualified_name == qualified_name)
     {
-        Some(existing) => existing.lines += lines,
+        Some(existing) => {
+            existing.lines += lines;
+            existing.identifiers.extend(tokens);
+        }
         None => symbols.push(ChangedSymbol {
             path: path.to_string(),
             qualified_name,
             name: function.map(|s| s.name.clone()),
             lines,
+            identifiers: tokens,
         }),
     }
 }

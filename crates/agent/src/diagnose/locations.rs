@@ -13,7 +13,7 @@ use repo::git2::Tree;
 use repo::index::CodeIndex;
 
 use super::DiagnoseError;
-use super::evidence::Evidence;
+use super::evidence::{ChangedSymbol, Evidence, identifiers};
 use super::frames::ResolvedFrame;
 use super::report::Location;
 use super::score::Ranking;
@@ -21,7 +21,7 @@ use super::score::Ranking;
 /// Suspects whose changed functions are considered.
 const SUSPECTS_CONSIDERED: usize = 5;
 /// What being on the stack alone is worth, before any suspect says more.
-const ON_STACK: f64 = 0.05;
+const ON_STACK: f64 = 0.15;
 /// Locations listed at most.
 const MAX_LOCATIONS: usize = 10;
 
@@ -51,7 +51,7 @@ pub(crate) fn rank(
             let Some(at_tip) = file.by_qualified_name(qualified_name) else {
                 continue;
             };
-            let (relation, related) = relatedness(&symbol.path, qualified_name, frames);
+            let (relation, related) = relatedness(symbol, qualified_name, frames);
             let share = f64::from(symbol.lines) / f64::from(total_lines);
             let score = suspect.score * related * (0.5 + 0.5 * share);
             let location = candidates
@@ -109,8 +109,20 @@ pub(crate) fn rank(
 }
 
 /// How a changed function relates to the stack, and what that is worth.
-fn relatedness(path: &str, qualified_name: &str, frames: &[ResolvedFrame]) -> (&'static str, f64) {
-    let mut best = ("elsewhere", 0.25);
+/// A sibling in the frame's class or file counts fully only when the change
+/// shares an identifier with the frame's line (the state the crash reads);
+/// otherwise it is a neighbour, not a lead.
+fn relatedness(
+    changed: &ChangedSymbol,
+    qualified_name: &str,
+    frames: &[ResolvedFrame],
+) -> (&'static str, f64) {
+    let linked_anywhere = frames.iter().any(|f| linked(changed, f));
+    let mut best = if linked_anywhere {
+        ("shares identifiers with a frame line", 0.25)
+    } else {
+        ("elsewhere", 0.1)
+    };
     let name = qualified_name
         .rsplit(['.', ':'])
         .next()
@@ -119,34 +131,37 @@ fn relatedness(path: &str, qualified_name: &str, frames: &[ResolvedFrame]) -> (&
         let Some(frame_path) = frame.path() else {
             continue;
         };
-        let same_file = frame_path == path;
+        let same_file = frame_path == changed.path;
+        let link = linked(changed, frame);
+        let own = same_file
+            && frame
+                .symbol
+                .as_ref()
+                .is_some_and(|s| s.qualified_name == qualified_name);
+        let sibling = same_file
+            && frame
+                .container
+                .as_ref()
+                .is_some_and(|c| qualified_name.starts_with(&format!("{}.", c.qualified_name)));
+        let callee = frame
+            .symbol
+            .as_ref()
+            .is_some_and(|s| s.calls.iter().any(|c| c == name));
         let candidates = [
+            ("the frame's own function", 1.0, own),
+            ("called from a frame", 0.7, callee),
             (
-                "the frame's own function",
-                1.0,
-                same_file
-                    && frame
-                        .symbol
-                        .as_ref()
-                        .is_some_and(|s| s.qualified_name == qualified_name),
-            ),
-            (
-                "same class as a frame",
+                "same class as a frame, same identifiers",
                 0.8,
-                same_file
-                    && frame.container.as_ref().is_some_and(|c| {
-                        qualified_name.starts_with(&format!("{}.", c.qualified_name))
-                    }),
+                sibling && link,
             ),
+            ("same class as a frame", 0.2, sibling && !link),
             (
-                "called from a frame",
-                0.7,
-                frame
-                    .symbol
-                    .as_ref()
-                    .is_some_and(|s| s.calls.iter().any(|c| c == name)),
+                "in a frame's file, same identifiers",
+                0.5,
+                same_file && link,
             ),
-            ("in a frame's file", 0.5, same_file),
+            ("in a frame's file", 0.15, same_file && !link),
         ];
         for (relation, value, holds) in candidates {
             let weighted = value * frame.weight;
@@ -156,4 +171,13 @@ fn relatedness(path: &str, qualified_name: &str, frames: &[ResolvedFrame]) -> (&
         }
     }
     best
+}
+
+fn linked(changed: &ChangedSymbol, frame: &ResolvedFrame) -> bool {
+    frame.weight > 0.0
+        && frame.line_text.as_deref().is_some_and(|text| {
+            identifiers(text)
+                .iter()
+                .any(|token| changed.identifiers.contains(token))
+        })
 }

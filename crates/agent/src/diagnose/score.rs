@@ -16,7 +16,8 @@ use super::report::EvidenceKind;
 
 /// Below this confidence the top suspect is not called the culprit.
 pub const CULPRIT_CONFIDENCE: f64 = 0.5;
-/// Confidence kept when the top suspect has no precise evidence.
+/// What a suspect without precise evidence keeps, in confidence and as a
+/// competitor.
 const IMPRECISE_FACTOR: f64 = 0.6;
 /// Suspects listed at most.
 const MAX_SUSPECTS: usize = 10;
@@ -139,16 +140,27 @@ fn confidence(suspects: &[Ranked]) -> f64 {
     let Some(top) = suspects.first() else {
         return 0.0;
     };
-    let second = suspects.get(1).map_or(0.0, |s| s.score);
+    // A runner-up with only a lead (class, file) competes less than one with
+    // precise evidence of its own.
+    let second = suspects.get(1).map_or(0.0, |s| {
+        s.score * if is_precise(s) { 1.0 } else { IMPRECISE_FACTOR }
+    });
     let strength = 1.0 - (-top.score / STRENGTH_SCALE).exp();
-    let margin = (top.score - second) / top.score;
-    let precise = top.items.iter().any(|item| {
+    let margin = ((top.score - second) / top.score).max(0.0);
+    let precision = if is_precise(top) {
+        1.0
+    } else {
+        IMPRECISE_FACTOR
+    };
+    let confidence = strength * (0.4 + 0.6 * margin) * precision;
+    (confidence * 1000.0).round() / 1000.0
+}
+
+fn is_precise(suspect: &Ranked) -> bool {
+    suspect.items.iter().any(|item| {
         matches!(
             item.kind,
             EvidenceKind::Line | EvidenceKind::Function | EvidenceKind::LineCallee
         )
-    });
-    let precision = if precise { 1.0 } else { IMPRECISE_FACTOR };
-    let confidence = strength * (0.4 + 0.6 * margin) * precision;
-    (confidence * 1000.0).round() / 1000.0
+    })
 }
