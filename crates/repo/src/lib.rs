@@ -13,3 +13,4 @@ pub use git2;
 pub mod git;
 pub mod index;
 pub mod pathmap;
+pub mod worktree;
