@@ -154,7 +154,17 @@ impl Window<'_> {
             if !touch.added.is_empty() || !touch.removed.is_empty() {
                 touches.push(touch);
             }
-            (start, end) = LineMap::new(&hunks).range_to_old(start, end);
+            let map = LineMap::new(&hunks);
+            // This commit inserted the whole range: it did not exist before,
+            // so older commits cannot have touched it.
+            if let (Mapped::Added { hunk: first, .. }, Mapped::Added { hunk: last, .. }) =
+                (map.to_old(start), map.to_old(end))
+                && first == last
+                && hunks[first].old_lines == 0
+            {
+                break;
+            }
+            (start, end) = map.range_to_old(start, end);
             if let Some(old_path) = &change.old_path {
                 path_at.clone_from(old_path);
             }

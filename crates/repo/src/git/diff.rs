@@ -168,6 +168,11 @@ impl<'h> LineMap<'h> {
     pub fn range_to_old(&self, start: u32, end: u32) -> (u32, u32) {
         let old_start = match self.to_old(start) {
             Mapped::Old(line) => line,
+            // A pure insertion follows old line `old_start`, which lies
+            // before the range: the range starts at the old line after it.
+            Mapped::Added { hunk, .. } if self.hunks[hunk].old_lines == 0 => {
+                self.hunks[hunk].old_start + 1
+            }
             Mapped::Added { near, .. } => near,
         };
         let old_end = match self.to_old(end) {

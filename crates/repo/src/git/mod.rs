@@ -136,3 +136,6 @@ impl Repo {
         Ok(ancestor == descendant || self.git.graph_descendant_of(descendant, ancestor)?)
     }
 }
+
+#[cfg(test)]
+mod tests;
