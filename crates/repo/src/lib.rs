@@ -13,4 +13,5 @@ pub use git2;
 pub mod git;
 pub mod index;
 pub mod pathmap;
+pub mod scope;
 pub mod worktree;
