@@ -4,3 +4,4 @@
 //! shells out to git.
 
 pub mod diagnose;
+pub mod llm;

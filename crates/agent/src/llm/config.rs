@@ -1,0 +1,93 @@
+//! Which endpoint the LLM rung talks to and how much one attempt may spend.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Chat completions requests one attempt may make, unless configured.
+pub const DEFAULT_MAX_ROUNDS: u32 = 12;
+/// Tokens (the sum of `usage.total_tokens`) one attempt may spend.
+pub const DEFAULT_MAX_TOKENS: u64 = 200_000;
+/// Wall time of one attempt, tool runs included.
+pub const DEFAULT_WALL_TIME: Duration = Duration::from_secs(10 * 60);
+/// Longest wait for one chat completion, retries included.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// An OpenAI-compatible chat-completions endpoint and the budget of one
+/// attempt. `Debug` redacts the API key.
+#[derive(Clone, PartialEq)]
+pub struct LlmConfig {
+    /// Base URL up to and including the version, e.g.
+    /// `https://api.openai.com/v1` or `http://localhost:11434/v1`.
+    pub base_url: String,
+    /// Model name as the endpoint knows it.
+    pub model: String,
+    /// Sent only as `Authorization: Bearer …`; never logged, never in a
+    /// transcript or a prompt.
+    pub api_key: Option<String>,
+    /// Chat completion requests per attempt (a round is one request).
+    pub max_rounds: u32,
+    /// Sum of `usage.total_tokens` after which no new request is made. A
+    /// response without `usage` counts an estimate (a token per 4 bytes of
+    /// request and answer), so an endpoint that reports nothing is bounded
+    /// too.
+    pub max_tokens: u64,
+    /// Wall time of the whole attempt; also bounds each request.
+    pub wall_time: Duration,
+    /// Longest wait for one request, including the client's retries.
+    pub request_timeout: Duration,
+    /// Sampling temperature; `None` leaves the endpoint's default.
+    pub temperature: Option<f32>,
+}
+
+impl LlmConfig {
+    /// `model` at `base_url` with no key and the default budget.
+    pub fn new(base_url: &str, model: &str) -> LlmConfig {
+        LlmConfig {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            model: model.to_string(),
+            api_key: None,
+            max_rounds: DEFAULT_MAX_ROUNDS,
+            max_tokens: DEFAULT_MAX_TOKENS,
+            wall_time: DEFAULT_WALL_TIME,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            temperature: None,
+        }
+    }
+
+    /// From the environment: `SUTURE_LLM_BASE_URL`, `SUTURE_LLM_MODEL` and
+    /// `SUTURE_LLM_API_KEY` (else `OPENAI_API_KEY`). `None` unless both the
+    /// base URL and the model are set: code is never sent to an endpoint
+    /// nobody named.
+    pub fn from_env() -> Option<LlmConfig> {
+        LlmConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`LlmConfig::from_env`] over any variable lookup (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Option<LlmConfig> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|value| value.trim().to_string())
+                .filter(|value| !value.is_empty())
+        };
+        let base_url = get("SUTURE_LLM_BASE_URL")?;
+        let model = get("SUTURE_LLM_MODEL")?;
+        let mut config = LlmConfig::new(&base_url, &model);
+        config.api_key = get("SUTURE_LLM_API_KEY").or_else(|| get("OPENAI_API_KEY"));
+        Some(config)
+    }
+}
+
+impl fmt::Debug for LlmConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LlmConfig")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("max_rounds", &self.max_rounds)
+            .field("max_tokens", &self.max_tokens)
+            .field("wall_time", &self.wall_time)
+            .field("request_timeout", &self.request_timeout)
+            .field("temperature", &self.temperature)
+            .finish()
+    }
+}
