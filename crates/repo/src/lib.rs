@@ -13,5 +13,6 @@ pub use git2;
 pub mod git;
 pub mod index;
 pub mod pathmap;
+pub mod sandbox;
 pub mod scope;
 pub mod worktree;
