@@ -189,6 +189,42 @@ pub fn capture_python_event(
     serde_json::from_str(&text).expect("event JSON")
 }
 
+/// Runs the Node module `program` (a path inside `cwd`) under the real
+/// `@sentry/node` and returns the event it reported, written to `out`.
+/// `SUTURE_TEST_NODE_MODULES` (set by the test command) holds the SDK.
+pub fn capture_node_event(
+    cwd: &Path,
+    program: &str,
+    release: Option<&str>,
+    out: &Path,
+) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/capture_event.mjs");
+    let modules = std::env::var("SUTURE_TEST_NODE_MODULES").unwrap_or_else(|_| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/test-node/node_modules")
+            .display()
+            .to_string()
+    });
+    let mut command = Command::new("node");
+    command
+        .arg("--no-warnings")
+        .arg(&script)
+        .arg(program)
+        .arg(out)
+        .current_dir(cwd)
+        .env("NODE_PATH", &modules);
+    if let Some(release) = release {
+        command.env("SUTURE_TEST_RELEASE", release);
+    }
+    let output = command.output().expect("running node");
+    assert!(
+        output.status.success(),
+        "capturing an event with @sentry/node failed (the README's test command installs it): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(out).expect("event written")).expect("event JSON")
+}
+
 /// A path under the shared fixtures directory that sits beside the repository.
 pub fn shared_fixture(relative: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

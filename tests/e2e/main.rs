@@ -4,3 +4,5 @@
 mod diagnose;
 mod diagnose_fixtures;
 mod diagnose_input;
+mod heal;
+mod heal_js;

@@ -4,4 +4,6 @@
 //! shells out to git.
 
 pub mod diagnose;
+pub mod heal;
 pub mod llm;
+pub mod redact;

@@ -1,0 +1,73 @@
+//! The gates every candidate patch passes, whatever proposed it: the scope
+//! guard, a clean apply in a fresh worktree of the deployed revision, and the
+//! test command in the sandbox.
+
+use repo::git::Repo;
+use repo::git2::Oid;
+use repo::sandbox::{self, SandboxConfig};
+use repo::scope::{self, ScopePolicy};
+use repo::worktree::Worktree;
+
+use super::HealError;
+use super::report::{Attempt, PatchSummary, RunRecord, Strategy, ViolationRecord};
+use crate::redact::Redactor;
+
+/// The fixed inputs of every gate run.
+pub(crate) struct Gates<'a> {
+    pub(crate) repo: &'a Repo,
+    pub(crate) revision: Oid,
+    pub(crate) sandbox: &'a SandboxConfig,
+    pub(crate) test_command: &'a str,
+    pub(crate) policy: &'a ScopePolicy,
+    pub(crate) redactor: &'a Redactor,
+}
+
+impl Gates<'_> {
+    /// A fresh worktree of the deployed revision.
+    pub(crate) fn worktree(&self) -> Result<Worktree, HealError> {
+        Worktree::create(self.repo, self.revision).map_err(HealError::Worktree)
+    }
+
+    /// The suite at the deployed revision, unpatched.
+    pub(crate) fn baseline(&self) -> Result<RunRecord, HealError> {
+        let worktree = self.worktree()?;
+        let outcome = sandbox::run(self.sandbox, worktree.path(), self.test_command)?;
+        Ok(RunRecord::new(&outcome, self.redactor))
+    }
+
+    /// Checks, applies and tests one candidate patch in its own worktree.
+    pub(crate) fn attempt(&self, strategy: Strategy, patch: &str) -> Result<Attempt, HealError> {
+        let worktree = self.worktree()?;
+        let mut attempt = Attempt {
+            strategy,
+            patch: None,
+            violation: None,
+            tests: None,
+            proven: false,
+            text: patch.to_string(),
+        };
+        let checked = match scope::check(self.policy, worktree.path(), patch) {
+            Ok(checked) => checked,
+            Err(violation) => {
+                tracing::info!(
+                    kind = violation.kind(),
+                    "patch rejected by the scope guard: {violation}"
+                );
+                attempt.violation = Some(ViolationRecord::new(&violation, self.redactor));
+                return Ok(attempt);
+            }
+        };
+        attempt.patch = Some(PatchSummary::new(&checked));
+        // Keep what was checked and applied, not the proposer's raw text.
+        attempt.text = checked.text.clone();
+        if let Err(violation) = scope::apply(worktree.path(), &checked) {
+            attempt.violation = Some(ViolationRecord::new(&violation, self.redactor));
+            return Ok(attempt);
+        }
+        let outcome = sandbox::run(self.sandbox, worktree.path(), self.test_command)?;
+        let record = RunRecord::new(&outcome, self.redactor);
+        attempt.proven = record.passed();
+        attempt.tests = Some(record);
+        Ok(attempt)
+    }
+}

@@ -1,0 +1,71 @@
+//! Healing: turn a diagnosis into the smallest safe fix, proven in a sandbox.
+//!
+//! The fix ladder tries the smallest safe action first and records every
+//! rung, taken or skipped, with why:
+//!
+//! 1. *revert* the culprit onto the deployed revision, when the diagnosis is
+//!    confident and the revert applies cleanly;
+//! 2. *llm*: an agent loop over an OpenAI-compatible endpoint that reads the
+//!    code through tools and submits a patch;
+//! 3. *escalate*: no patch; the report carries the diagnosis and what was
+//!    tried.
+//!
+//! Every candidate patch, whatever its rung, goes through the same gates
+//! (`gates`): the scope guard, a clean apply in a fresh worktree, and the
+//! test command in the sandbox. A fix is *proven* only when the suite passes
+//! with it.
+
+mod gates;
+mod ladder;
+mod report;
+mod test_command;
+mod toolbox;
+
+use repo::git::RepoError;
+use repo::sandbox::{SandboxConfig, SandboxError};
+use repo::scope::ScopePolicy;
+
+use crate::diagnose::{DiagnoseError, DiagnoseOptions};
+use crate::llm::LlmConfig;
+
+pub use ladder::heal;
+pub use report::{
+    Attempt, HealReport, Outcome, PatchSummary, RunRecord, RungRecord, RungStatus, Strategy,
+    TestRuns, ViolationRecord,
+};
+pub use test_command::detect_test_command;
+
+/// What healing needs besides the event and the repository.
+#[derive(Debug, Clone)]
+pub struct HealOptions {
+    /// How to diagnose.
+    pub diagnose: DiagnoseOptions,
+    /// The repository's test command; detected from the tree when None.
+    pub test_command: Option<String>,
+    /// Where and how tests run.
+    pub sandbox: SandboxConfig,
+    /// What a patch may touch.
+    pub scope: ScopePolicy,
+    /// The LLM endpoint, when one is configured.
+    pub llm: Option<LlmConfig>,
+    /// Extra guidance for the LLM rung (a reviewer's `/suture retry` comment).
+    pub guidance: Option<String>,
+}
+
+/// Why healing could not run at all. A ladder that ends without a proven
+/// fix is an outcome, not an error.
+#[derive(Debug, thiserror::Error)]
+pub enum HealError {
+    /// Diagnosis failed.
+    #[error(transparent)]
+    Diagnose(#[from] DiagnoseError),
+    /// A worktree could not be made.
+    #[error("preparing a worktree")]
+    Worktree(#[source] RepoError),
+    /// The sandbox cannot run tests here.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// No test command was given and none could be detected.
+    #[error("no test command: pass one (--test-cmd) or add a recognisable test setup")]
+    NoTestCommand,
+}

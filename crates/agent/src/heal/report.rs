@@ -1,0 +1,395 @@
+//! The heal report: `report.json` (the schema documented in README.md) and
+//! `report.md`, the pull request body a reviewer reads.
+
+use std::fmt::Write as _;
+
+use repo::sandbox::RunOutcome;
+use repo::scope::{CheckedPatch, ScopeViolation};
+use serde::Serialize;
+
+use crate::diagnose::Diagnosis;
+use crate::redact::Redactor;
+
+/// Bytes of test output kept in reports.
+const OUTPUT_TAIL_BYTES: usize = 4_000;
+
+/// How healing ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A patch passed the scope guard and the test suite passes with it.
+    Proven,
+    /// Candidate patches were tested, but none passed.
+    Unproven,
+    /// No candidate patch reached the tests: a human has to take it.
+    Escalated,
+}
+
+/// Which rung produced the patch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Revert of the culprit commit.
+    Revert,
+    /// A patch written by the LLM agent.
+    Llm,
+}
+
+/// What happened on one rung.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RungStatus {
+    /// Not tried; `reason` says why.
+    Skipped,
+    /// Tried, produced no proven patch.
+    Failed,
+    /// Produced the proven patch.
+    Proven,
+    /// The escalation rung was reached.
+    Escalated,
+}
+
+/// One rung of the ladder.
+#[derive(Debug, Clone, Serialize)]
+pub struct RungRecord {
+    /// `revert`, `llm` or `escalate`.
+    pub rung: String,
+    /// What happened.
+    pub status: RungStatus,
+    /// Why, in a sentence.
+    pub reason: String,
+}
+
+/// One test run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    /// The command, as run.
+    pub command: String,
+    /// The sandbox backend it ran in.
+    pub backend: String,
+    /// Exit status, when it exited.
+    pub exit: Option<i32>,
+    /// The signal that ended it, if any.
+    pub signal: Option<i32>,
+    /// Whether the timeout killed it.
+    pub timed_out: bool,
+    /// Wall time, milliseconds.
+    pub duration_ms: u64,
+    /// The end of its output (stdout and stderr interleaved), redacted.
+    pub output_tail: String,
+}
+
+impl RunRecord {
+    pub(crate) fn new(outcome: &RunOutcome, redactor: &Redactor) -> RunRecord {
+        RunRecord {
+            command: outcome.command.clone(),
+            backend: outcome.backend.clone(),
+            exit: outcome.exit,
+            signal: outcome.signal,
+            timed_out: outcome.timed_out,
+            duration_ms: outcome.duration.as_millis() as u64,
+            output_tail: redactor.redact(&outcome.output_tail(OUTPUT_TAIL_BYTES)),
+        }
+    }
+
+    /// Whether the suite passed.
+    pub fn passed(&self) -> bool {
+        self.exit == Some(0) && !self.timed_out
+    }
+}
+
+/// The baseline and patched test runs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TestRuns {
+    /// The suite at the deployed revision.
+    pub baseline: Option<RunRecord>,
+    /// The suite with the chosen (or last tried) patch.
+    pub patched: Option<RunRecord>,
+}
+
+/// A scope guard or apply rejection.
+#[derive(Debug, Clone, Serialize)]
+pub struct ViolationRecord {
+    /// Machine-readable kind (`denied`, `outside_repository`, …).
+    pub kind: String,
+    /// The guard's message.
+    pub message: String,
+}
+
+impl ViolationRecord {
+    pub(crate) fn new(violation: &ScopeViolation, redactor: &Redactor) -> ViolationRecord {
+        ViolationRecord {
+            kind: violation.kind().to_string(),
+            message: redactor.redact(&violation.to_string()),
+        }
+    }
+}
+
+/// Files and size of a patch.
+#[derive(Debug, Clone, Serialize)]
+pub struct PatchSummary {
+    /// Paths touched.
+    pub files: Vec<String>,
+    /// Lines added.
+    pub added: usize,
+    /// Lines removed.
+    pub removed: usize,
+}
+
+impl PatchSummary {
+    pub(crate) fn new(patch: &CheckedPatch) -> PatchSummary {
+        PatchSummary {
+            files: patch
+                .files
+                .iter()
+                .filter_map(|f| f.new_path.clone().or_else(|| f.old_path.clone()))
+                .collect(),
+            added: patch.files.iter().map(|f| f.added).sum(),
+            removed: patch.files.iter().map(|f| f.removed).sum(),
+        }
+    }
+}
+
+/// One candidate patch through the gates.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    /// The rung that proposed it.
+    pub strategy: Strategy,
+    /// Its size, when it parsed.
+    pub patch: Option<PatchSummary>,
+    /// Why the guard refused it, if it did.
+    pub violation: Option<ViolationRecord>,
+    /// The test run with it applied, if it got that far.
+    pub tests: Option<RunRecord>,
+    /// Whether it is proven.
+    pub proven: bool,
+    /// The patch text (kept out of JSON; written to `fix.patch` when proven).
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// The LLM rung's summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct LlmSummary {
+    /// How the agent loop ended.
+    pub outcome: String,
+    /// Chat completion requests made.
+    pub rounds: u32,
+    /// Tokens used.
+    pub tokens: u64,
+}
+
+/// Everything `suture heal` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealReport {
+    /// proven, unproven or escalated.
+    pub outcome: Outcome,
+    /// The rung whose patch is proven, if any.
+    pub strategy: Option<Strategy>,
+    /// The diagnosed culprit (40-hex), if the diagnosis named one.
+    pub culprit: Option<String>,
+    /// The deployed revision the fix applies to.
+    pub revision: String,
+    /// The error, in one line.
+    pub title: String,
+    /// The event id, when the event had one.
+    pub event_id: Option<String>,
+    /// The sandbox backend every test ran in.
+    pub sandbox: String,
+    /// The test command.
+    pub test_command: String,
+    /// Baseline and patched runs.
+    pub tests: TestRuns,
+    /// The proven patch's size.
+    pub patch: Option<PatchSummary>,
+    /// Every rung, in order.
+    pub rungs: Vec<RungRecord>,
+    /// Every candidate patch through the gates.
+    pub attempts: Vec<Attempt>,
+    /// The LLM rung, when it ran.
+    pub llm: Option<LlmSummary>,
+    /// The diagnosis the ladder started from.
+    pub diagnosis: Diagnosis,
+    /// Time taken, milliseconds.
+    pub elapsed_ms: u64,
+}
+
+impl HealReport {
+    /// The proven patch, ready for `fix.patch`.
+    pub fn fix_patch(&self) -> Option<&str> {
+        self.attempts
+            .iter()
+            .find(|a| a.proven)
+            .map(|a| a.text.as_str())
+    }
+
+    /// The pull request body: what broke, the evidence, the culprit, the
+    /// fix and why it is the smallest safe one, and the test runs.
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let short = |sha: &str| sha.chars().take(10).collect::<String>();
+        let headline = match (self.outcome, self.strategy) {
+            (Outcome::Proven, Some(Strategy::Revert)) => {
+                "Revert the commit that broke it".to_string()
+            }
+            (Outcome::Proven, _) => "Fix proven by the test suite".to_string(),
+            (Outcome::Unproven, _) => "No proven fix: candidates failed the gates".to_string(),
+            (Outcome::Escalated, _) => "Escalated: no safe fix to propose".to_string(),
+        };
+        let _ = writeln!(md, "## suture: {headline}\n");
+        let _ = writeln!(md, "### What broke\n");
+        let _ = writeln!(md, "`{}`\n", self.title.replace('`', "'"));
+        if let Some(event_id) = &self.event_id {
+            let _ = writeln!(md, "- event: `{event_id}`");
+        }
+        let _ = writeln!(md, "- deployed revision: `{}`\n", short(&self.revision));
+
+        let _ = writeln!(md, "### Evidence\n");
+        let diagnosis = &self.diagnosis;
+        let _ = writeln!(
+            md,
+            "Diagnosis confidence **{:.2}** over {} recent commits.\n",
+            diagnosis.confidence, diagnosis.window.commits
+        );
+        for suspect in diagnosis.suspects.iter().take(3) {
+            let _ = writeln!(
+                md,
+                "- `{}` {} — {} (score {:.2})",
+                suspect.short_id,
+                escape(&suspect.subject),
+                escape(&suspect.author),
+                suspect.score
+            );
+            for item in suspect.evidence.iter().take(3) {
+                let _ = writeln!(md, "  - {}", escape(&item.detail));
+            }
+        }
+        if let Some(location) = diagnosis.locations.first() {
+            let _ = writeln!(
+                md,
+                "\nMost likely location: `{}` in `{}` (lines {}–{}).",
+                location.symbol, location.path, location.start_line, location.end_line
+            );
+        }
+        let _ = writeln!(md);
+
+        if let Some(culprit) = &self.culprit {
+            let _ = writeln!(md, "### Culprit\n");
+            if let Some(suspect) = diagnosis.suspects.iter().find(|s| &s.commit == culprit) {
+                let _ = writeln!(
+                    md,
+                    "`{}` {} by {}\n",
+                    suspect.commit,
+                    escape(&suspect.subject),
+                    escape(&suspect.author)
+                );
+            }
+        }
+
+        let _ = writeln!(md, "### The fix\n");
+        match (self.strategy, &self.patch) {
+            (Some(Strategy::Revert), Some(patch)) => {
+                let _ = writeln!(
+                    md,
+                    "Revert of the culprit onto the deployed revision: it restores the code that ran before the change, touches only what the culprit touched ({} files, +{} −{}), and applies cleanly. It is the smallest safe action; a forward fix can follow once production is healthy.\n",
+                    patch.files.len(),
+                    patch.added,
+                    patch.removed
+                );
+            }
+            (Some(Strategy::Llm), Some(patch)) => {
+                let _ = writeln!(
+                    md,
+                    "A scoped patch ({} files, +{} −{}) written by the repair agent after the revert was not possible or did not pass; it passed the scope guard and the test suite. Review it as you would any change.\n",
+                    patch.files.len(),
+                    patch.added,
+                    patch.removed
+                );
+            }
+            _ => {
+                let _ = writeln!(md, "No patch is proposed.\n");
+            }
+        }
+        if let Some(patch) = &self.patch {
+            for file in &patch.files {
+                let _ = writeln!(md, "- `{file}`");
+            }
+            let _ = writeln!(md);
+        }
+
+        let _ = writeln!(md, "### Tests\n");
+        let _ = writeln!(
+            md,
+            "Command `{}` in the `{}` sandbox.\n",
+            self.test_command.replace('`', "'"),
+            self.sandbox
+        );
+        for (name, run) in [
+            ("before the fix", &self.tests.baseline),
+            ("with the fix", &self.tests.patched),
+        ] {
+            if let Some(run) = run {
+                let status = if run.timed_out {
+                    "timed out".to_string()
+                } else {
+                    match run.exit {
+                        Some(0) => "passed".to_string(),
+                        Some(code) => format!("failed (exit {code})"),
+                        None => format!("killed by signal {}", run.signal.unwrap_or_default()),
+                    }
+                };
+                let _ = writeln!(
+                    md,
+                    "- {name}: **{status}** in {:.1} s",
+                    run.duration_ms as f64 / 1000.0
+                );
+            }
+        }
+        if let Some(baseline) = &self.tests.baseline {
+            if baseline.passed() {
+                let _ = writeln!(
+                    md,
+                    "\nThe suite passes before the fix too: it does not reproduce the error, so it only shows the fix breaks nothing it covers."
+                );
+            } else {
+                let _ = writeln!(md, "\nThe suite fails before the fix and passes with it.");
+            }
+        }
+        if let Some(run) = self.tests.patched.as_ref().or(self.tests.baseline.as_ref()) {
+            let _ = writeln!(
+                md,
+                "\n<details><summary>output tail</summary>\n\n```text\n{}\n```\n</details>",
+                run.output_tail.replace("```", "'''")
+            );
+        }
+
+        let _ = writeln!(md, "\n### What was tried\n");
+        for rung in &self.rungs {
+            let status = serde_json::to_value(rung.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let _ = writeln!(
+                md,
+                "- **{}**: {status} — {}",
+                rung.rung,
+                escape(&rung.reason)
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\n---\nOpened by suture. A human approves and merges; suture never merges."
+        );
+        md
+    }
+}
+
+/// Event- and history-derived text is data: keep it from forming Markdown
+/// links, HTML or mentions in the pull request.
+fn escape(text: &str) -> String {
+    text.replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('@', "@\u{200b}")
+        .replace('[', "\\[")
+        .replace(']', "\\]")
+}
