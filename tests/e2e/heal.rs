@@ -56,7 +56,7 @@ fn now() -> i64 {
 
 /// The project with a culprit (a removed guard) between innocent commits
 /// that touch the same file; returns the repo and the culprit.
-fn inventory() -> (ScriptedRepo, String) {
+pub(crate) fn inventory() -> (ScriptedRepo, String) {
     let repo = ScriptedRepo::new();
     repo.commit(
         ANA,
@@ -69,6 +69,10 @@ fn inventory() -> (ScriptedRepo, String) {
             ("tests/test_stock.py", Some(TESTS)),
             ("main.py", Some(MAIN)),
             ("README.md", Some("# inventory\n")),
+            (
+                ".github/workflows/ci.yml",
+                Some("on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n"),
+            ),
         ],
     );
     let with_total = format!("{STOCK}\n\ndef total(levels):\n    return sum(levels.values())\n");
@@ -96,7 +100,7 @@ fn inventory() -> (ScriptedRepo, String) {
 
 /// The standard-library test command, with an interpreter that works inside
 /// the sandbox (an absolute path, not a shim that needs the user's HOME).
-fn test_command() -> String {
+pub(crate) fn test_command() -> String {
     format!("{} -m unittest discover -s tests -t . -q", python())
 }
 
@@ -135,7 +139,7 @@ fn heal(
     (output.status.code(), report)
 }
 
-fn crash(repo: &ScriptedRepo) -> Value {
+pub(crate) fn crash(repo: &ScriptedRepo) -> Value {
     let out = repo.path().join(".git/captured.json");
     capture_python_event(repo.path(), "main.py", Some(&repo.head().to_string()), &out)
 }

@@ -6,3 +6,4 @@ mod diagnose_fixtures;
 mod diagnose_input;
 mod heal;
 mod heal_js;
+mod heal_llm;

@@ -1,4 +1,5 @@
-//! suture's loop: turn an event and a repository into a diagnosis.
+//! suture's loop: turn an event and a repository into a diagnosis, and the
+//! diagnosis into the smallest safe fix proven by the repository's tests.
 //!
 //! **Invariant:** the agent reads the repository only through `repo`; it never
 //! shells out to git.

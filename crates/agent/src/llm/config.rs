@@ -55,7 +55,10 @@ impl LlmConfig {
     }
 
     /// From the environment: `SUTURE_LLM_BASE_URL`, `SUTURE_LLM_MODEL` and
-    /// `SUTURE_LLM_API_KEY` (else `OPENAI_API_KEY`). `None` unless both the
+    /// `SUTURE_LLM_API_KEY` (else `OPENAI_API_KEY`); the budget from
+    /// `SUTURE_LLM_MAX_ROUNDS`, `SUTURE_LLM_MAX_TOKENS`,
+    /// `SUTURE_LLM_WALL_TIME_SECS` and `SUTURE_LLM_REQUEST_TIMEOUT_SECS`
+    /// (defaults otherwise). `None` unless both the
     /// base URL and the model are set: code is never sent to an endpoint
     /// nobody named.
     pub fn from_env() -> Option<LlmConfig> {
@@ -73,6 +76,31 @@ impl LlmConfig {
         let model = get("SUTURE_LLM_MODEL")?;
         let mut config = LlmConfig::new(&base_url, &model);
         config.api_key = get("SUTURE_LLM_API_KEY").or_else(|| get("OPENAI_API_KEY"));
+        let number = |name: &str| -> Option<u64> {
+            let value = get(name)?;
+            match value.parse() {
+                Ok(number) => Some(number),
+                Err(_) => {
+                    tracing::warn!(
+                        variable = name,
+                        "ignoring {name}={value:?}: not a whole number"
+                    );
+                    None
+                }
+            }
+        };
+        if let Some(rounds) = number("SUTURE_LLM_MAX_ROUNDS") {
+            config.max_rounds = u32::try_from(rounds).unwrap_or(u32::MAX);
+        }
+        if let Some(tokens) = number("SUTURE_LLM_MAX_TOKENS") {
+            config.max_tokens = tokens;
+        }
+        if let Some(secs) = number("SUTURE_LLM_WALL_TIME_SECS") {
+            config.wall_time = Duration::from_secs(secs);
+        }
+        if let Some(secs) = number("SUTURE_LLM_REQUEST_TIMEOUT_SECS") {
+            config.request_timeout = Duration::from_secs(secs);
+        }
         Some(config)
     }
 }

@@ -32,8 +32,9 @@ pub trait Toolbox {
     fn show_commit(&mut self, rev: &str) -> String;
     /// Which commit last changed each of lines `start_line..=end_line`.
     fn blame(&mut self, path: &str, start_line: u32, end_line: u32) -> String;
-    /// Runs the configured test command in the sandbox on the current
-    /// candidate and returns the exit status and the output's tail.
+    /// Runs the configured test command in the sandbox at the deployed
+    /// revision, unpatched (it shows the failure to fix; a candidate is
+    /// tested by `submit`), and returns the exit status and the output's tail.
     fn run_tests(&mut self) -> String;
     /// Checks a patch: scope guard, clean apply to a fresh copy, tests in
     /// the sandbox. Only [`SubmitVerdict::Proven`] ends an attempt as a fix.

@@ -104,7 +104,8 @@ pub(crate) fn definitions() -> Vec<ChatCompletionTools> {
         ),
         function(
             "run_tests",
-            "Run the repository's test command in the sandbox and show the result.",
+            "Run the repository's test command in the sandbox at the deployed revision \
+             (without any patch) and show the result.",
             json!({ "type": "object", "properties": {} }),
         ),
         function(
