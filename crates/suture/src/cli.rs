@@ -20,6 +20,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Say which recent commit most likely broke an error event, where, and why.
     Diagnose(DiagnoseArgs),
+    /// Diagnose an error event, then find and prove the smallest safe fix.
+    Heal(crate::heal_cmd::HealArgs),
 }
 
 /// Flags of `suture diagnose`.

@@ -4,6 +4,7 @@
 mod cli;
 mod diagnose_cmd;
 mod event_file;
+mod heal_cmd;
 
 use std::process::ExitCode;
 
@@ -20,7 +21,8 @@ const EXIT_BAD_INPUT: u8 = 2;
 #[derive(Debug)]
 pub(crate) struct CommandError {
     code: u8,
-    error: anyhow::Error,
+    /// What to print; None when the command already reported its result.
+    error: Option<anyhow::Error>,
 }
 
 impl CommandError {
@@ -28,7 +30,7 @@ impl CommandError {
     pub(crate) fn bad_input(error: impl Into<anyhow::Error>) -> CommandError {
         CommandError {
             code: EXIT_BAD_INPUT,
-            error: error.into(),
+            error: Some(error.into()),
         }
     }
 
@@ -36,7 +38,15 @@ impl CommandError {
     pub(crate) fn failure(error: impl Into<anyhow::Error>) -> CommandError {
         CommandError {
             code: EXIT_FAILURE,
-            error: error.into(),
+            error: Some(error.into()),
+        }
+    }
+
+    /// The command ran and reported; it ends with `code` (1: no proven fix).
+    pub(crate) fn unsuccessful() -> CommandError {
+        CommandError {
+            code: EXIT_FAILURE,
+            error: None,
         }
     }
 }
@@ -56,11 +66,14 @@ fn main() -> ExitCode {
     install_tracing(cli.verbose);
     let result = match cli.command {
         cli::Command::Diagnose(args) => diagnose_cmd::run(&args),
+        cli::Command::Heal(args) => heal_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(CommandError { code, error }) => {
-            eprintln!("error: {error:#}");
+            if let Some(error) = error {
+                eprintln!("error: {error:#}");
+            }
             ExitCode::from(code)
         }
     }
