@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use fakes::openai::{FakeOpenAi, Reply, ToolCall};
+use fakes::openai::{FakeOpenAi, Reply};
 use serde_json::{Value, json};
 use tests::{ScriptedRepo, suture_bin};
 
