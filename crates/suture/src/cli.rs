@@ -20,6 +20,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Say which recent commit most likely broke an error event, where, and why.
     Diagnose(DiagnoseArgs),
+    /// Measure indexing and diagnosis on a synthetic repository, against git blame.
+    Bench(BenchArgs),
     /// Diagnose an error event, then find and prove the smallest safe fix.
     Heal(crate::heal_cmd::HealArgs),
 }
@@ -37,6 +39,33 @@ pub(crate) struct DiagnoseArgs {
     #[command(flatten)]
     pub(crate) diagnose: DiagnoseOptionsArgs,
     /// Print one JSON object instead of the human summary.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Flags of `suture bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Commits of the synthetic history.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    pub(crate) commits: usize,
+    /// Source files of the synthetic repository.
+    #[arg(long, value_name = "N", default_value_t = 2_000)]
+    pub(crate) files: usize,
+    /// Frames of the diagnosed stack trace.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub(crate) frames: usize,
+    /// Build the repository in DIR and keep it; a later run with the same
+    /// shape reuses it instead of building again.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) keep: Option<PathBuf>,
+    /// Diagnosis window in days, as `suture diagnose --days` [default: 14].
+    #[arg(long, value_name = "N")]
+    pub(crate) days: Option<u32>,
+    /// Timed diagnoses per mode (cold and warm).
+    #[arg(long, value_name = "N", default_value_t = 9)]
+    pub(crate) iterations: usize,
+    /// Print one JSON object instead of the table.
     #[arg(long)]
     pub(crate) json: bool,
 }

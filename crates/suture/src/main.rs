@@ -1,6 +1,7 @@
 //! The `suture` command: parse flags, load inputs, run a stage, map errors to
 //! exit codes. Everything of substance lives in the library crates.
 
+mod bench_cmd;
 mod cli;
 mod diagnose_cmd;
 mod event_file;
@@ -66,6 +67,7 @@ fn main() -> ExitCode {
     install_tracing(cli.verbose);
     let result = match cli.command {
         cli::Command::Diagnose(args) => diagnose_cmd::run(&args),
+        cli::Command::Bench(args) => bench_cmd::run(&args),
         cli::Command::Heal(args) => heal_cmd::run(&args),
     };
     match result {
