@@ -382,3 +382,102 @@ fn human_output_lists_suspects_with_evidence() {
     assert!(text.contains("shop/cart.py:"), "{text}");
     assert!(text.contains("Cart.first_price"), "{text}");
 }
+
+const SESSION: &str = r#""""User sessions."""
+
+import time
+
+IDLE_LIMIT = 600
+
+
+class Session:
+    def __init__(self, user, started=None):
+        self.user = user
+        self.started = started or time.time()
+        self.pages = []
+
+    def visit(self, page):
+        self.pages.append(page)
+        return len(self.pages)
+
+    def expired(self, now):
+        return now - self.started > IDLE_LIMIT
+
+    def describe(self):
+        return "%s (%d pages)" % (self.user, len(self.pages))
+"#;
+
+/// The culprit changes how the constructor sets an attribute; the crash is
+/// later, in another method of the same class that reads it. An innocent
+/// commit changes a different method of that class. The culprit is named
+/// because its change writes the state the crash line reads.
+#[test]
+fn culprit_changed_state_the_crash_line_reads() {
+    let repo = ScriptedRepo::new();
+    let main = "from app.session import Session\n\n\ndef sweep():\n    return Session(\"ana\").expired(10_000)\n\n\nsweep()\n";
+    repo.commit(
+        ALICE,
+        now() - 50 * DAY,
+        "Initial sessions",
+        &[
+            ("app/__init__.py", Some("")),
+            ("app/session.py", Some(SESSION)),
+            ("main.py", Some(main)),
+        ],
+    );
+    let described = SESSION.replace(
+        "\"%s (%d pages)\" % (self.user, len(self.pages))",
+        "f\"{self.user} ({len(self.pages)} pages)\"",
+    );
+    repo.commit(
+        CAROL,
+        now() - 6 * DAY,
+        "session: f-string in describe",
+        &[("app/session.py", Some(&described))],
+    );
+    let bad = described.replace(
+        "self.started = started or time.time()",
+        "self.started = started",
+    );
+    let culprit = repo.commit(
+        BOB,
+        now() - 3 * DAY,
+        "session: let callers pass the start time",
+        &[("app/session.py", Some(&bad))],
+    );
+    let visited = bad.replace(
+        "        self.pages.append(page)\n",
+        "        if page not in self.pages:\n            self.pages.append(page)\n",
+    );
+    repo.commit(
+        DAVE,
+        now() - DAY,
+        "session: count distinct pages",
+        &[("app/session.py", Some(&visited))],
+    );
+    let out = repo.path().join(".git/captured.json");
+    let event = capture_python_event(repo.path(), "main.py", Some(&repo.head().to_string()), &out);
+    assert_eq!(event["exception"]["values"][0]["type"], "TypeError");
+
+    let diagnosis = diagnose(&repo, &event, &[]);
+    assert_eq!(
+        suspects(&diagnosis)[0],
+        culprit.to_string(),
+        "{diagnosis:#}"
+    );
+    assert_eq!(diagnosis["culprit"], culprit.to_string(), "{diagnosis:#}");
+    let kinds: Vec<&str> = diagnosis["suspects"][0]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"class") && kinds.contains(&"identifier"),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        diagnosis["locations"][0]["symbol"], "Session.__init__",
+        "{diagnosis:#}"
+    );
+}

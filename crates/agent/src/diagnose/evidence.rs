@@ -151,10 +151,10 @@ fn identifier_evidence(
         .filter(|(_, f)| f.weight > 0.0 && f.line_text.is_some())
         .take(IDENTIFIER_FRAMES);
     for (frame_idx, frame) in top_frames {
-        let (Some(path), Some(text)) = (frame.path(), frame.line_text.as_deref()) else {
+        let Some(path) = frame.path() else {
             continue;
         };
-        let tokens = identifiers(text);
+        let tokens = &frame.line_tokens;
         if tokens.is_empty() {
             continue;
         }

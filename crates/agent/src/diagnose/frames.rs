@@ -2,12 +2,15 @@
 //! enclosing function and class at the frame's line, the line's text, and
 //! the weight the frame carries in the diagnosis.
 
+use std::collections::BTreeSet;
+
 use domain::event::{Event, Frame};
 use repo::git::{Repo, RepoError};
 use repo::git2::Tree;
 use repo::index::{CodeIndex, FileSymbols, Symbol, SymbolKind};
 use repo::pathmap::{FrameLocation, MapOutcome, PathMapper};
 
+use super::evidence::identifiers;
 use super::{DiagnoseError, DiagnoseOptions};
 
 /// Application frames looked at, at most: deep recursion adds no evidence.
@@ -63,6 +66,9 @@ pub(crate) struct ResolvedFrame {
     pub(crate) container: Option<SymbolRef>,
     /// The frame line's text at the deployed revision.
     pub(crate) line_text: Option<String>,
+    /// Identifiers of that line that are distinctive in its file: a change
+    /// mentioning them touches the state the line reads.
+    pub(crate) line_tokens: BTreeSet<String>,
     /// How much this frame's evidence counts; 0 for library frames.
     pub(crate) weight: f64,
 }
@@ -117,6 +123,7 @@ pub(crate) fn resolve(
             symbol: None,
             container: None,
             line_text: None,
+            line_tokens: BTreeSet::new(),
             weight: 0.0,
         };
         if let (Some(path), Some(line)) = (resolved.path().map(str::to_string), frame.lineno)
@@ -125,7 +132,17 @@ pub(crate) fn resolve(
             if let Some(file) = index.file_at(repo.git(), tip_tree, &path)? {
                 (resolved.symbol, resolved.container) = enclosing(&file, line);
             }
-            resolved.line_text = line_text(repo, tip_tree, &path, line)?;
+            if let Some(content) = blob_text(repo, tip_tree, &path) {
+                resolved.line_text = content
+                    .lines()
+                    .nth(line.saturating_sub(1) as usize)
+                    .map(|l| l.trim().to_string());
+                resolved.line_tokens = resolved
+                    .line_text
+                    .as_deref()
+                    .map(|text| distinctive_tokens(text, &content))
+                    .unwrap_or_default();
+            }
             let mut weight = FRAME_DECAY.powi(app_rank as i32);
             if frame_index == 0 {
                 weight *= RAISING_FRAME_BONUS;
@@ -177,23 +194,37 @@ fn tree_paths(tree: &Tree<'_>) -> Result<Vec<String>, RepoError> {
     Ok(paths)
 }
 
-fn line_text(
-    repo: &Repo,
-    tree: &Tree<'_>,
-    path: &str,
-    line: u32,
-) -> Result<Option<String>, RepoError> {
-    let Ok(entry) = tree.get_path(std::path::Path::new(path)) else {
-        return Ok(None);
-    };
-    let Ok(blob) = repo.git().find_blob(entry.id()) else {
-        return Ok(None);
-    };
-    Ok(blob
-        .content()
-        .split(|&b| b == b'\n')
-        .nth(line.saturating_sub(1) as usize)
-        .map(|l| String::from_utf8_lossy(l).trim().to_string()))
+fn blob_text(repo: &Repo, tree: &Tree<'_>, path: &str) -> Option<String> {
+    let entry = tree.get_path(std::path::Path::new(path)).ok()?;
+    let blob = repo.git().find_blob(entry.id()).ok()?;
+    Some(String::from_utf8_lossy(blob.content()).into_owned())
+}
+
+/// The identifiers of `line` that occur on few lines of `file`: on at most
+/// one line in twenty (at least 3, at most 20). `self.config` or `time` in a
+/// module that uses them everywhere says nothing about one change.
+fn distinctive_tokens(line: &str, file: &str) -> BTreeSet<String> {
+    let tokens = identifiers(line);
+    if tokens.is_empty() {
+        return tokens;
+    }
+    let mut lines_with: std::collections::HashMap<&str, usize> =
+        tokens.iter().map(|t| (t.as_str(), 0)).collect();
+    let mut n_lines = 0;
+    for file_line in file.lines() {
+        n_lines += 1;
+        for token in identifiers(file_line) {
+            if let Some(count) = lines_with.get_mut(token.as_str()) {
+                *count += 1;
+            }
+        }
+    }
+    let limit = (n_lines / 20).clamp(3, 20);
+    lines_with
+        .into_iter()
+        .filter(|&(_, n)| n <= limit)
+        .map(|(token, _)| token.to_string())
+        .collect()
 }
 
 /// Test code by the conventions of the supported languages.

@@ -13,7 +13,7 @@ use repo::git2::Tree;
 use repo::index::CodeIndex;
 
 use super::DiagnoseError;
-use super::evidence::{ChangedSymbol, Evidence, identifiers};
+use super::evidence::{ChangedSymbol, Evidence};
 use super::frames::ResolvedFrame;
 use super::report::Location;
 use super::score::Ranking;
@@ -175,9 +175,8 @@ fn relatedness(
 
 fn linked(changed: &ChangedSymbol, frame: &ResolvedFrame) -> bool {
     frame.weight > 0.0
-        && frame.line_text.as_deref().is_some_and(|text| {
-            identifiers(text)
-                .iter()
-                .any(|token| changed.identifiers.contains(token))
-        })
+        && frame
+            .line_tokens
+            .iter()
+            .any(|token| changed.identifiers.contains(token))
 }

@@ -1,8 +1,9 @@
 //! Scoring: evidence → a score per commit, and an overall confidence.
 //!
 //! A commit earns, for each frame, the weight of its strongest evidence
-//! (line > function > callee on the line > class > callee, identifier > file) plus a quarter of
-//! the rest, times the frame's weight (the crash frame most, callers less,
+//! (line > function, or class together with a distinctive identifier of the
+//! line > callee on the line > class > callee, identifier > file) plus a
+//! quarter of the rest, times the frame's weight (the crash frame most, callers less,
 //! test code and causes half). File-level evidence counts once per file, so
 //! a long stack through one big file cannot outweigh a precise hit.
 
@@ -96,10 +97,21 @@ fn evidence_score(frames: &[ResolvedFrame], items: &[Item]) -> f64 {
     let mut by_frame: HashMap<usize, Vec<f64>> = HashMap::new();
     let mut file_only: HashMap<&str, f64> = HashMap::new();
     for item in items {
-        by_frame
-            .entry(item.frame)
-            .or_default()
-            .push(kind_weight(item.kind));
+        let has = |kind| {
+            items
+                .iter()
+                .any(|i| i.frame == item.frame && i.kind == kind)
+        };
+        // Changing, inside the frame's own class, state the frame's line
+        // reads is as telling as changing its function.
+        let weight = match item.kind {
+            EvidenceKind::Class if has(EvidenceKind::Identifier) => {
+                kind_weight(EvidenceKind::Function)
+            }
+            EvidenceKind::Identifier if has(EvidenceKind::Class) => continue,
+            kind => kind_weight(kind),
+        };
+        by_frame.entry(item.frame).or_default().push(weight);
     }
     let mut total = 0.0;
     for (frame_idx, mut weights) in by_frame {
@@ -156,11 +168,19 @@ fn confidence(suspects: &[Ranked]) -> f64 {
     (confidence * 1000.0).round() / 1000.0
 }
 
+/// Precise evidence: the commit changed the frame's line, its function, or a
+/// function called on its line; or, inside the frame's own class, state the
+/// line reads (a distinctive identifier of the line on a changed line).
 fn is_precise(suspect: &Ranked) -> bool {
-    suspect.items.iter().any(|item| {
-        matches!(
-            item.kind,
-            EvidenceKind::Line | EvidenceKind::Function | EvidenceKind::LineCallee
-        )
+    let on_frame = |kind: EvidenceKind, frame: usize| {
+        suspect
+            .items
+            .iter()
+            .any(|item| item.kind == kind && item.frame == frame)
+    };
+    suspect.items.iter().any(|item| match item.kind {
+        EvidenceKind::Line | EvidenceKind::Function | EvidenceKind::LineCallee => true,
+        EvidenceKind::Identifier => on_frame(EvidenceKind::Class, item.frame),
+        _ => false,
     })
 }
