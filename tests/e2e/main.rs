@@ -7,3 +7,5 @@ mod diagnose_input;
 mod heal;
 mod heal_js;
 mod heal_llm;
+mod serve;
+mod serve_crash;

@@ -5,4 +5,6 @@
 //! no I/O and knows nothing about git, HTTP or LLMs, so every other crate can
 //! depend on it without pulling those in.
 
+pub mod config;
 pub mod event;
+pub mod fingerprint;

@@ -24,6 +24,12 @@ pub(crate) enum Command {
     Bench(BenchArgs),
     /// Diagnose an error event, then find and prove the smallest safe fix.
     Heal(crate::heal_cmd::HealArgs),
+    /// Run the service: ingest endpoints, the store and the pipeline workers.
+    Serve(crate::serve_cmd::ServeArgs),
+    /// Check the configuration `suture serve` would use, and explain any problem.
+    CheckConfig(crate::check_config_cmd::CheckConfigArgs),
+    /// Load a running `suture serve` over HTTP: events/s, latency, memory, durability.
+    BenchIngest(crate::bench_ingest::BenchIngestArgs),
 }
 
 /// Flags of `suture diagnose`.

@@ -2,10 +2,14 @@
 //! exit codes. Everything of substance lives in the library crates.
 
 mod bench_cmd;
+mod bench_ingest;
+mod check_config_cmd;
 mod cli;
 mod diagnose_cmd;
 mod event_file;
 mod heal_cmd;
+mod serve_cmd;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -69,6 +73,9 @@ fn main() -> ExitCode {
         cli::Command::Diagnose(args) => diagnose_cmd::run(&args),
         cli::Command::Bench(args) => bench_cmd::run(&args),
         cli::Command::Heal(args) => heal_cmd::run(&args),
+        cli::Command::Serve(args) => serve_cmd::run(&args),
+        cli::Command::CheckConfig(args) => check_config_cmd::run(&args),
+        cli::Command::BenchIngest(args) => bench_ingest::run(&args),
     };
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),

@@ -1,0 +1,688 @@
+//! The service's configuration: one [`Config`] read from `suture.toml`, with
+//! secrets from the environment, validated before anything starts.
+//!
+//! Layers, later wins: serde defaults → `suture.toml` (absent = defaults) →
+//! `SUTURE_*` variables ([`Config::apply_env`]; secrets live only there) →
+//! the command's flags. Every field is declared once, through
+//! `config_section!`, with its doc comment and default: the same declaration
+//! yields the struct, its `Default`, and the rows of the README's
+//! configuration table ([`Config::docs_table`]), which a test keeps fresh.
+//!
+//! Reading files and checking paths on disk is the binary's business; this
+//! module only parses text and checks values ([`Config::validate`]), so it
+//! stays free of I/O like the rest of the crate.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// One documented configuration key, a row of the README table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldDoc {
+    /// Dotted key, e.g. `server.listen` or `repos[].path`.
+    pub key: String,
+    /// The value's type in TOML terms.
+    pub ty: &'static str,
+    /// The default, rendered as TOML would show it (`none` when unset).
+    pub default: String,
+    /// What it means, from the field's doc comment.
+    pub doc: String,
+}
+
+/// Declares a config table: the struct (serde defaults, unknown keys
+/// rejected), its `Default`, and its [`FieldDoc`]s.
+macro_rules! config_section {
+    (
+        $(#[doc = $section_doc:literal])*
+        $name:ident => $key:literal {
+            $(
+                $(#[doc = $doc:literal])*
+                $field:ident : $ty:ty = $default:expr,
+            )*
+        }
+    ) => {
+        $(#[doc = $section_doc])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct $name {
+            $(
+                $(#[doc = $doc])*
+                pub $field: $ty,
+            )*
+        }
+
+        impl Default for $name {
+            fn default() -> $name {
+                $name { $($field: $default,)* }
+            }
+        }
+
+        impl $name {
+            /// The documentation of every field, in declaration order.
+            pub fn field_docs() -> Vec<FieldDoc> {
+                let defaults = $name::default();
+                vec![$(
+                    FieldDoc {
+                        key: format!("{}.{}", $key, stringify!($field)),
+                        ty: toml_type(stringify!($ty)),
+                        default: render_default(&defaults.$field),
+                        doc: [$($doc),*]
+                            .iter()
+                            .map(|line| line.trim())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    },
+                )*]
+            }
+        }
+    };
+}
+
+config_section! {
+    /// The HTTP listener.
+    ServerConfig => "server" {
+        /// Address and port the HTTP server listens on.
+        listen: String = "127.0.0.1:7878".to_owned(),
+        /// The URL senders reach suture at, used in the printed DSN and
+        /// webhook URLs; `http://<listen>` when unset.
+        public_url: Option<String> = None,
+        /// Most requests handled at once; further connections wait.
+        max_concurrent_requests: usize = 1024,
+        /// A request that takes longer is answered 503.
+        request_timeout_seconds: u64 = 30,
+        /// On SIGTERM, how long running jobs get to finish their step before
+        /// their leases are released.
+        drain_seconds: u64 = 30,
+    }
+}
+
+config_section! {
+    /// Where signals, incidents and jobs are kept.
+    StoreConfig => "store" {
+        /// Directory for the embedded SQLite database and generated keys.
+        data_dir: String = ".suture".to_owned(),
+        /// `postgres://…` to use PostgreSQL (SUTURE_DATABASE_URL overrides;
+        /// put passwords there); unset means SQLite in `data_dir`.
+        database_url: Option<String> = None,
+        /// Most database connections.
+        max_connections: u32 = 8,
+    }
+}
+
+config_section! {
+    /// Size limits of request bodies, after decompression; larger is 413.
+    LimitsConfig => "limits" {
+        /// Largest SDK envelope.
+        max_envelope_bytes: usize = 20 << 20,
+        /// Largest single event (a `/store/` body or an envelope event item).
+        max_event_bytes: usize = 1 << 20,
+        /// Largest webhook body (GitHub sends up to 25 MB).
+        max_webhook_bytes: usize = 25 << 20,
+    }
+}
+
+config_section! {
+    /// The ingest queue and the durable job queue.
+    QueueConfig => "queue" {
+        /// Deliveries waiting to be committed; when full, senders get 503
+        /// with Retry-After.
+        ingest_capacity: usize = 8192,
+        /// Most deliveries committed in one transaction.
+        batch_max: usize = 512,
+        /// Pipeline workers (diagnose → heal) in this process.
+        workers: usize = 2,
+        /// How long a leased job is a worker's before another may take it.
+        lease_seconds: u64 = 60,
+        /// How often a worker renews its lease.
+        heartbeat_seconds: u64 = 15,
+        /// Leases of one job before it fails for good.
+        max_attempts: i64 = 5,
+        /// Wait before the first retry; doubles per attempt, at most an hour.
+        backoff_seconds: u64 = 10,
+        /// How often idle workers look for jobs.
+        poll_millis: u64 = 500,
+    }
+}
+
+config_section! {
+    /// The Sentry side: SDK projects (DSN keys) and integration webhooks.
+    SentryConfig => "sentry" {
+        /// SDK projects: `{ id = "1", public_key = "…" }`; the DSN is
+        /// `http://<public_key>@<host>/<id>`. When empty, project `1` with a
+        /// key generated into `data_dir` on first start.
+        projects: Vec<SentryProject> = Vec::new(),
+        /// Integration webhooks whose Sentry-Hook-Timestamp is further than
+        /// this from now are rejected as stale.
+        webhook_tolerance_seconds: u64 = 300,
+    }
+}
+
+config_section! {
+    /// One application repository the pipeline diagnoses and heals.
+    RepoConfig => "repos[]" {
+        /// A name for logs and the timeline.
+        name: String = String::new(),
+        /// A local clone of the repository; it is only read.
+        path: String = String::new(),
+        /// Sentry project ids whose events are about this repository.
+        sentry_projects: Vec<String> = Vec::new(),
+        /// PagerDuty service ids whose incidents are about this repository.
+        pagerduty_services: Vec<String> = Vec::new(),
+        /// `STACK_ROOT=SOURCE_ROOT` frame path mappings, as Sentry's code mappings.
+        code_mappings: Vec<String> = Vec::new(),
+        /// The test command, run with `sh -c` at the repository root;
+        /// detected from the tree when unset.
+        test_command: Option<String> = None,
+        /// `observe` (diagnose only) or `pr` (diagnose, then heal).
+        mode: String = "pr".to_owned(),
+        /// The diagnosis window in days [default: 14].
+        days: Option<u32> = None,
+        /// Read at most this many commits.
+        max_commits: usize = 1000,
+        /// Where tests run: `bubblewrap`, `docker` or `process` (no isolation).
+        sandbox: String = "bubblewrap".to_owned(),
+        /// The image for `sandbox = "docker"`.
+        docker_image: Option<String> = None,
+        /// Wall-clock limit of one test run.
+        test_timeout_seconds: u64 = 600,
+        /// Memory limit of one test run.
+        test_memory_mib: u64 = 4096,
+        /// Extra path globs a patch may not touch.
+        deny: Vec<String> = Vec::new(),
+    }
+}
+
+/// One Sentry SDK project: the id in the DSN path and its public key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentryProject {
+    /// The project id, the last segment of the DSN.
+    pub id: String,
+    /// The DSN's public key (the user part).
+    pub public_key: String,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[store]`.
+    pub store: StoreConfig,
+    /// `[limits]`.
+    pub limits: LimitsConfig,
+    /// `[queue]`.
+    pub queue: QueueConfig,
+    /// `[sentry]`.
+    pub sentry: SentryConfig,
+    /// `[[repos]]`.
+    pub repos: Vec<RepoConfig>,
+    /// From the environment only; never read from or written to the file.
+    #[serde(skip)]
+    pub secrets: Secrets,
+}
+
+/// Secrets, read from `SUTURE_*` variables only.
+#[derive(Clone, PartialEq, Default)]
+pub struct Secrets {
+    /// `SUTURE_SENTRY_CLIENT_SECRET`: the integration's Client Secret, the
+    /// key of `Sentry-Hook-Signature`.
+    pub sentry_client_secret: Option<String>,
+    /// `SUTURE_PAGERDUTY_WEBHOOK_SECRETS`: the v3 subscription secrets,
+    /// comma-separated (more than one while rotating).
+    pub pagerduty_webhook_secrets: Vec<String>,
+    /// `SUTURE_GITHUB_WEBHOOK_SECRET`: the GitHub App's webhook secret.
+    pub github_webhook_secret: Option<String>,
+    /// `SUTURE_API_TOKEN`: when set, `/api/incidents` requires
+    /// `Authorization: Bearer <token>`.
+    pub api_token: Option<String>,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |value: bool| if value { "<set>" } else { "<unset>" };
+        f.debug_struct("Secrets")
+            .field(
+                "sentry_client_secret",
+                &set(self.sentry_client_secret.is_some()),
+            )
+            .field(
+                "pagerduty_webhook_secrets",
+                &format!("<{} set>", self.pagerduty_webhook_secrets.len()),
+            )
+            .field(
+                "github_webhook_secret",
+                &set(self.github_webhook_secret.is_some()),
+            )
+            .field("api_token", &set(self.api_token.is_some()))
+            .finish()
+    }
+}
+
+/// The environment variables [`Config::apply_env`] reads, with what they set.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    (
+        "SUTURE_DATABASE_URL",
+        "overrides `store.database_url` (keep passwords here)",
+    ),
+    (
+        "SUTURE_SENTRY_CLIENT_SECRET",
+        "Sentry integration Client Secret: verifies `Sentry-Hook-Signature`",
+    ),
+    (
+        "SUTURE_PAGERDUTY_WEBHOOK_SECRETS",
+        "PagerDuty v3 webhook secrets, comma-separated: verify `X-PagerDuty-Signature`",
+    ),
+    (
+        "SUTURE_GITHUB_WEBHOOK_SECRET",
+        "GitHub webhook secret: verifies `X-Hub-Signature-256`",
+    ),
+    (
+        "SUTURE_API_TOKEN",
+        "when set, the read API requires `Authorization: Bearer <token>`",
+    ),
+];
+
+/// Why a configuration text could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration")]
+pub struct ConfigError(#[source] pub toml::de::Error);
+
+/// A value that parsed but cannot work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The dotted key, e.g. `repos[0].sandbox`.
+    pub key: String,
+    /// What is wrong and what would do, lowercase.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+impl Config {
+    /// Parses a `suture.toml` text. Unknown keys are errors, so a typo never
+    /// silently falls back to a default.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(ConfigError)
+    }
+
+    /// Applies the `SUTURE_*` variables ([`ENV_VARS`]) that `env` knows.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) {
+        let non_empty = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+        if let Some(url) = non_empty("SUTURE_DATABASE_URL") {
+            self.store.database_url = Some(url);
+        }
+        if let Some(secret) = non_empty("SUTURE_SENTRY_CLIENT_SECRET") {
+            self.secrets.sentry_client_secret = Some(secret);
+        }
+        if let Some(secrets) = non_empty("SUTURE_PAGERDUTY_WEBHOOK_SECRETS") {
+            self.secrets.pagerduty_webhook_secrets = secrets
+                .split(',')
+                .map(str::trim)
+                .filter(|secret| !secret.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(secret) = non_empty("SUTURE_GITHUB_WEBHOOK_SECRET") {
+            self.secrets.github_webhook_secret = Some(secret);
+        }
+        if let Some(token) = non_empty("SUTURE_API_TOKEN") {
+            self.secrets.api_token = Some(token);
+        }
+    }
+
+    /// Every value that parsed but cannot work; empty means valid.
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        let mut problem =
+            |key: String, message: String| problems.push(ConfigProblem { key, message });
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            problem(
+                "server.listen".into(),
+                format!(
+                    "{:?} is not an address and port, e.g. 127.0.0.1:7878",
+                    self.server.listen
+                ),
+            );
+        }
+        if let Some(url) = &self.server.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            problem(
+                "server.public_url".into(),
+                format!("{url:?} is not an http(s) url"),
+            );
+        }
+        if let Some(url) = &self.store.database_url
+            && !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite:"))
+        {
+            problem(
+                "store.database_url".into(),
+                "expected postgres://…, postgresql://… or sqlite:PATH".into(),
+            );
+        }
+        for (key, value) in [
+            (
+                "server.max_concurrent_requests",
+                self.server.max_concurrent_requests as u64,
+            ),
+            (
+                "server.request_timeout_seconds",
+                self.server.request_timeout_seconds,
+            ),
+            (
+                "store.max_connections",
+                u64::from(self.store.max_connections),
+            ),
+            (
+                "limits.max_envelope_bytes",
+                self.limits.max_envelope_bytes as u64,
+            ),
+            ("limits.max_event_bytes", self.limits.max_event_bytes as u64),
+            (
+                "limits.max_webhook_bytes",
+                self.limits.max_webhook_bytes as u64,
+            ),
+            ("queue.ingest_capacity", self.queue.ingest_capacity as u64),
+            ("queue.batch_max", self.queue.batch_max as u64),
+            ("queue.lease_seconds", self.queue.lease_seconds),
+            ("queue.heartbeat_seconds", self.queue.heartbeat_seconds),
+            ("queue.max_attempts", self.queue.max_attempts.max(0) as u64),
+            ("queue.poll_millis", self.queue.poll_millis),
+        ] {
+            if value == 0 {
+                problem(key.into(), "must be greater than 0".into());
+            }
+        }
+        if self.queue.heartbeat_seconds >= self.queue.lease_seconds {
+            problem(
+                "queue.heartbeat_seconds".into(),
+                format!(
+                    "must be shorter than queue.lease_seconds ({}), or leases expire between heartbeats",
+                    self.queue.lease_seconds
+                ),
+            );
+        }
+        let mut project_ids = std::collections::HashSet::new();
+        for (idx, project) in self.sentry.projects.iter().enumerate() {
+            if project.id.is_empty() || !project.id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                problem(
+                    format!("sentry.projects[{idx}].id"),
+                    format!("{:?} is not a project id", project.id),
+                );
+            }
+            if !project_ids.insert(&project.id) {
+                problem(
+                    format!("sentry.projects[{idx}].id"),
+                    format!("project {:?} is listed twice", project.id),
+                );
+            }
+            if project.public_key.len() < 16
+                || !project
+                    .public_key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric())
+            {
+                problem(
+                    format!("sentry.projects[{idx}].public_key"),
+                    "expected at least 16 letters and digits, like Sentry's 32 hex chars".into(),
+                );
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for (idx, repo) in self.repos.iter().enumerate() {
+            let key = |field: &str| format!("repos[{idx}].{field}");
+            if repo.name.trim().is_empty() {
+                problem(key("name"), "is required".into());
+            } else if !names.insert(&repo.name) {
+                problem(
+                    key("name"),
+                    format!("{:?} is used by another repo", repo.name),
+                );
+            }
+            if repo.path.trim().is_empty() {
+                problem(
+                    key("path"),
+                    "is required: a local clone of the repository".into(),
+                );
+            }
+            for mapping in &repo.code_mappings {
+                if !mapping.contains('=') {
+                    problem(
+                        key("code_mappings"),
+                        format!("{mapping:?} is not STACK_ROOT=SOURCE_ROOT"),
+                    );
+                }
+            }
+            if !["observe", "pr"].contains(&repo.mode.as_str()) {
+                problem(
+                    key("mode"),
+                    format!("{:?} is not one of observe, pr", repo.mode),
+                );
+            }
+            match repo.sandbox.as_str() {
+                "bubblewrap" | "process" => {}
+                "docker" if repo.docker_image.is_none() => {
+                    problem(
+                        key("docker_image"),
+                        "is required with sandbox = \"docker\"".into(),
+                    );
+                }
+                "docker" => {}
+                other => problem(
+                    key("sandbox"),
+                    format!("{other:?} is not one of bubblewrap, docker, process"),
+                ),
+            }
+        }
+        problems
+    }
+
+    /// The repository that serves signals from `source` about `project`: a
+    /// Sentry project id (`sentry_*` sources) or a PagerDuty service id.
+    /// With a single repository and no routing at all, it serves everything.
+    pub fn repo_for(&self, source: &str, project: Option<&str>) -> Option<&RepoConfig> {
+        fn routes<'a>(repo: &'a RepoConfig, source: &str) -> &'a [String] {
+            if source == "pagerduty" {
+                &repo.pagerduty_services
+            } else {
+                &repo.sentry_projects
+            }
+        }
+        if let Some(project) = project
+            && let Some(repo) = self
+                .repos
+                .iter()
+                .find(|repo| routes(repo, source).iter().any(|p| p == project))
+        {
+            return Some(repo);
+        }
+        match self.repos.as_slice() {
+            [only] if only.sentry_projects.is_empty() && only.pagerduty_services.is_empty() => {
+                Some(only)
+            }
+            _ => None,
+        }
+    }
+
+    /// The README's configuration table, generated from the declarations.
+    pub fn docs_table() -> String {
+        let mut rows = Vec::new();
+        rows.extend(ServerConfig::field_docs());
+        rows.extend(StoreConfig::field_docs());
+        rows.extend(LimitsConfig::field_docs());
+        rows.extend(QueueConfig::field_docs());
+        rows.extend(SentryConfig::field_docs());
+        rows.extend(RepoConfig::field_docs());
+        let mut out = String::from("| key | type | default | meaning |\n|---|---|---|---|\n");
+        for row in rows {
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                row.key,
+                row.ty,
+                if row.default == "none" {
+                    "none".to_owned()
+                } else {
+                    format!("`{}`", row.default)
+                },
+                row.doc.replace('|', "\\|")
+            ));
+        }
+        out.push_str("\n| environment variable | meaning |\n|---|---|\n");
+        for (name, meaning) in ENV_VARS {
+            out.push_str(&format!("| `{name}` | {meaning} |\n"));
+        }
+        out
+    }
+}
+
+/// A Rust type as the README names it in TOML terms.
+fn toml_type(rust: &str) -> &'static str {
+    match rust.replace(' ', "").as_str() {
+        "String" => "string",
+        "Option<String>" => "string, optional",
+        "Vec<String>" => "array of strings",
+        "Vec<SentryProject>" => "array of tables",
+        "Option<u32>" => "integer, optional",
+        "bool" => "bool",
+        _ => "integer",
+    }
+}
+
+/// A default value as TOML shows it; `none` for an unset option, `[]` for an
+/// empty list.
+fn render_default<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::Null) => "none".to_owned(),
+        Ok(serde_json::Value::String(text)) => format!("{text:?}"),
+        Ok(other) => other.to_string(),
+        Err(_) => "?".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No file at all is a valid configuration.
+    #[test]
+    fn defaults_are_valid() {
+        let config = Config::from_toml("").unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.validate(), []);
+    }
+
+    /// A full file parses, and the environment fills the secrets.
+    #[test]
+    fn file_and_env() {
+        let mut config = Config::from_toml(
+            r#"
+            [server]
+            listen = "0.0.0.0:9000"
+            [sentry]
+            projects = [{ id = "42", public_key = "0123456789abcdef0123456789abcdef" }]
+            [[repos]]
+            name = "shop"
+            path = "/srv/shop"
+            sentry_projects = ["42"]
+            code_mappings = ["/app=src"]
+            "#,
+        )
+        .unwrap();
+        config.apply_env(|name| match name {
+            "SUTURE_PAGERDUTY_WEBHOOK_SECRETS" => Some("old, new".into()),
+            "SUTURE_DATABASE_URL" => Some("postgres://u:p@db/suture".into()),
+            _ => None,
+        });
+        assert_eq!(config.validate(), []);
+        assert_eq!(config.secrets.pagerduty_webhook_secrets, ["old", "new"]);
+        assert_eq!(
+            config.store.database_url.as_deref(),
+            Some("postgres://u:p@db/suture")
+        );
+        assert_eq!(
+            config.repo_for("sentry_sdk", Some("42")).unwrap().name,
+            "shop"
+        );
+        assert!(config.repo_for("sentry_sdk", Some("7")).is_none());
+        assert!(!format!("{:?}", config.secrets).contains("new"));
+    }
+
+    /// A typo is an error that names the key, not a silent default.
+    #[test]
+    fn unknown_keys_are_errors() {
+        let error = Config::from_toml("[server]\nlisten_addr = \"x\"\n").unwrap_err();
+        let text = error.0.to_string();
+        assert!(text.contains("listen_addr"), "{text}");
+    }
+
+    /// Values that parse but cannot work are explained, each with its key.
+    #[test]
+    fn problems_are_explained() {
+        let config = Config::from_toml(
+            r#"
+            [server]
+            listen = "localhost"
+            [queue]
+            heartbeat_seconds = 90
+            [[repos]]
+            name = ""
+            path = "/x"
+            sandbox = "docker"
+            code_mappings = ["nope"]
+            "#,
+        )
+        .unwrap();
+        let problems: Vec<String> = config.validate().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            problems,
+            [
+                "server.listen: \"localhost\" is not an address and port, e.g. 127.0.0.1:7878",
+                "queue.heartbeat_seconds: must be shorter than queue.lease_seconds (60), or leases expire between heartbeats",
+                "repos[0].name: is required",
+                "repos[0].code_mappings: \"nope\" is not STACK_ROOT=SOURCE_ROOT",
+                "repos[0].docker_image: is required with sandbox = \"docker\"",
+            ]
+        );
+    }
+
+    /// One repository without routing serves every project.
+    #[test]
+    fn single_unrouted_repo_serves_everything() {
+        let config = Config::from_toml("[[repos]]\nname = \"a\"\npath = \"/a\"\n").unwrap();
+        assert_eq!(config.repo_for("pagerduty", Some("PX")).unwrap().name, "a");
+        assert_eq!(config.repo_for("sentry_sdk", None).unwrap().name, "a");
+    }
+
+    /// The README's configuration table is generated from the declarations
+    /// above; this test rewrites it when they change (and fails, so the
+    /// change is committed).
+    #[test]
+    fn readme_config_table_is_fresh() {
+        const START: &str = "<!-- config-table:start (generated by domain::config tests) -->\n";
+        const END: &str = "<!-- config-table:end -->";
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+        let readme = std::fs::read_to_string(&path).unwrap();
+        let (Some(start), Some(end)) = (readme.find(START), readme.find(END)) else {
+            panic!("README.md lacks the config table markers {START:?} … {END:?}");
+        };
+        let fresh = format!(
+            "{}{START}{}{}",
+            &readme[..start],
+            Config::docs_table(),
+            &readme[end..]
+        );
+        if fresh != readme {
+            std::fs::write(&path, &fresh).unwrap();
+            panic!("README.md's configuration table was stale; it has been regenerated: commit it");
+        }
+    }
+}

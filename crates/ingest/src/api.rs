@@ -1,0 +1,164 @@
+//! The read side: health, readiness, metrics and the incidents API.
+//!
+//! `GET /api/incidents` lists incidents newest first; `GET
+//! /api/incidents/{id}` adds the diagnosis and heal report (the persisted
+//! outputs of those steps), the job's attempts and steps, and the timeline.
+//! When `SUTURE_API_TOKEN` is set both require `Authorization: Bearer`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use store::{Incident, IncidentState};
+
+use crate::IngestError;
+use crate::app::AppState;
+use crate::metrics::StoreGauges;
+
+/// `GET /healthz`: the process is up.
+pub(crate) async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the store answers.
+pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, IngestError> {
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|error| IngestError::Store(std::sync::Arc::new(error)))?;
+    Ok(Json(json!({"status": "ready"})))
+}
+
+/// `GET /metrics`: Prometheus text.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    let mut gauges = StoreGauges::default();
+    match state.store.incident_counts().await {
+        Ok(counts) => {
+            gauges.incidents_by_state = IncidentState::ALL
+                .iter()
+                .map(|state| {
+                    let n = counts
+                        .iter()
+                        .find(|(s, _)| s == state)
+                        .map_or(0, |(_, n)| *n);
+                    (state.as_str(), n)
+                })
+                .collect();
+        }
+        Err(error) => {
+            tracing::warn!(error = %crate::error::DisplayChain(&error), "reading incident counts for metrics")
+        }
+    }
+    match state.store.queued_jobs().await {
+        Ok(queued) => gauges.queued_jobs = queued,
+        Err(error) => {
+            tracing::warn!(error = %crate::error::DisplayChain(&error), "reading queue depth for metrics")
+        }
+    }
+    let mut response = state.metrics.render(&gauges).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), IngestError> {
+    let Some(token) = &state.config.secrets.api_token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    // Compared through HMAC so the comparison takes the same time whatever
+    // prefix matches.
+    let matches = given.is_some_and(|given| {
+        crate::signature::sign_hex(b"api-token", given.as_bytes())
+            == crate::signature::sign_hex(b"api-token", token.as_bytes())
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(IngestError::Unauthorized)
+    }
+}
+
+fn summary(incident: &Incident) -> Value {
+    json!({
+        "id": incident.id,
+        "state": incident.state,
+        "title": incident.title,
+        "fingerprint": incident.fingerprint,
+        "source": incident.source,
+        "project": incident.project,
+        "upstream_id": incident.upstream_id,
+        "count": incident.count,
+        "first_seen": incident.first_seen,
+        "last_seen": incident.last_seen,
+    })
+}
+
+/// Query of `GET /api/incidents`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListQuery {
+    limit: Option<i64>,
+}
+
+fn store_error(error: store::StoreError) -> IngestError {
+    IngestError::Store(std::sync::Arc::new(error))
+}
+
+/// `GET /api/incidents?limit=N` (default 100, at most 1000).
+pub(crate) async fn incidents(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, IngestError> {
+    authorize(&state, &headers)?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let incidents = state
+        .store
+        .list_incidents(limit)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(
+        json!({"incidents": incidents.iter().map(summary).collect::<Vec<_>>()}),
+    ))
+}
+
+/// `GET /api/incidents/{id}`.
+pub(crate) async fn incident(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, IngestError> {
+    authorize(&state, &headers)?;
+    let id: i64 = id.parse().map_err(|_| IngestError::NotFound)?;
+    let incident = state
+        .store
+        .incident(id)
+        .await
+        .map_err(store_error)?
+        .ok_or(IngestError::NotFound)?;
+    let jobs = state.store.incident_jobs(id).await.map_err(store_error)?;
+    let timeline = state.store.timeline(id).await.map_err(store_error)?;
+    let step_output = |name: &str| -> Value {
+        jobs.iter()
+            .flat_map(|job| &job.steps)
+            .find(|step| step.step == name)
+            .and_then(|step| step.output.as_deref())
+            .and_then(|output| serde_json::from_str(output).ok())
+            .unwrap_or(Value::Null)
+    };
+    let mut body = summary(&incident);
+    body["diagnosis"] = step_output("diagnose");
+    body["heal"] = step_output("heal");
+    body["attempts"] = json!(jobs.iter().map(|job| job.attempts).sum::<i64>());
+    body["jobs"] = json!(jobs);
+    body["timeline"] = json!(timeline);
+    Ok(Json(body))
+}

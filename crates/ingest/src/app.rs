@@ -1,0 +1,162 @@
+//! The HTTP application: shared state, the route table, and the middleware
+//! every route shares (concurrency cap, request span, metrics).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use domain::config::{Config, LimitsConfig, Secrets, SentryProject};
+use store::Store;
+use tokio::sync::Semaphore;
+use tower_http::timeout::TimeoutLayer;
+use tracing::Instrument;
+
+use crate::metrics::{Metrics, SignalResult};
+use crate::writer::Writer;
+use crate::{IngestError, api, sdk, webhooks};
+
+/// What the endpoints need from the configuration, resolved.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Sentry SDK projects: id → public key.
+    pub projects: HashMap<String, String>,
+    /// Body size limits.
+    pub limits: LimitsConfig,
+    /// Webhook secrets and the API token.
+    pub secrets: Secrets,
+    /// How far `Sentry-Hook-Timestamp` may be from now.
+    pub sentry_webhook_tolerance: Duration,
+    /// Most requests handled at once.
+    pub max_concurrent_requests: usize,
+    /// Longest a request may take before it is answered 503.
+    pub request_timeout: Duration,
+}
+
+impl IngestConfig {
+    /// Resolves `config`, with `projects` the effective SDK projects (the
+    /// configured ones, or the generated default).
+    pub fn new(config: &Config, projects: &[SentryProject]) -> IngestConfig {
+        IngestConfig {
+            projects: projects
+                .iter()
+                .map(|project| (project.id.clone(), project.public_key.clone()))
+                .collect(),
+            limits: config.limits.clone(),
+            secrets: config.secrets.clone(),
+            sentry_webhook_tolerance: Duration::from_secs(config.sentry.webhook_tolerance_seconds),
+            max_concurrent_requests: config.server.max_concurrent_requests,
+            request_timeout: Duration::from_secs(config.server.request_timeout_seconds),
+        }
+    }
+}
+
+/// Everything a handler can reach; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub(crate) config: Arc<IngestConfig>,
+    pub(crate) store: Store,
+    pub(crate) writer: Writer,
+    pub(crate) metrics: Arc<Metrics>,
+    limiter: Arc<Semaphore>,
+    request_ids: Arc<AtomicU64>,
+}
+
+impl AppState {
+    /// State over `store`, committing through `writer`.
+    pub fn new(
+        config: IngestConfig,
+        store: Store,
+        writer: Writer,
+        metrics: Arc<Metrics>,
+    ) -> AppState {
+        AppState {
+            limiter: Arc::new(Semaphore::new(config.max_concurrent_requests.max(1))),
+            config: Arc::new(config),
+            store,
+            writer,
+            metrics,
+            request_ids: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// Counts what became of a delivery from `source`.
+    pub(crate) fn record<T>(
+        &self,
+        source: &'static str,
+        result: &Result<T, IngestError>,
+        outcome: impl Fn(&T) -> SignalResult,
+    ) {
+        let result = match result {
+            Ok(value) => outcome(value),
+            Err(error) => SignalResult::Rejected(error.reason()),
+        };
+        self.metrics.signal(source, result);
+    }
+}
+
+/// The whole route table.
+///
+/// Body limits are enforced by each handler (per endpoint, before and after
+/// decompression), so axum's default limit is off.
+pub fn router(state: AppState) -> Router {
+    let timeout = state.config.request_timeout;
+    Router::new()
+        .route("/api/{project_id}/envelope/", post(sdk::envelope))
+        .route("/api/{project_id}/store/", post(sdk::store))
+        .route("/webhooks/sentry", post(webhooks::sentry))
+        .route("/webhooks/pagerduty", post(webhooks::pagerduty))
+        .route("/webhooks/github", post(webhooks::github))
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/metrics", get(api::metrics))
+        .route("/api/incidents", get(api::incidents))
+        .route("/api/incidents/{id}", get(api::incident))
+        .method_not_allowed_fallback(|| async { IngestError::MethodNotAllowed })
+        .route_layer(middleware::from_fn_with_state(state.clone(), track))
+        .fallback(|| async { IngestError::NotFound })
+        .layer(DefaultBodyLimit::disable())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .with_state(state)
+}
+
+/// Caps concurrent requests, runs each in a span with its route and id,
+/// and counts it by route and status.
+async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Ok(_permit) = state.limiter.acquire().await else {
+        return IngestError::ShuttingDown.into_response();
+    };
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let request_id = request
+        .headers()
+        .get("request-id")
+        .or_else(|| request.headers().get("x-request-id"))
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            state
+                .request_ids
+                .fetch_add(1, Ordering::Relaxed)
+                .to_string()
+        });
+    let span = tracing::info_span!("request", method = %request.method(), route = %route, request_id = %request_id);
+    let started = Instant::now();
+    let response = next.run(request).instrument(span).await;
+    state
+        .metrics
+        .request(&route, response.status().as_u16(), started.elapsed());
+    response
+}

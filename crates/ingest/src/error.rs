@@ -1,0 +1,181 @@
+//! Every way a request is refused, and the one place that turns it into an
+//! HTTP answer.
+//!
+//! Handlers return `Result<_, IngestError>`; [`IntoResponse`] maps each
+//! variant to a status and a short JSON body `{"error": "…"}` saying why,
+//! logs 5xx at `error` and 4xx at `debug`, and never leaks internals (a store
+//! failure says "store unavailable", the detail goes to the log). Statuses
+//! follow Relay: 403 for a refused SDK key, 400 for a malformed request, 413
+//! too large, 503 with `Retry-After` when the queue cannot take more; plus
+//! 401 for a webhook signature that does not verify.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::envelope::EnvelopeError;
+
+/// Why a request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// No DSN key anywhere: header, query string or envelope header.
+    #[error("missing sentry_key: send X-Sentry-Auth or ?sentry_key=")]
+    MissingKey,
+    /// The DSN key given does not belong to the project in the path.
+    #[error("unknown sentry_key for project {project}")]
+    UnknownKey {
+        /// The project id from the path.
+        project: String,
+    },
+    /// The path names a project this server does not have.
+    #[error("unknown project {project}")]
+    UnknownProject {
+        /// The project id from the path.
+        project: String,
+    },
+    /// The header, query string and envelope named different keys.
+    #[error("conflicting sentry_key values")]
+    ConflictingKeys,
+    /// A webhook whose secret is not configured: nothing can be verified.
+    #[error("{source_name} webhook is not configured: set {variable}")]
+    WebhookNotConfigured {
+        /// `sentry`, `pagerduty` or `github`.
+        source_name: &'static str,
+        /// The environment variable holding the secret.
+        variable: &'static str,
+    },
+    /// A webhook signature that is missing, malformed, stale or wrong.
+    #[error("{0}")]
+    BadSignature(&'static str),
+    /// The body is larger than the endpoint's limit (before or after
+    /// decompression).
+    #[error("body exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// A `Content-Encoding` this server does not decode.
+    #[error("unsupported content-encoding {0:?}: use br, gzip or deflate")]
+    UnsupportedEncoding(String),
+    /// The body does not decompress with its declared encoding.
+    #[error("body is not valid {encoding}")]
+    BadCompression {
+        /// The declared encoding.
+        encoding: &'static str,
+        /// What the decoder said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The body could not be read off the connection.
+    #[error("reading the request body failed")]
+    BodyRead(#[source] axum::Error),
+    /// The envelope framing is broken.
+    #[error("malformed envelope: {0}")]
+    BadEnvelope(#[from] EnvelopeError),
+    /// The JSON is not what the endpoint takes.
+    #[error("malformed json: {0}")]
+    BadJson(String),
+    /// The ingest queue is full: try again shortly.
+    #[error("ingest queue is full")]
+    QueueFull,
+    /// The server is shutting down and takes nothing new.
+    #[error("shutting down")]
+    ShuttingDown,
+    /// The store failed; the signal was not accepted.
+    #[error("store unavailable")]
+    Store(#[source] std::sync::Arc<store::StoreError>),
+    /// The read API needs `Authorization: Bearer <token>`.
+    #[error("missing or wrong bearer token")]
+    Unauthorized,
+    /// No such route or resource.
+    #[error("not found")]
+    NotFound,
+    /// The route exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+}
+
+impl IngestError {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            IngestError::MissingKey
+            | IngestError::UnknownKey { .. }
+            | IngestError::UnknownProject { .. }
+            | IngestError::ConflictingKeys
+            | IngestError::WebhookNotConfigured { .. } => StatusCode::FORBIDDEN,
+            IngestError::BadSignature(_) | IngestError::Unauthorized => StatusCode::UNAUTHORIZED,
+            IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IngestError::BadCompression { .. }
+            | IngestError::BodyRead(_)
+            | IngestError::BadEnvelope(_)
+            | IngestError::BadJson(_) => StatusCode::BAD_REQUEST,
+            IngestError::QueueFull | IngestError::ShuttingDown | IngestError::Store(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            IngestError::NotFound => StatusCode::NOT_FOUND,
+            IngestError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    /// A short, bounded label for the rejection metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IngestError::MissingKey => "missing_key",
+            IngestError::UnknownKey { .. } => "unknown_key",
+            IngestError::UnknownProject { .. } => "unknown_project",
+            IngestError::ConflictingKeys => "conflicting_keys",
+            IngestError::WebhookNotConfigured { .. } => "not_configured",
+            IngestError::BadSignature(_) => "bad_signature",
+            IngestError::TooLarge { .. } => "too_large",
+            IngestError::UnsupportedEncoding(_) => "unsupported_encoding",
+            IngestError::BadCompression { .. } => "bad_compression",
+            IngestError::BodyRead(_) => "body_read",
+            IngestError::BadEnvelope(_) => "bad_envelope",
+            IngestError::BadJson(_) => "bad_json",
+            IngestError::QueueFull => "queue_full",
+            IngestError::ShuttingDown => "shutting_down",
+            IngestError::Store(_) => "store",
+            IngestError::Unauthorized => "unauthorized",
+            IngestError::NotFound => "not_found",
+            IngestError::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+}
+
+impl IntoResponse for IngestError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %DisplayChain(&self), status = status.as_u16(), "request failed");
+        } else {
+            tracing::debug!(error = %DisplayChain(&self), status = status.as_u16(), "request rejected");
+        }
+        let body = serde_json::json!({ "error": self.to_string() });
+        let mut response = (status, axum::Json(body)).into_response();
+        if matches!(
+            self,
+            IngestError::QueueFull | IngestError::ShuttingDown | IngestError::Store(_)
+        ) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// An error with its sources, `a: b: c`, for logs.
+pub(crate) struct DisplayChain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for DisplayChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            write!(f, ": {error}")?;
+            source = error.source();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,250 @@
+//! Prometheus metrics, kept in process and rendered as text on `/metrics`.
+//!
+//! Counters and histograms live here; gauges that the store knows better
+//! (incidents by state, queued jobs) are read from it at scrape time by the
+//! handler. Every label has a bounded set of values: routes are the matched
+//! route templates, sources and reasons are fixed strings.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+/// Buckets of the job step duration histogram, in seconds.
+const STEP_BUCKETS: [f64; 10] = [0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0];
+/// Buckets of the request latency histogram, in seconds.
+const REQUEST_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+/// The process's metrics; shared behind an `Arc`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    request_seconds: Mutex<BTreeMap<String, Histogram>>,
+    signals: Mutex<BTreeMap<(&'static str, &'static str, &'static str), u64>>,
+    job_steps: Mutex<BTreeMap<(String, &'static str), Histogram>>,
+    jobs: Mutex<BTreeMap<&'static str, u64>>,
+    /// Deliveries waiting in the ingest queue right now.
+    pub ingest_queue_depth: AtomicI64,
+}
+
+/// What became of a delivery, for `suture_signals_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalResult {
+    /// Stored.
+    Accepted,
+    /// A repeat of a stored delivery: nothing written.
+    Deduplicated,
+    /// Refused, with the reason label.
+    Rejected(&'static str),
+    /// Received and acknowledged but not a signal (sessions, transactions,
+    /// client reports in an envelope without an event).
+    Ignored,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Histogram {
+    buckets: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, bounds: &[f64], value: f64) {
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; bounds.len()];
+        }
+        for (bucket, bound) in self.buckets.iter_mut().zip(bounds) {
+            if value <= *bound {
+                *bucket += 1;
+            }
+        }
+        self.sum += value;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str, bounds: &[f64]) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (bucket, bound) in self.buckets.iter().zip(bounds) {
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {bucket}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
+    }
+}
+
+/// Gauges read from the store at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct StoreGauges {
+    /// Incidents by state name.
+    pub incidents_by_state: Vec<(&'static str, i64)>,
+    /// Jobs waiting in the durable queue.
+    pub queued_jobs: i64,
+}
+
+impl Metrics {
+    /// Counts one answered request on `route` (the matched route template).
+    pub fn request(&self, route: &str, status: u16, elapsed: Duration) {
+        *lock(&self.requests)
+            .entry((route.to_owned(), status))
+            .or_default() += 1;
+        lock(&self.request_seconds)
+            .entry(route.to_owned())
+            .or_default()
+            .observe(&REQUEST_BUCKETS, elapsed.as_secs_f64());
+    }
+
+    /// Counts one delivery from `source` by what became of it.
+    pub fn signal(&self, source: &'static str, result: SignalResult) {
+        let key = match result {
+            SignalResult::Accepted => ("accepted", source, ""),
+            SignalResult::Deduplicated => ("deduplicated", source, ""),
+            SignalResult::Rejected(reason) => ("rejected", source, reason),
+            SignalResult::Ignored => ("ignored", source, ""),
+        };
+        *lock(&self.signals).entry(key).or_default() += 1;
+    }
+
+    /// Records how long pipeline step `step` took and how it ended
+    /// (`finished`, `failed`, `interrupted`).
+    pub fn job_step(&self, step: &str, outcome: &'static str, elapsed: Duration) {
+        lock(&self.job_steps)
+            .entry((step.to_owned(), outcome))
+            .or_default()
+            .observe(&STEP_BUCKETS, elapsed.as_secs_f64());
+    }
+
+    /// Counts a job that ended (`done`, `failed`, `retried`, `released`).
+    pub fn job(&self, outcome: &'static str) {
+        *lock(&self.jobs).entry(outcome).or_default() += 1;
+    }
+
+    /// Accepted deliveries so far, all sources: for tests and the benchmark.
+    pub fn accepted_total(&self) -> u64 {
+        lock(&self.signals)
+            .iter()
+            .filter(|((result, _, _), _)| *result == "accepted")
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The Prometheus text exposition of everything, with `gauges` from the store.
+    pub fn render(&self, gauges: &StoreGauges) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP suture_http_requests_total HTTP requests answered, by route and status.\n",
+        );
+        out.push_str("# TYPE suture_http_requests_total counter\n");
+        for ((route, status), n) in lock(&self.requests).iter() {
+            let _ = writeln!(
+                out,
+                "suture_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        out.push_str(
+            "# HELP suture_http_request_duration_seconds Time to answer a request, by route.\n",
+        );
+        out.push_str("# TYPE suture_http_request_duration_seconds histogram\n");
+        for (route, histogram) in lock(&self.request_seconds).iter() {
+            histogram.render(
+                &mut out,
+                "suture_http_request_duration_seconds",
+                &format!("route=\"{route}\""),
+                &REQUEST_BUCKETS,
+            );
+        }
+        out.push_str(
+            "# HELP suture_signals_total Deliveries by source and result (accepted, deduplicated, rejected with a reason, ignored).\n",
+        );
+        out.push_str("# TYPE suture_signals_total counter\n");
+        for ((result, source, reason), n) in lock(&self.signals).iter() {
+            let _ = writeln!(
+                out,
+                "suture_signals_total{{result=\"{result}\",source=\"{source}\",reason=\"{reason}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP suture_ingest_queue_depth Deliveries waiting to be committed.\n");
+        out.push_str("# TYPE suture_ingest_queue_depth gauge\n");
+        let _ = writeln!(
+            out,
+            "suture_ingest_queue_depth {}",
+            self.ingest_queue_depth.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP suture_jobs_queued Pipeline jobs waiting in the durable queue.\n");
+        out.push_str("# TYPE suture_jobs_queued gauge\n");
+        let _ = writeln!(out, "suture_jobs_queued {}", gauges.queued_jobs);
+        out.push_str("# HELP suture_jobs_total Pipeline job attempts that ended, by outcome.\n");
+        out.push_str("# TYPE suture_jobs_total counter\n");
+        for (outcome, n) in lock(&self.jobs).iter() {
+            let _ = writeln!(out, "suture_jobs_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        out.push_str("# HELP suture_job_step_duration_seconds Time spent in a pipeline step, by step and outcome.\n");
+        out.push_str("# TYPE suture_job_step_duration_seconds histogram\n");
+        for ((step, outcome), histogram) in lock(&self.job_steps).iter() {
+            histogram.render(
+                &mut out,
+                "suture_job_step_duration_seconds",
+                &format!("step=\"{step}\",outcome=\"{outcome}\""),
+                &STEP_BUCKETS,
+            );
+        }
+        out.push_str("# HELP suture_incidents Incidents by state.\n");
+        out.push_str("# TYPE suture_incidents gauge\n");
+        for (state, n) in &gauges.incidents_by_state {
+            let _ = writeln!(out, "suture_incidents{{state=\"{state}\"}} {n}");
+        }
+        out
+    }
+}
+
+/// Locks `mutex`, ignoring poisoning: a panic mid-increment leaves a count
+/// that is still worth reporting.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The exposition has every family, with bounded labels.
+    #[test]
+    fn renders_prometheus_text() {
+        let metrics = Metrics::default();
+        metrics.request("/api/{project_id}/envelope/", 200, Duration::from_millis(3));
+        metrics.signal("sentry_sdk", SignalResult::Accepted);
+        metrics.signal("github", SignalResult::Rejected("bad_signature"));
+        metrics.job_step("diagnose", "finished", Duration::from_millis(700));
+        metrics.job("done");
+        let text = metrics.render(&StoreGauges {
+            incidents_by_state: vec![("new", 2)],
+            queued_jobs: 1,
+        });
+        for line in [
+            "suture_http_requests_total{route=\"/api/{project_id}/envelope/\",status=\"200\"} 1",
+            "suture_signals_total{result=\"accepted\",source=\"sentry_sdk\",reason=\"\"} 1",
+            "suture_signals_total{result=\"rejected\",source=\"github\",reason=\"bad_signature\"} 1",
+            "suture_job_step_duration_seconds_bucket{step=\"diagnose\",outcome=\"finished\",le=\"1\"} 1",
+            "suture_job_step_duration_seconds_count{step=\"diagnose\",outcome=\"finished\"} 1",
+            "suture_jobs_total{outcome=\"done\"} 1",
+            "suture_incidents{state=\"new\"} 2",
+            "suture_jobs_queued 1",
+            "suture_ingest_queue_depth 0",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        assert_eq!(metrics.accepted_total(), 1);
+    }
+}

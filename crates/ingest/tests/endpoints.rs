@@ -1,0 +1,845 @@
+//! The endpoints through `Router::oneshot`, on a real store: every scenario
+//! runs on a fresh SQLite file and on a fresh PostgreSQL database
+//! (`SUTURE_TEST_DATABASE_URL`, set by scripts/test). Signed fixtures from
+//! ../shared/fixtures/ are accepted; every refused request says why and
+//! leaves no row.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use domain::config::{Config, SentryProject};
+use ingest::metrics::Metrics;
+use ingest::signature::sign_hex;
+use ingest::writer::Writer;
+use ingest::{AppState, IngestConfig};
+use serde_json::{Value, json};
+use store::Store;
+use tower::ServiceExt;
+
+const PROJECT: &str = "42";
+/// The key in the fixture envelope's `dsn` header.
+const KEY: &str = "e12d836b15bb49d7bbf99e64295d995b";
+const SENTRY_SECRET: &str = "sentry-client-secret";
+const PAGERDUTY_SECRET: &str = "pagerduty-secret";
+const GITHUB_SECRET: &str = "It's a Secret to Everybody";
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    super::$name(super::Harness::new(store::testing::fresh_sqlite(dir.path()).await)).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Harness::new(store::testing::fresh_postgres().await)).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    fixture_envelope_is_accepted_with_the_dsn_in_its_header,
+    compressed_envelopes_are_accepted,
+    store_endpoint_takes_one_event,
+    sdk_auth_is_required,
+    oversized_bodies_are_413,
+    malformed_bodies_are_400,
+    repeated_event_is_a_no_op,
+    storm_is_one_incident,
+    envelope_without_event_is_acknowledged_not_stored,
+    sentry_webhook_fixtures,
+    sentry_webhook_bad_signatures,
+    pagerduty_webhook_fixtures,
+    pagerduty_webhook_bad_signatures,
+    github_webhook_fixtures,
+    github_webhook_bad_signatures,
+    unconfigured_webhooks_are_refused,
+    incidents_api,
+    health_readiness_and_metrics,
+);
+
+struct Harness {
+    store: Store,
+    router: Router,
+    metrics: Arc<Metrics>,
+}
+
+impl Harness {
+    fn new(store: Store) -> Harness {
+        Harness::with_config(store, |_| {})
+    }
+
+    fn with_config(store: Store, edit: impl FnOnce(&mut Config)) -> Harness {
+        let mut config = Config::default();
+        config.secrets.sentry_client_secret = Some(SENTRY_SECRET.into());
+        config.secrets.pagerduty_webhook_secrets =
+            vec!["rotated-out".into(), PAGERDUTY_SECRET.into()];
+        config.secrets.github_webhook_secret = Some(GITHUB_SECRET.into());
+        config.limits.max_envelope_bytes = 64 * 1024;
+        config.limits.max_event_bytes = 16 * 1024;
+        config.limits.max_webhook_bytes = 256 * 1024;
+        edit(&mut config);
+        let projects = [SentryProject {
+            id: PROJECT.into(),
+            public_key: KEY.into(),
+        }];
+        let metrics = Arc::new(Metrics::default());
+        let (writer, _task) = Writer::spawn(store.clone(), 1024, 64, metrics.clone());
+        let state = AppState::new(
+            IngestConfig::new(&config, &projects),
+            store.clone(),
+            writer,
+            metrics.clone(),
+        );
+        Harness {
+            store,
+            router: ingest::router(state),
+            metrics,
+        }
+    }
+
+    async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        (status, body)
+    }
+
+    async fn rows(&self) -> i64 {
+        self.store.count_signals().await.unwrap()
+    }
+
+    /// Sends `request`, expects `status` with an `error` saying why, and no
+    /// new row.
+    async fn refused(&self, request: Request<Body>, status: StatusCode) -> String {
+        let before = self.rows().await;
+        let (got, body) = self.send(request).await;
+        assert_eq!(got, status, "{body}");
+        assert_eq!(self.rows().await, before, "a refused request left a row");
+        body["error"].as_str().expect("error reason").to_owned()
+    }
+}
+
+fn fixture(relative: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures")
+        .join(relative);
+    std::fs::read(&path).unwrap_or_else(|error| panic!("fixture {}: {error}", path.display()))
+}
+
+fn auth() -> String {
+    format!("Sentry sentry_version=7, sentry_client=test/1.0, sentry_key={KEY}")
+}
+
+fn envelope_request(body: Vec<u8>, encoding: Option<&str>) -> Request<Body> {
+    let mut request = Request::post(format!("/api/{PROJECT}/envelope/"))
+        .header("x-sentry-auth", auth())
+        .header("content-type", "application/x-sentry-envelope");
+    if let Some(encoding) = encoding {
+        request = request.header("content-encoding", encoding);
+    }
+    request.body(Body::from(body)).unwrap()
+}
+
+fn event_envelope(event_id: &str, event: Value) -> Vec<u8> {
+    let payload = event.to_string();
+    format!(
+        "{{\"event_id\":\"{event_id}\"}}\n{{\"type\":\"event\",\"length\":{}}}\n{payload}\n",
+        payload.len()
+    )
+    .into_bytes()
+}
+
+fn crash(event_id: &str) -> Value {
+    json!({
+        "event_id": event_id,
+        "platform": "python",
+        "exception": {"values": [{"type": "ZeroDivisionError", "value": "division by zero",
+            "stacktrace": {"frames": [{"module": "shop.cart", "function": "total", "lineno": 3, "in_app": true}]}}]}
+    })
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn brotli(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut writer = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+        writer.write_all(data).unwrap();
+    }
+    out
+}
+
+fn now() -> String {
+    chrono::Utc::now().timestamp().to_string()
+}
+
+fn sentry_hook(
+    body: Vec<u8>,
+    signature: Option<String>,
+    timestamp: Option<String>,
+    request_id: &str,
+) -> Request<Body> {
+    let mut request = Request::post("/webhooks/sentry")
+        .header("content-type", "application/json")
+        .header("request-id", request_id);
+    if let Some(signature) = signature {
+        request = request.header("sentry-hook-signature", signature);
+    }
+    if let Some(timestamp) = timestamp {
+        request = request.header("sentry-hook-timestamp", timestamp);
+    }
+    request.body(Body::from(body)).unwrap()
+}
+
+fn pagerduty_hook(body: Vec<u8>, signature: Option<String>, webhook_id: &str) -> Request<Body> {
+    let mut request = Request::post("/webhooks/pagerduty")
+        .header("content-type", "application/json")
+        .header("x-webhook-id", webhook_id);
+    if let Some(signature) = signature {
+        request = request.header("x-pagerduty-signature", signature);
+    }
+    request.body(Body::from(body)).unwrap()
+}
+
+fn github_hook(
+    body: Vec<u8>,
+    signature: Option<String>,
+    event: &str,
+    delivery: &str,
+) -> Request<Body> {
+    let mut request = Request::post("/webhooks/github")
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery);
+    if let Some(signature) = signature {
+        request = request.header("x-hub-signature-256", signature);
+    }
+    request.body(Body::from(body)).unwrap()
+}
+
+/// The envelope from Sentry's docs (an attachment and an event), with no
+/// auth header: the key comes from the envelope's `dsn`.
+async fn fixture_envelope_is_accepted_with_the_dsn_in_its_header(h: Harness) {
+    let request = Request::post(format!("/api/{PROJECT}/envelope/"))
+        .body(Body::from(fixture(
+            "sentry-envelope/envelope.two-items.bin",
+        )))
+        .unwrap();
+    let (status, body) = h.send(request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"id": "9ec79c33ec9942ab8353589fcb2e04dc"}));
+    let incidents = h.store.list_incidents(10).await.unwrap();
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].title, "hello world");
+    assert!(incidents[0].fingerprint.starts_with("message:"));
+}
+
+/// gzip (sentry-python without brotli), br (with it) and deflate all decode.
+async fn compressed_envelopes_are_accepted(h: Harness) {
+    let ids = [
+        "a".repeat(32),
+        "b".repeat(32),
+        "c".repeat(32),
+        "d".repeat(32),
+    ];
+    let bodies = [
+        (gzip(&event_envelope(&ids[0], crash(&ids[0]))), Some("gzip")),
+        (brotli(&event_envelope(&ids[1], crash(&ids[1]))), Some("br")),
+        (
+            zlib(&event_envelope(&ids[2], crash(&ids[2]))),
+            Some("deflate"),
+        ),
+        (event_envelope(&ids[3], crash(&ids[3])), None),
+    ];
+    for (body, encoding) in bodies {
+        let (status, body) = h.send(envelope_request(body, encoding)).await;
+        assert_eq!(status, StatusCode::OK, "{encoding:?}: {body}");
+    }
+    assert_eq!(h.rows().await, 4);
+    let incidents = h.store.list_incidents(10).await.unwrap();
+    assert_eq!(incidents.len(), 1, "one error, one incident");
+    assert_eq!(incidents[0].count, 4);
+    let reason = h
+        .refused(
+            envelope_request(b"garbage".to_vec(), Some("gzip")),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert_eq!(reason, "body is not valid gzip");
+    let reason = h
+        .refused(
+            envelope_request(b"x".to_vec(), Some("zstd")),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        )
+        .await;
+    assert_eq!(
+        reason,
+        "unsupported content-encoding \"zstd\": use br, gzip or deflate"
+    );
+}
+
+/// The legacy `/store/` endpoint: one event JSON, auth in the query string.
+async fn store_endpoint_takes_one_event(h: Harness) {
+    let id = "e".repeat(32);
+    let request = Request::post(format!(
+        "/api/{PROJECT}/store/?sentry_version=7&sentry_key={KEY}"
+    ))
+    .header("content-encoding", "gzip")
+    .body(Body::from(gzip(crash(&id).to_string().as_bytes())))
+    .unwrap();
+    let (status, body) = h.send(request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["id"], json!(id));
+    assert_eq!(h.rows().await, 1);
+}
+
+/// No key, a wrong key, an unknown project, disagreeing keys: 403 with a
+/// reason, nothing stored.
+async fn sdk_auth_is_required(h: Harness) {
+    let body = || event_envelope(&"f".repeat(32), crash(&"f".repeat(32)));
+    let no_key = Request::post(format!("/api/{PROJECT}/envelope/"))
+        .body(Body::from(body()))
+        .unwrap();
+    assert_eq!(
+        h.refused(no_key, StatusCode::FORBIDDEN).await,
+        "missing sentry_key: send X-Sentry-Auth or ?sentry_key="
+    );
+    let wrong = Request::post(format!("/api/{PROJECT}/envelope/"))
+        .header("x-sentry-auth", "Sentry sentry_key=0000000000000000")
+        .body(Body::from(body()))
+        .unwrap();
+    assert_eq!(
+        h.refused(wrong, StatusCode::FORBIDDEN).await,
+        "unknown sentry_key for project 42"
+    );
+    let unknown = Request::post("/api/7/envelope/")
+        .header("x-sentry-auth", auth())
+        .body(Body::from(body()))
+        .unwrap();
+    assert_eq!(
+        h.refused(unknown, StatusCode::FORBIDDEN).await,
+        "unknown project 7"
+    );
+    let conflicting = Request::post(format!("/api/{PROJECT}/envelope/?sentry_key=other"))
+        .header("x-sentry-auth", auth())
+        .body(Body::from(body()))
+        .unwrap();
+    assert_eq!(
+        h.refused(conflicting, StatusCode::FORBIDDEN).await,
+        "conflicting sentry_key values"
+    );
+}
+
+/// Too large on the wire, once inflated, or as one event item: 413.
+async fn oversized_bodies_are_413(h: Harness) {
+    let big = json!({"message": "x".repeat(100 * 1024)});
+    let reason = h
+        .refused(
+            envelope_request(event_envelope(&"1".repeat(32), big.clone()), None),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        )
+        .await;
+    assert_eq!(reason, "body exceeds the limit of 65536 bytes");
+    let bomb = gzip(&event_envelope(&"2".repeat(32), big));
+    assert!(bomb.len() < 64 * 1024);
+    h.refused(
+        envelope_request(bomb, Some("gzip")),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    let item = json!({"message": "y".repeat(20 * 1024)});
+    let reason = h
+        .refused(
+            envelope_request(event_envelope(&"3".repeat(32), item), None),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        )
+        .await;
+    assert_eq!(reason, "body exceeds the limit of 16384 bytes");
+    let hook = vec![b' '; 300 * 1024];
+    let signature = sign_hex(GITHUB_SECRET.as_bytes(), &hook);
+    h.refused(
+        github_hook(hook, Some(format!("sha256={signature}")), "push", "big"),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+}
+
+/// Broken framing and broken JSON: 400 with the reason.
+async fn malformed_bodies_are_400(h: Harness) {
+    let reason = h
+        .refused(
+            envelope_request(b"not json\n".to_vec(), None),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert_eq!(
+        reason,
+        "malformed envelope: envelope header is not a json object"
+    );
+    let short = b"{}\n{\"type\":\"event\",\"length\":100}\n{}\n".to_vec();
+    let reason = h
+        .refused(envelope_request(short, None), StatusCode::BAD_REQUEST)
+        .await;
+    assert!(reason.starts_with("malformed envelope: item 0"), "{reason}");
+    let bad_item = b"{}\n{\"type\":\"event\"}\n[1,2]\n".to_vec();
+    let reason = h
+        .refused(envelope_request(bad_item, None), StatusCode::BAD_REQUEST)
+        .await;
+    assert!(reason.starts_with("malformed json: event item"), "{reason}");
+    let store = Request::post(format!("/api/{PROJECT}/store/"))
+        .header("x-sentry-auth", auth())
+        .body(Body::from("{\"event_id\":"))
+        .unwrap();
+    h.refused(store, StatusCode::BAD_REQUEST).await;
+    let body = b"{not json".to_vec();
+    let signature = sign_hex(SENTRY_SECRET.as_bytes(), &body);
+    let reason = h
+        .refused(
+            sentry_hook(body, Some(signature), Some(now()), "bad-json"),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(reason.starts_with("malformed json"), "{reason}");
+}
+
+/// The same event id twice (an SDK retry): one row, one count, both 200.
+async fn repeated_event_is_a_no_op(h: Harness) {
+    let id = "9".repeat(32);
+    for _ in 0..2 {
+        let (status, _) = h
+            .send(envelope_request(event_envelope(&id, crash(&id)), None))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(h.rows().await, 1);
+    assert_eq!(h.store.list_incidents(10).await.unwrap()[0].count, 1);
+    let text = h.metrics.render(&Default::default());
+    assert!(
+        text.contains(
+            "suture_signals_total{result=\"deduplicated\",source=\"sentry_sdk\",reason=\"\"} 1"
+        ),
+        "{text}"
+    );
+}
+
+/// 200 occurrences of one error sent concurrently: one incident, one job.
+async fn storm_is_one_incident(h: Harness) {
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let router = h.router.clone();
+        let id = format!("{i:032x}");
+        tasks.push(tokio::spawn(async move {
+            router
+                .oneshot(envelope_request(event_envelope(&id, crash(&id)), None))
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::OK);
+    }
+    let incidents = h.store.list_incidents(10).await.unwrap();
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].count, 200);
+    assert_eq!(
+        h.store.job_counts().await.unwrap(),
+        [("queued".to_owned(), 1)]
+    );
+}
+
+/// A session-only envelope is answered 200 and stores nothing.
+async fn envelope_without_event_is_acknowledged_not_stored(h: Harness) {
+    let body = b"{\"sent_at\":\"2024-01-01T00:00:00Z\"}\n{\"type\":\"session\"}\n{\"sid\":\"x\"}\n"
+        .to_vec();
+    let (status, _) = h.send(envelope_request(body, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h.rows().await, 0);
+}
+
+const SENTRY_FIXTURES: [&str; 7] = [
+    "sentry-integration/issue.created.json",
+    "sentry-integration/issue.resolved.json",
+    "sentry-integration/error.created.json",
+    "sentry-integration/event_alert.triggered.json",
+    "sentry-integration/event_alert.triggered.python.json",
+    "sentry-integration/event_alert.triggered.node.json",
+    "sentry-integration/comment.created.json",
+];
+
+/// Every Sentry integration fixture, signed with the client secret, is
+/// accepted; a redelivery (same Request-ID) is a no-op; error events join
+/// the incident of their upstream issue.
+async fn sentry_webhook_fixtures(h: Harness) {
+    for (idx, name) in SENTRY_FIXTURES.iter().enumerate() {
+        let body = fixture(name);
+        let signature = sign_hex(SENTRY_SECRET.as_bytes(), &body);
+        let (status, reply) = h
+            .send(sentry_hook(
+                body,
+                Some(signature),
+                Some(now()),
+                &format!("req-{idx}"),
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{name}: {reply}");
+        assert_eq!(reply["status"], "accepted", "{name}");
+    }
+    assert_eq!(h.rows().await, SENTRY_FIXTURES.len() as i64);
+    let body = fixture(SENTRY_FIXTURES[0]);
+    let signature = sign_hex(SENTRY_SECRET.as_bytes(), &body);
+    let (status, reply) = h
+        .send(sentry_hook(body, Some(signature), Some(now()), "req-0"))
+        .await;
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (StatusCode::OK, Some("duplicate"))
+    );
+    assert_eq!(h.rows().await, SENTRY_FIXTURES.len() as i64);
+    let incidents = h.store.list_incidents(100).await.unwrap();
+    assert!(
+        incidents
+            .iter()
+            .all(|i| i.fingerprint.starts_with("sentry-issue:")),
+        "{incidents:?}"
+    );
+}
+
+/// Tampered body, missing, malformed, wrong-secret signatures and stale
+/// timestamps are 401 and store nothing.
+async fn sentry_webhook_bad_signatures(h: Harness) {
+    let body = fixture("sentry-integration/error.created.json");
+    let good = sign_hex(SENTRY_SECRET.as_bytes(), &body);
+    let mut tampered = body.clone();
+    tampered[10] ^= 1;
+    let cases = [
+        (
+            sentry_hook(tampered, Some(good.clone()), Some(now()), "t"),
+            "Sentry-Hook-Signature does not match the body",
+        ),
+        (
+            sentry_hook(body.clone(), None, Some(now()), "m"),
+            "missing Sentry-Hook-Signature",
+        ),
+        (
+            sentry_hook(body.clone(), Some("xyz".into()), Some(now()), "x"),
+            "malformed Sentry-Hook-Signature: expected hex",
+        ),
+        (
+            sentry_hook(
+                body.clone(),
+                Some(sign_hex(b"wrong", &body)),
+                Some(now()),
+                "w",
+            ),
+            "Sentry-Hook-Signature does not match the body",
+        ),
+        (
+            sentry_hook(
+                body.clone(),
+                Some(good.clone()),
+                Some((chrono::Utc::now().timestamp() - 3600).to_string()),
+                "s",
+            ),
+            "stale Sentry-Hook-Timestamp: outside the replay window",
+        ),
+        (
+            sentry_hook(body.clone(), Some(good), None, "n"),
+            "missing Sentry-Hook-Timestamp",
+        ),
+    ];
+    for (request, reason) in cases {
+        assert_eq!(h.refused(request, StatusCode::UNAUTHORIZED).await, reason);
+    }
+    assert_eq!(h.rows().await, 0);
+}
+
+const PAGERDUTY_FIXTURES: [&str; 3] = [
+    "pagerduty/v3.incident.triggered.json",
+    "pagerduty/v3.incident.priority_updated.json",
+    "pagerduty/v3.incident.resolved.json",
+];
+
+/// PagerDuty fixtures signed with two secrets (rotation) are accepted and
+/// grouped by PagerDuty incident; redelivery by X-Webhook-Id is a no-op.
+async fn pagerduty_webhook_fixtures(h: Harness) {
+    for (idx, name) in PAGERDUTY_FIXTURES.iter().enumerate() {
+        let body = fixture(name);
+        let signature = format!(
+            "v1={},v1={}",
+            sign_hex(b"some-new-secret", &body),
+            sign_hex(PAGERDUTY_SECRET.as_bytes(), &body)
+        );
+        let (status, reply) = h
+            .send(pagerduty_hook(body, Some(signature), &format!("wh-{idx}")))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{name}: {reply}");
+    }
+    let body = fixture(PAGERDUTY_FIXTURES[0]);
+    let signature = format!("v1={}", sign_hex(PAGERDUTY_SECRET.as_bytes(), &body));
+    let (_, reply) = h.send(pagerduty_hook(body, Some(signature), "wh-0")).await;
+    assert_eq!(reply["status"], "duplicate");
+    assert_eq!(h.rows().await, 3);
+    let incidents = h.store.list_incidents(10).await.unwrap();
+    assert!(
+        incidents
+            .iter()
+            .all(|i| i.fingerprint.starts_with("pagerduty:"))
+    );
+    // An incident without an event has nothing to diagnose yet: no job.
+    assert!(h.store.job_counts().await.unwrap().is_empty());
+}
+
+/// Tampered, missing, malformed and wrong-secret PagerDuty signatures: 401.
+async fn pagerduty_webhook_bad_signatures(h: Harness) {
+    let body = fixture(PAGERDUTY_FIXTURES[0]);
+    let good = format!("v1={}", sign_hex(PAGERDUTY_SECRET.as_bytes(), &body));
+    let mut tampered = body.clone();
+    tampered[5] ^= 1;
+    let cases = [
+        (
+            pagerduty_hook(tampered, Some(good), "1"),
+            "X-PagerDuty-Signature does not match the body",
+        ),
+        (
+            pagerduty_hook(body.clone(), None, "2"),
+            "missing X-PagerDuty-Signature",
+        ),
+        (
+            pagerduty_hook(body.clone(), Some("sha256=00".into()), "3"),
+            "malformed X-PagerDuty-Signature: expected v1=<hex>",
+        ),
+        (
+            pagerduty_hook(
+                body.clone(),
+                Some(format!("v1={}", sign_hex(b"wrong", &body))),
+                "4",
+            ),
+            "X-PagerDuty-Signature does not match the body",
+        ),
+    ];
+    for (request, reason) in cases {
+        assert_eq!(h.refused(request, StatusCode::UNAUTHORIZED).await, reason);
+    }
+}
+
+const GITHUB_FIXTURES: [(&str, &str); 6] = [
+    ("github/pull_request.closed.payload.json", "pull_request"),
+    ("github/pull_request.opened.payload.json", "pull_request"),
+    (
+        "github/pull_request_review.submitted.payload.json",
+        "pull_request_review",
+    ),
+    ("github/issue_comment.created.payload.json", "issue_comment"),
+    ("github/installation.created.payload.json", "installation"),
+    ("github/push.event.payload.json", "push"),
+];
+
+/// GitHub fixtures signed with the webhook secret are stored (kind =
+/// event.action), open no incident, and dedupe on X-GitHub-Delivery.
+async fn github_webhook_fixtures(h: Harness) {
+    for (idx, (name, event)) in GITHUB_FIXTURES.iter().enumerate() {
+        let body = fixture(name);
+        let signature = format!("sha256={}", sign_hex(GITHUB_SECRET.as_bytes(), &body));
+        let (status, reply) = h
+            .send(github_hook(
+                body,
+                Some(signature),
+                event,
+                &format!("d-{idx}"),
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{name}: {reply}");
+    }
+    let body = fixture(GITHUB_FIXTURES[0].0);
+    let signature = format!("sha256={}", sign_hex(GITHUB_SECRET.as_bytes(), &body));
+    let (_, reply) = h
+        .send(github_hook(body, Some(signature), "pull_request", "d-0"))
+        .await;
+    assert_eq!(reply["status"], "duplicate");
+    assert_eq!(h.rows().await, GITHUB_FIXTURES.len() as i64);
+    assert!(h.store.list_incidents(10).await.unwrap().is_empty());
+}
+
+/// Tampered, missing, malformed and wrong-secret GitHub signatures: 401.
+async fn github_webhook_bad_signatures(h: Harness) {
+    let body = fixture(GITHUB_FIXTURES[0].0);
+    let good = format!("sha256={}", sign_hex(GITHUB_SECRET.as_bytes(), &body));
+    let mut tampered = body.clone();
+    tampered[3] ^= 1;
+    let cases = [
+        (
+            github_hook(tampered, Some(good.clone()), "pull_request", "1"),
+            "X-Hub-Signature-256 does not match the body",
+        ),
+        (
+            github_hook(body.clone(), None, "pull_request", "2"),
+            "missing X-Hub-Signature-256",
+        ),
+        (
+            github_hook(
+                body.clone(),
+                Some(good.replace("sha256=", "sha1=")),
+                "pull_request",
+                "3",
+            ),
+            "malformed X-Hub-Signature-256: expected sha256=<hex>",
+        ),
+        (
+            github_hook(
+                body.clone(),
+                Some(format!("sha256={}", sign_hex(b"wrong", &body))),
+                "pull_request",
+                "4",
+            ),
+            "X-Hub-Signature-256 does not match the body",
+        ),
+    ];
+    for (request, reason) in cases {
+        assert_eq!(h.refused(request, StatusCode::UNAUTHORIZED).await, reason);
+    }
+}
+
+/// Without a secret a webhook cannot be verified, so it is refused.
+async fn unconfigured_webhooks_are_refused(h: Harness) {
+    let h = Harness::with_config(h.store.clone(), |config| {
+        config.secrets = Default::default()
+    });
+    let body = fixture(GITHUB_FIXTURES[0].0);
+    let reason = h
+        .refused(github_hook(body, None, "push", "x"), StatusCode::FORBIDDEN)
+        .await;
+    assert_eq!(
+        reason,
+        "github webhook is not configured: set SUTURE_GITHUB_WEBHOOK_SECRET"
+    );
+}
+
+/// The read API lists incidents and shows one with its job and timeline;
+/// with a token configured it needs the bearer.
+async fn incidents_api(h: Harness) {
+    let id = "7".repeat(32);
+    h.send(envelope_request(event_envelope(&id, crash(&id)), None))
+        .await;
+    let (status, list) = h
+        .send(Request::get("/api/incidents").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let incident = &list["incidents"][0];
+    assert_eq!(incident["state"], "new");
+    assert_eq!(incident["title"], "ZeroDivisionError: division by zero");
+    assert_eq!(incident["count"], 1);
+    let (status, detail) = h
+        .send(
+            Request::get(format!("/api/incidents/{}", incident["id"]))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(detail["jobs"][0]["state"], "queued");
+    assert_eq!(detail["diagnosis"], Value::Null);
+    let kinds: Vec<_> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].clone())
+        .collect();
+    assert_eq!(kinds, [json!("opened"), json!("job_queued")]);
+    let (status, body) = h
+        .send(
+            Request::get("/api/incidents/999999")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::NOT_FOUND, json!({"error": "not found"}))
+    );
+
+    let h = Harness::with_config(h.store.clone(), |config| {
+        config.secrets.api_token = Some("t0ken".into())
+    });
+    let (status, _) = h
+        .send(Request::get("/api/incidents").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let request = Request::get("/api/incidents")
+        .header("authorization", "Bearer t0ken")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(h.send(request).await.0, StatusCode::OK);
+}
+
+/// Liveness, readiness and the Prometheus text with the families promised.
+async fn health_readiness_and_metrics(h: Harness) {
+    assert_eq!(
+        h.send(Request::get("/healthz").body(Body::empty()).unwrap())
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        h.send(Request::get("/readyz").body(Body::empty()).unwrap())
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let id = "8".repeat(32);
+    h.send(envelope_request(event_envelope(&id, crash(&id)), None))
+        .await;
+    h.send(Request::get("/nope").body(Body::empty()).unwrap())
+        .await;
+    let (status, text) = h
+        .send(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let text = text.as_str().unwrap();
+    for line in [
+        "suture_http_requests_total{route=\"/api/{project_id}/envelope/\",status=\"200\"} 1",
+        "suture_signals_total{result=\"accepted\",source=\"sentry_sdk\",reason=\"\"} 1",
+        "suture_incidents{state=\"new\"} 1",
+        "suture_jobs_queued 1",
+        "suture_ingest_queue_depth 0",
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+    let (status, body) = h
+        .send(Request::delete("/healthz").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"error": "method not allowed"})
+        )
+    );
+}

@@ -1,0 +1,324 @@
+//! The ingest write path: a batch of deliveries committed in one transaction,
+//! each deduplicated, grouped into its incident, and the incident's pipeline
+//! job enqueued when it first has an event to diagnose.
+//!
+//! Batching is what makes "2xx only after a durable commit" affordable: the
+//! HTTP layer collects concurrent deliveries and commits them together, one
+//! fsync for many. Within a batch, deliveries of one fingerprint update their
+//! incident once (`signal_count += n`), so a storm of one error is one row
+//! touched per batch, one incident and one job.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use crate::{IncidentState, Store, StoreError, dispatch, from_millis, millis};
+
+/// One delivery to store.
+#[derive(Debug, Clone)]
+pub struct NewSignal {
+    /// Where it came from: `sentry_sdk`, `sentry_webhook`, `pagerduty`, `github`.
+    pub source: String,
+    /// What makes a repeat of it recognisable: the event id or delivery id.
+    pub dedup_key: String,
+    /// The Sentry project id, PagerDuty service id or GitHub repository.
+    pub project: Option<String>,
+    /// What it is: `event`, `issue.created`, `incident.triggered`, `pull_request.closed`, ...
+    pub kind: String,
+    /// A one-line title for the incident list.
+    pub title: String,
+    /// The incident it groups into; `None` for deliveries that are kept but
+    /// describe no failure (GitHub events, installations).
+    pub fingerprint: Option<String>,
+    /// The upstream issue/incident id, when the sender has one.
+    pub upstream_id: Option<String>,
+    /// Whether `payload` holds an error event the pipeline can diagnose.
+    pub has_event: bool,
+    /// The event JSON (SDK) or the raw webhook body, as text.
+    pub payload: String,
+    /// When suture received it.
+    pub received_at: DateTime<Utc>,
+}
+
+/// What became of one [`NewSignal`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalOutcome {
+    /// Stored now.
+    Accepted {
+        /// The signal's row id.
+        signal_id: i64,
+        /// The incident it was grouped into.
+        incident_id: Option<i64>,
+        /// Whether this batch opened that incident.
+        new_incident: bool,
+        /// Whether this batch enqueued the incident's pipeline job.
+        job_enqueued: bool,
+    },
+    /// The same (source, dedup_key) was stored before: nothing was written.
+    Duplicate,
+}
+
+/// A stored signal, as the pipeline reads it back.
+#[derive(Debug, Clone)]
+pub struct StoredSignal {
+    /// Row id.
+    pub id: i64,
+    /// See [`NewSignal::source`].
+    pub source: String,
+    /// See [`NewSignal::dedup_key`].
+    pub dedup_key: String,
+    /// See [`NewSignal::project`].
+    pub project: Option<String>,
+    /// See [`NewSignal::kind`].
+    pub kind: String,
+    /// See [`NewSignal::payload`].
+    pub payload: String,
+    /// See [`NewSignal::received_at`].
+    pub received_at: DateTime<Utc>,
+}
+
+/// Per-fingerprint state while a batch is committed.
+struct Group {
+    incident_id: i64,
+    new_incident: bool,
+    had_event_signal: bool,
+    accepted: i64,
+    last_seen: i64,
+    first_event_signal: Option<i64>,
+}
+
+impl Store {
+    /// Commits `batch` in one transaction and says what became of each
+    /// signal, in order. Either every signal of the batch is durable when
+    /// this returns `Ok`, or none is.
+    pub async fn commit_signals(
+        &self,
+        batch: &[NewSignal],
+    ) -> Result<Vec<SignalOutcome>, StoreError> {
+        let now = millis(Utc::now());
+        dispatch!(self, pool => {
+            let mut tx = pool.begin().await?;
+            // 1. The incident of every fingerprint, opened when new.
+            let mut groups: HashMap<&str, Group> = HashMap::new();
+            for signal in batch {
+                let Some(fingerprint) = signal.fingerprint.as_deref() else { continue };
+                if groups.contains_key(fingerprint) {
+                    continue;
+                }
+                let opened: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO incidents (fingerprint, title, state, source, project, upstream_id, \
+                     signal_count, event_signal_id, first_seen, last_seen, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 0, NULL, $7, $7, $8) \
+                     ON CONFLICT (fingerprint) DO NOTHING RETURNING id",
+                )
+                .bind(fingerprint)
+                .bind(&signal.title)
+                .bind(IncidentState::New.as_str())
+                .bind(&signal.source)
+                .bind(&signal.project)
+                .bind(&signal.upstream_id)
+                .bind(millis(signal.received_at))
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let group = match opened {
+                    Some(incident_id) => Group {
+                        incident_id,
+                        new_incident: true,
+                        had_event_signal: false,
+                        accepted: 0,
+                        last_seen: 0,
+                        first_event_signal: None,
+                    },
+                    None => {
+                        let row = sqlx::query(
+                            "SELECT id, event_signal_id FROM incidents WHERE fingerprint = $1",
+                        )
+                        .bind(fingerprint)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        Group {
+                            incident_id: row.try_get("id")?,
+                            new_incident: false,
+                            had_event_signal: row.try_get::<Option<i64>, _>("event_signal_id")?.is_some(),
+                            accepted: 0,
+                            last_seen: 0,
+                            first_event_signal: None,
+                        }
+                    }
+                };
+                groups.insert(fingerprint, group);
+            }
+
+            // 2. The signals themselves, each at most once.
+            let mut inserted: Vec<Option<(i64, Option<i64>)>> = Vec::with_capacity(batch.len());
+            for signal in batch {
+                let group = signal.fingerprint.as_deref().and_then(|f| groups.get_mut(f));
+                let incident_id = group.as_ref().map(|g| g.incident_id);
+                let signal_id: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO signals (source, dedup_key, project, kind, title, fingerprint, \
+                     incident_id, has_event, payload, received_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (source, dedup_key) DO NOTHING RETURNING id",
+                )
+                .bind(&signal.source)
+                .bind(&signal.dedup_key)
+                .bind(&signal.project)
+                .bind(&signal.kind)
+                .bind(&signal.title)
+                .bind(&signal.fingerprint)
+                .bind(incident_id)
+                .bind(i64::from(signal.has_event))
+                .bind(&signal.payload)
+                .bind(millis(signal.received_at))
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let (Some(signal_id), Some(group)) = (signal_id, group) {
+                    group.accepted += 1;
+                    group.last_seen = group.last_seen.max(millis(signal.received_at));
+                    if signal.has_event && group.first_event_signal.is_none() {
+                        group.first_event_signal = Some(signal_id);
+                    }
+                }
+                inserted.push(signal_id.map(|id| (id, incident_id)));
+            }
+
+            // 3. Counters, the event to diagnose, the job and the timeline.
+            let mut enqueued: HashMap<i64, bool> = HashMap::new();
+            for group in groups.values() {
+                if group.accepted == 0 {
+                    if group.new_incident {
+                        // Every signal of a fresh fingerprint was a repeat
+                        // (its dedup key was seen under another fingerprint).
+                        sqlx::query("DELETE FROM incidents WHERE id = $1")
+                            .bind(group.incident_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    continue;
+                }
+                let event_signal = if group.had_event_signal { None } else { group.first_event_signal };
+                sqlx::query(
+                    "UPDATE incidents SET signal_count = signal_count + $2, \
+                     last_seen = CASE WHEN last_seen < $3 THEN $3 ELSE last_seen END, \
+                     event_signal_id = COALESCE(event_signal_id, $4), updated_at = $5 WHERE id = $1",
+                )
+                .bind(group.incident_id)
+                .bind(group.accepted)
+                .bind(group.last_seen)
+                .bind(event_signal)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if group.new_incident {
+                    sqlx::query(
+                        "INSERT INTO timeline (incident_id, at, kind, message, data) \
+                         VALUES ($1, $2, 'opened', 'incident opened', NULL)",
+                    )
+                    .bind(group.incident_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let mut job_enqueued = false;
+                if event_signal.is_some() {
+                    let job: Option<i64> = sqlx::query_scalar(
+                        "INSERT INTO jobs (incident_id, kind, state, attempts, run_after, \
+                         created_at, updated_at) VALUES ($1, $2, 'queued', 0, $3, $3, $3) \
+                         ON CONFLICT (incident_id, kind) DO NOTHING RETURNING id",
+                    )
+                    .bind(group.incident_id)
+                    .bind(crate::PIPELINE_JOB)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(job_id) = job {
+                        job_enqueued = true;
+                        sqlx::query(
+                            "INSERT INTO timeline (incident_id, at, kind, message, data) \
+                             VALUES ($1, $2, 'job_queued', 'pipeline job queued', $3)",
+                        )
+                        .bind(group.incident_id)
+                        .bind(now)
+                        .bind(serde_json::json!({"job_id": job_id}).to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                enqueued.insert(group.incident_id, job_enqueued);
+            }
+            tx.commit().await?;
+
+            let new_incidents: HashMap<i64, bool> =
+                groups.values().map(|g| (g.incident_id, g.new_incident)).collect();
+            let mut reported_new = std::collections::HashSet::new();
+            Ok(inserted
+                .into_iter()
+                .map(|row| match row {
+                    None => SignalOutcome::Duplicate,
+                    Some((signal_id, incident_id)) => {
+                        // Only the first accepted signal of a group reports
+                        // the incident as new and the job as enqueued.
+                        let first = incident_id.is_some_and(|id| reported_new.insert(id));
+                        SignalOutcome::Accepted {
+                            signal_id,
+                            incident_id,
+                            new_incident: first
+                                && incident_id.and_then(|id| new_incidents.get(&id).copied()).unwrap_or(false),
+                            job_enqueued: first
+                                && incident_id.and_then(|id| enqueued.get(&id).copied()).unwrap_or(false),
+                        }
+                    }
+                })
+                .collect())
+        })
+    }
+
+    /// The signal with row id `id`.
+    pub async fn signal(&self, id: i64) -> Result<Option<StoredSignal>, StoreError> {
+        dispatch!(self, pool => {
+            let row = sqlx::query(
+                "SELECT id, source, dedup_key, project, kind, payload, received_at \
+                 FROM signals WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                None => Ok(None),
+                Some(row) => Ok(Some(StoredSignal {
+                    id: row.try_get("id")?,
+                    source: row.try_get("source")?,
+                    dedup_key: row.try_get("dedup_key")?,
+                    project: row.try_get("project")?,
+                    kind: row.try_get("kind")?,
+                    payload: row.try_get("payload")?,
+                    received_at: from_millis(row.try_get("received_at")?),
+                })),
+            }
+        })
+    }
+
+    /// How many signals are stored.
+    pub async fn count_signals(&self) -> Result<i64, StoreError> {
+        dispatch!(self, pool => {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM signals").fetch_one(pool).await?)
+        })
+    }
+
+    /// Every stored (source, dedup_key) with how many rows it has: what the
+    /// crash test checks against the deliveries that were answered 2xx.
+    pub async fn signal_keys(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT source, dedup_key, COUNT(*) AS n FROM signals GROUP BY source, dedup_key",
+            )
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get("source")?, row.try_get("dedup_key")?, row.try_get("n")?)))
+                .collect()
+        })
+    }
+}

@@ -1,0 +1,81 @@
+//! Fresh databases for tests, on both backends.
+//!
+//! The test suite runs every store-backed test on SQLite and on PostgreSQL.
+//! PostgreSQL comes from `SUTURE_TEST_DATABASE_URL`, which `scripts/test`
+//! exports after starting a server; each test gets a database of its own,
+//! created here. A missing variable fails the test, never skips it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::{Store, StoreOptions};
+
+/// The variable naming the PostgreSQL server tests use.
+pub const DATABASE_URL_VAR: &str = "SUTURE_TEST_DATABASE_URL";
+
+/// The URL of the test PostgreSQL server's maintenance database.
+///
+/// # Panics
+///
+/// When `SUTURE_TEST_DATABASE_URL` is not set: the test must fail, with a
+/// message saying how to get one.
+pub fn postgres_server_url() -> String {
+    std::env::var(DATABASE_URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{DATABASE_URL_VAR} is not set: these tests need PostgreSQL; run scripts/test, \
+             which starts one and exports the variable"
+        )
+    })
+}
+
+/// Creates an empty database on the test PostgreSQL server and returns its URL.
+///
+/// # Panics
+///
+/// When the server is not configured or not reachable.
+pub async fn fresh_postgres_url() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let server = postgres_server_url();
+    let name = format!(
+        "suture_test_{}_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&server)
+        .await
+        .unwrap_or_else(|error| {
+            panic!("connecting to {server} ({DATABASE_URL_VAR}): {error}; run scripts/test")
+        });
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("creating a test database");
+    let base = server
+        .rsplit_once('/')
+        .map_or(server.as_str(), |(base, _)| base);
+    format!("{base}/{name}")
+}
+
+/// A freshly migrated store on an empty PostgreSQL database.
+///
+/// # Panics
+///
+/// When PostgreSQL is not available.
+pub async fn fresh_postgres() -> Store {
+    let url = fresh_postgres_url().await;
+    Store::open(&url, &StoreOptions::default())
+        .await
+        .expect("opening the test database")
+}
+
+/// A freshly migrated store in a new SQLite file under `dir`.
+///
+/// # Panics
+///
+/// When the file cannot be created.
+pub async fn fresh_sqlite(dir: &std::path::Path) -> Store {
+    let url = format!("sqlite:{}", dir.join("suture.db").display());
+    Store::open(&url, &StoreOptions::default())
+        .await
+        .expect("opening the test database")
+}

@@ -1,0 +1,110 @@
+//! `suture check-config`: read the configuration the way `suture serve`
+//! would, and explain every problem; and the loading both commands share.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use domain::config::Config;
+
+use crate::CommandError;
+
+/// The file read when `--config` is not given, if it exists.
+const DEFAULT_CONFIG: &str = "suture.toml";
+
+/// Flags of `suture check-config`.
+#[derive(Debug, Args)]
+pub(crate) struct CheckConfigArgs {
+    /// The configuration file [default: suture.toml, when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// Reads the configuration: defaults, then the file (`path`, else
+/// `suture.toml` when present), then the `SUTURE_*` environment. A file that
+/// does not parse is bad input; values are not validated here.
+pub(crate) fn load(path: Option<&Path>) -> Result<(Config, Option<PathBuf>), CommandError> {
+    let path = match path {
+        Some(path) => Some(path.to_owned()),
+        None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|path| path.exists()),
+    };
+    let mut config = match &path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))
+                .map_err(CommandError::bad_input)?;
+            Config::from_toml(&text)
+                .with_context(|| format!("reading {}", path.display()))
+                .map_err(CommandError::bad_input)?
+        }
+        None => Config::default(),
+    };
+    config.apply_env(|name| std::env::var(name).ok());
+    Ok((config, path))
+}
+
+/// Every problem of `config`: its values, and the repositories on disk.
+pub(crate) fn problems(config: &Config) -> Vec<String> {
+    let mut problems: Vec<String> = config.validate().iter().map(ToString::to_string).collect();
+    for (idx, repo) in config.repos.iter().enumerate() {
+        if repo.path.is_empty() {
+            continue;
+        }
+        if let Err(error) = repo::git::Repo::open(Path::new(&repo.path)) {
+            problems.push(format!(
+                "repos[{idx}].path: {:?} is not a git repository: {error}",
+                repo.path
+            ));
+        }
+    }
+    problems
+}
+
+pub(crate) fn run(args: &CheckConfigArgs) -> Result<(), CommandError> {
+    let (config, path) = load(args.config.as_deref())?;
+    let problems = problems(&config);
+    let source = path.map_or("no file: defaults".to_owned(), |path| {
+        path.display().to_string()
+    });
+    if !problems.is_empty() {
+        for problem in &problems {
+            eprintln!("error: {problem}");
+        }
+        return Err(CommandError::bad_input(anyhow::anyhow!(
+            "{} problem(s) in the configuration ({source})",
+            problems.len()
+        )));
+    }
+    let set = |value: bool| if value { "set" } else { "unset" };
+    println!("configuration ok ({source})");
+    println!("  listen        {}", config.server.listen);
+    println!(
+        "  store         {}",
+        config
+            .store
+            .database_url
+            .as_deref()
+            .map(store::redact_url)
+            .unwrap_or_else(|| format!("sqlite in {}", config.store.data_dir))
+    );
+    println!("  sdk projects  {}", config.sentry.projects.len().max(1));
+    println!("  repos         {}", config.repos.len());
+    println!("  workers       {}", config.queue.workers);
+    println!(
+        "  sentry webhook secret     {}",
+        set(config.secrets.sentry_client_secret.is_some())
+    );
+    println!(
+        "  pagerduty webhook secrets {}",
+        config.secrets.pagerduty_webhook_secrets.len()
+    );
+    println!(
+        "  github webhook secret     {}",
+        set(config.secrets.github_webhook_secret.is_some())
+    );
+    println!(
+        "  api token                 {}",
+        set(config.secrets.api_token.is_some())
+    );
+    Ok(())
+}
