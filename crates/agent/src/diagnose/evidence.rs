@@ -11,9 +11,11 @@ use super::DiagnoseError;
 use super::frames::ResolvedFrame;
 use super::report::EvidenceKind;
 
-/// Commits that change more files than this are not parsed for the symbols
-/// they changed: a mass edit says little about one function.
+/// Commits that change more files than this are not searched for callee
+/// evidence: a mass edit says little about one function.
 const MAX_FILES_FOR_SYMBOLS: usize = 25;
+/// Files parsed at most for callee evidence alone, newest commits first.
+const MAX_CALLEE_CANDIDATES: usize = 48;
 /// Frames (by rank among app frames) whose line identifiers are matched.
 const IDENTIFIER_FRAMES: usize = 3;
 
@@ -44,8 +46,6 @@ pub(crate) struct Evidence {
     pub(crate) per_commit: Vec<Vec<Item>>,
     /// Per resolved frame, the bounded blame of its line (app frames only).
     pub(crate) blame: Vec<Option<LineOrigin>>,
-    /// Per window commit, the symbols it changed (empty when not parsed).
-    pub(crate) changed: Vec<Vec<ChangedSymbol>>,
 }
 
 pub(crate) fn collect(
@@ -129,13 +129,10 @@ pub(crate) fn collect(
     }
 
     identifier_evidence(window, frames, &mut per_commit)?;
-    let changed = changed_symbols(repo, index, window)?;
+    let candidates = callee_candidates(repo, window, frames);
+    let changed = changed_symbols(repo, index, window, &candidates)?;
     callee_evidence(frames, &changed, &mut per_commit);
-    Ok(Evidence {
-        per_commit,
-        blame,
-        changed,
-    })
+    Ok(Evidence { per_commit, blame })
 }
 
 /// Identifiers on the top frames' lines that a commit's changed lines in the
@@ -237,55 +234,125 @@ fn callee_evidence(
     }
 }
 
-/// The functions each commit changed, read from the commit's own version of
-/// each file.
-fn changed_symbols(
+/// Changed files that may hold callee evidence: newest first, within a
+/// budget, the files whose text mentions a function a frame calls. Parsing
+/// is the expensive part of a diagnosis, so nothing else is parsed before
+/// the ranking.
+fn callee_candidates(
     repo: &Repo,
-    index: &mut CodeIndex,
     window: &Window<'_>,
-) -> Result<Vec<Vec<ChangedSymbol>>, DiagnoseError> {
-    let mut all = Vec::with_capacity(window.commits.len());
-    for (commit_idx, commit) in window.commits.iter().enumerate() {
-        let mut symbols: Vec<ChangedSymbol> = Vec::new();
+    frames: &[ResolvedFrame],
+) -> Vec<(usize, usize)> {
+    let Some(pattern) = callee_pattern(frames) else {
+        return Vec::new();
+    };
+    let mut candidates = Vec::new();
+    'commits: for (commit_idx, commit) in window.commits.iter().enumerate() {
         if commit.changes.len() > MAX_FILES_FOR_SYMBOLS {
-            all.push(symbols);
             continue;
         }
         for (change_idx, change) in commit.changes.iter().enumerate() {
-            let Some(path) = change.new_path.as_deref() else {
-                continue;
-            };
-            if change.status == ChangeStatus::Deleted {
+            if change.status == ChangeStatus::Deleted
+                || change
+                    .new_path
+                    .as_deref()
+                    .and_then(Language::from_path)
+                    .is_none()
+            {
                 continue;
             }
-            let Some(language) = Language::from_path(path) else {
-                continue;
-            };
-            let file = match index.file_blob(repo.git(), change.new_blob, language) {
-                Ok(file) => file,
-                Err(_) => continue, // too large or unreadable: no symbols, not a failed diagnosis
-            };
-            let hunks = window.hunks(commit_idx, change_idx)?;
-            for hunk in hunks.iter() {
-                let function_at = |line: u32| {
-                    file.enclosing_chain(line)
-                        .into_iter()
-                        .find(|s| s.kind.is_function_like())
-                };
-                // Removed lines (beyond those replaced) belong to where the hunk starts.
-                let start = function_at(hunk.new_start.max(1));
-                let removed_extra = hunk.old_lines.saturating_sub(hunk.new_lines);
-                let removed_tokens = hunk.removed.iter().flat_map(|l| identifiers(l)).collect();
-                bump(&mut symbols, path, start, removed_extra, removed_tokens);
-                for (offset, text) in hunk.added.iter().enumerate() {
-                    let function = function_at(hunk.new_start + offset as u32);
-                    bump(&mut symbols, path, function, 1, identifiers(text));
+            let mentions = repo
+                .git()
+                .find_blob(change.new_blob)
+                .is_ok_and(|blob| pattern.is_match(&String::from_utf8_lossy(blob.content())));
+            if mentions {
+                candidates.push((commit_idx, change_idx));
+                if candidates.len() >= MAX_CALLEE_CANDIDATES {
+                    break 'commits;
                 }
             }
         }
-        all.push(symbols);
+    }
+    candidates
+}
+
+/// The functions that the given changes (commit index, change index)
+/// changed, per window commit, read from the commit's own version of each
+/// file; the parses run in parallel.
+pub(crate) fn changed_symbols(
+    repo: &Repo,
+    index: &mut CodeIndex,
+    window: &Window<'_>,
+    changes: &[(usize, usize)],
+) -> Result<Vec<Vec<ChangedSymbol>>, DiagnoseError> {
+    let wanted: Vec<(usize, usize, Language)> = changes
+        .iter()
+        .filter_map(|&(c, ch)| {
+            let change = &window.commits[c].changes[ch];
+            if change.status == ChangeStatus::Deleted {
+                return None;
+            }
+            Some((
+                c,
+                ch,
+                change.new_path.as_deref().and_then(Language::from_path)?,
+            ))
+        })
+        .collect();
+    let blobs: Vec<_> = wanted
+        .iter()
+        .map(|&(c, ch, language)| (window.commits[c].changes[ch].new_blob, language))
+        .collect();
+    index.prefetch_blobs(repo.git(), &blobs)?;
+
+    let mut all: Vec<Vec<ChangedSymbol>> = vec![Vec::new(); window.commits.len()];
+    for (commit_idx, change_idx, language) in wanted {
+        let change = &window.commits[commit_idx].changes[change_idx];
+        let path = change.path();
+        let file = match index.file_blob(repo.git(), change.new_blob, language) {
+            Ok(file) => file,
+            Err(_) => continue, // too large or unreadable: no symbols, not a failed diagnosis
+        };
+        let symbols = &mut all[commit_idx];
+        let hunks = window.hunks(commit_idx, change_idx)?;
+        for hunk in hunks.iter() {
+            let function_at = |line: u32| {
+                file.enclosing_chain(line)
+                    .into_iter()
+                    .find(|s| s.kind.is_function_like())
+            };
+            // Removed lines (beyond those replaced) belong to where the hunk starts.
+            let start = function_at(hunk.new_start.max(1));
+            let removed_extra = hunk.old_lines.saturating_sub(hunk.new_lines);
+            let removed_tokens = hunk.removed.iter().flat_map(|l| identifiers(l)).collect();
+            bump(symbols, path, start, removed_extra, removed_tokens);
+            for (offset, text) in hunk.added.iter().enumerate() {
+                let function = function_at(hunk.new_start + offset as u32);
+                bump(symbols, path, function, 1, identifiers(text));
+            }
+        }
     }
     Ok(all)
+}
+
+/// A regex matching any name the frames' functions call, as a whole word.
+fn callee_pattern(frames: &[ResolvedFrame]) -> Option<regex::Regex> {
+    let names: BTreeSet<&str> = frames
+        .iter()
+        .filter(|f| f.weight > 0.0)
+        .filter_map(|f| f.symbol.as_ref())
+        .flat_map(|s| s.calls.iter().map(String::as_str))
+        .filter(|name| name.len() >= 3)
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let alternation = names
+        .iter()
+        .map(|n| regex::escape(n))
+        .collect::<Vec<_>>()
+        .join("|");
+    regex::Regex::new(&format!(r"\b(?:{alternation})\b")).ok()
 }
 
 fn bump(

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use domain::event::{Event, Frame};
 use repo::git::{Repo, RepoError};
 use repo::git2::Tree;
-use repo::index::{CodeIndex, FileSymbols, Symbol, SymbolKind};
+use repo::index::{CodeIndex, FileSymbols, Language, Symbol, SymbolKind};
 use repo::pathmap::{FrameLocation, MapOutcome, PathMapper};
 
 use super::evidence::identifiers;
@@ -104,15 +104,25 @@ pub(crate) fn resolve(
             .into_iter()
             .map(|(exception_idx, frame)| (event.exceptions.len() - exception_idx, frame)),
     );
+    // Parse the frames' files up front, in parallel: most of a cold
+    // diagnosis is parsing.
+    let frame_blobs: Vec<_> = stack
+        .iter()
+        .filter_map(|(_, frame)| {
+            let outcome = mapper.map(&location(frame));
+            let MapOutcome::Repo { path, .. } = outcome else {
+                return None;
+            };
+            let language = Language::from_path(&path)?;
+            let entry = tip_tree.get_path(std::path::Path::new(&path)).ok()?;
+            Some((entry.id(), language))
+        })
+        .collect();
+    index.prefetch_blobs(repo.git(), &frame_blobs)?;
     let mut frames = Vec::with_capacity(stack.len());
     let mut app_rank = 0usize;
     for (frame_index, (chain, frame)) in stack.into_iter().enumerate() {
-        let outcome = mapper.map(&FrameLocation {
-            abs_path: frame.abs_path.as_deref(),
-            filename: frame.filename.as_deref(),
-            module: frame.module.as_deref(),
-            in_app: frame.in_app,
-        });
+        let outcome = mapper.map(&location(frame));
         let mut resolved = ResolvedFrame {
             index: frame_index,
             chain,
@@ -159,6 +169,15 @@ pub(crate) fn resolve(
         frames.push(resolved);
     }
     Ok(frames)
+}
+
+fn location(frame: &Frame) -> FrameLocation<'_> {
+    FrameLocation {
+        abs_path: frame.abs_path.as_deref(),
+        filename: frame.filename.as_deref(),
+        module: frame.module.as_deref(),
+        in_app: frame.in_app,
+    }
 }
 
 fn enclosing(file: &FileSymbols, line: u32) -> (Option<SymbolRef>, Option<SymbolRef>) {

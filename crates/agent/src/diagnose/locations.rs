@@ -13,7 +13,7 @@ use repo::git2::Tree;
 use repo::index::CodeIndex;
 
 use super::DiagnoseError;
-use super::evidence::{ChangedSymbol, Evidence};
+use super::evidence::{ChangedSymbol, changed_symbols};
 use super::frames::ResolvedFrame;
 use super::report::Location;
 use super::score::Ranking;
@@ -30,14 +30,22 @@ pub(crate) fn rank(
     index: &mut CodeIndex,
     window: &Window<'_>,
     frames: &[ResolvedFrame],
-    evidence: &Evidence,
     ranking: &Ranking,
     tip_tree: &Tree<'_>,
 ) -> Result<Vec<Location>, DiagnoseError> {
     let mut candidates: HashMap<(String, String), Location> = HashMap::new();
+    let top: Vec<(usize, usize)> = ranking
+        .suspects
+        .iter()
+        .take(SUSPECTS_CONSIDERED)
+        .flat_map(|s| {
+            (0..window.commits[s.commit_idx].changes.len()).map(move |ch| (s.commit_idx, ch))
+        })
+        .collect();
+    let all_changed = changed_symbols(repo, index, window, &top)?;
 
     for suspect in ranking.suspects.iter().take(SUSPECTS_CONSIDERED) {
-        let changed = &evidence.changed[suspect.commit_idx];
+        let changed = &all_changed[suspect.commit_idx];
         let total_lines: u32 = changed.iter().map(|s| s.lines).sum::<u32>().max(1);
         let short = window.commits[suspect.commit_idx].info.short_id();
         for symbol in changed {

@@ -89,9 +89,7 @@ pub fn diagnose(
     let frames = frames::resolve(repo, index, &tip_tree, event, options)?;
     let evidence = evidence::collect(repo, index, &window, &frames)?;
     let ranking = score::rank(&window, &frames, &evidence, target.reference_time);
-    let locations = locations::rank(
-        repo, index, &window, &frames, &evidence, &ranking, &tip_tree,
-    )?;
+    let locations = locations::rank(repo, index, &window, &frames, &ranking, &tip_tree)?;
     Ok(report::build(
         event, &target, &window, &frames, &evidence, ranking, locations, started,
     ))

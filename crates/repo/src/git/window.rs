@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use git2::{Delta, DiffFindOptions, DiffOptions, Oid};
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::diff::{FileChange, Hunk, file_hunks};
@@ -106,7 +107,7 @@ impl<'r> Window<'r> {
     /// Reads the window described by `spec`.
     pub fn read(repo: &'r Repo, spec: &WindowSpec) -> Result<Window<'r>, RepoError> {
         let git = repo.git();
-        let mut commits = Vec::new();
+        let mut walked: Vec<(CommitInfo, Oid, Option<Oid>)> = Vec::new();
         let mut base = None;
         let mut truncated = false;
         let mut current = git.find_commit(spec.tip)?;
@@ -123,23 +124,32 @@ impl<'r> Window<'r> {
                 base = Some(current.id());
                 break;
             }
-            if commits.len() >= spec.max_commits {
+            if walked.len() >= spec.max_commits {
                 truncated = true;
                 base = Some(current.id());
                 break;
             }
             let parent = current.parent(0).ok();
-            let changes = changed_files(repo, &current, parent.as_ref())?;
-            commits.push(WindowCommit {
-                info: CommitInfo::from_commit(&current),
-                parent: parent.as_ref().map(|p| p.id()),
-                changes,
-            });
+            walked.push((
+                CommitInfo::from_commit(&current),
+                current.id(),
+                parent.as_ref().map(|p| p.id()),
+            ));
             match parent {
                 Some(parent) => current = parent,
                 None => break,
             }
         }
+        let changes = changed_files_parallel(repo, &walked)?;
+        let commits = walked
+            .into_iter()
+            .zip(changes)
+            .map(|((info, _, parent), changes)| WindowCommit {
+                info,
+                parent,
+                changes,
+            })
+            .collect();
         Ok(Window {
             repo,
             tip: spec.tip,
@@ -182,14 +192,43 @@ impl<'r> Window<'r> {
     }
 }
 
-fn changed_files(
+/// Tree diffs of many commits, spread over the cores: each worker opens its
+/// own handle on the repository, since git2 handles are not shared across
+/// threads.
+fn changed_files_parallel(
     repo: &Repo,
-    commit: &git2::Commit<'_>,
-    parent: Option<&git2::Commit<'_>>,
+    walked: &[(CommitInfo, Oid, Option<Oid>)],
+) -> Result<Vec<Vec<FileChange>>, RepoError> {
+    // Below this, opening extra handles costs more than it saves.
+    const PARALLEL_FROM: usize = 32;
+    if walked.len() < PARALLEL_FROM {
+        return walked
+            .iter()
+            .map(|(_, commit, parent)| changed_files(repo.git(), *commit, *parent))
+            .collect();
+    }
+    let path = repo.git().path().to_path_buf();
+    walked
+        .par_iter()
+        .map_init(
+            || git2::Repository::open(&path),
+            |git, (_, commit, parent)| match git {
+                Ok(git) => changed_files(git, *commit, *parent),
+                Err(error) => Err(RepoError::Git(git2::Error::from_str(error.message()))),
+            },
+        )
+        .collect()
+}
+
+fn changed_files(
+    git: &git2::Repository,
+    commit: Oid,
+    parent: Option<Oid>,
 ) -> Result<Vec<FileChange>, RepoError> {
-    let git = repo.git();
-    let new_tree = commit.tree()?;
-    let old_tree = parent.map(|p| p.tree()).transpose()?;
+    let new_tree = git.find_commit(commit)?.tree()?;
+    let old_tree = parent
+        .map(|p| git.find_commit(p).and_then(|c| c.tree()))
+        .transpose()?;
     let mut options = DiffOptions::new();
     options.skip_binary_check(true);
     let mut diff = git.diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), Some(&mut options))?;

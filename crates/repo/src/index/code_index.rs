@@ -251,6 +251,40 @@ impl CodeIndex {
         Ok(file)
     }
 
+    /// Parses the not-yet-cached blobs among `blobs` in parallel (reading them
+    /// is sequential: git2 handles are not shared across threads), so that
+    /// the `file_blob` calls that follow hit the cache. Blobs over the size
+    /// cap are left out. Returns how many were parsed.
+    pub fn prefetch_blobs(
+        &mut self,
+        repo: &Repository,
+        blobs: &[(Oid, Language)],
+    ) -> Result<usize, IndexError> {
+        let mut pending: Vec<(BlobKey, u64)> = Vec::new();
+        let mut seen = HashSet::new();
+        for &key in blobs {
+            if self.blobs.contains_key(&key) || !seen.insert(key) {
+                continue;
+            }
+            let size = blob_size(repo, key.0)?;
+            if size <= self.max_blob_bytes {
+                pending.push((key, size));
+            }
+        }
+        for batch in batches(&pending, BATCH_BYTES) {
+            let contents = batch
+                .iter()
+                .map(|&(key, _)| Ok((key, read_blob(repo, key.0)?)))
+                .collect::<Result<Vec<_>, IndexError>>()?;
+            let parsed: Vec<_> = contents
+                .into_par_iter()
+                .map(|(key, bytes)| (key, Arc::new(parse_symbols(key.1, &bytes))))
+                .collect();
+            self.blobs.extend(parsed);
+        }
+        Ok(pending.len())
+    }
+
     /// The symbols of a file of the current tree.
     pub fn file(&self, path: &str) -> Option<&Arc<FileSymbols>> {
         self.files.get(path).and_then(|key| self.blobs.get(key))
