@@ -47,13 +47,21 @@ impl Worktree {
         let dir = tempfile::Builder::new()
             .prefix("suture-worktree-")
             .tempdir()
-            .map_err(|error| RepoError::Git(git2::Error::from_str(&format!("creating temp dir: {error}"))))?;
+            .map_err(|error| {
+                RepoError::Git(git2::Error::from_str(&format!(
+                    "creating temp dir: {error}"
+                )))
+            })?;
         let git = Repository::init(dir.path())?;
         let objects = source.git().path().join("objects");
         let alternates = git.path().join("objects/info/alternates");
         std::fs::create_dir_all(alternates.parent().expect("objects/info"))
             .and_then(|()| std::fs::write(&alternates, format!("{}\n", objects.display())))
-            .map_err(|error| RepoError::Git(git2::Error::from_str(&format!("writing alternates: {error}"))))?;
+            .map_err(|error| {
+                RepoError::Git(git2::Error::from_str(&format!(
+                    "writing alternates: {error}"
+                )))
+            })?;
         // Reopen so the object database sees the alternates.
         let git = Repository::open(dir.path())?;
         git.find_commit(revision)?;
@@ -103,9 +111,11 @@ impl Worktree {
         }
         let tree = self.git.find_tree(index.write_tree_to(&self.git)?)?;
         let base_tree = ours.tree()?;
-        let diff = self
-            .git
-            .diff_tree_to_tree(Some(&base_tree), Some(&tree), Some(&mut DiffOptions::new()))?;
+        let diff = self.git.diff_tree_to_tree(
+            Some(&base_tree),
+            Some(&tree),
+            Some(&mut DiffOptions::new()),
+        )?;
         let patch = diff_text(&diff)?;
         if patch.is_empty() {
             Ok(RevertOutcome::Empty)
@@ -161,14 +171,26 @@ mod tests {
         let signature = Signature::new("T", "t@x.test", &Time::new(time, 0)).unwrap();
         let parent = git.head().ok().and_then(|h| h.peel_to_commit().ok());
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-        git.commit(Some("HEAD"), &signature, &signature, message, &tree, &parents)
-            .unwrap()
+        git.commit(
+            Some("HEAD"),
+            &signature,
+            &signature,
+            message,
+            &tree,
+            &parents,
+        )
+        .unwrap()
     }
 
     fn source() -> (TempDir, Repo, Vec<Oid>) {
         let dir = tempfile::tempdir().unwrap();
         let git = Repository::init(dir.path()).unwrap();
-        let a = commit(&git, &[("a.py", "one\ntwo\nthree\n"), ("b.py", "b\n")], "init", 1);
+        let a = commit(
+            &git,
+            &[("a.py", "one\ntwo\nthree\n"), ("b.py", "b\n")],
+            "init",
+            1,
+        );
         let b = commit(&git, &[("a.py", "one\nTWO\nthree\n")], "bad", 2);
         let c = commit(&git, &[("b.py", "b2\n")], "other", 3);
         (dir, Repo::from_git(git), vec![a, b, c])
@@ -183,11 +205,20 @@ mod tests {
         let before = std::fs::read_dir(dir.path().join(".git")).unwrap().count();
         let worktree = Worktree::create(&repo, commits[1]).unwrap();
         let path = worktree.path().to_path_buf();
-        assert_eq!(std::fs::read_to_string(path.join("a.py")).unwrap(), "one\nTWO\nthree\n");
+        assert_eq!(
+            std::fs::read_to_string(path.join("a.py")).unwrap(),
+            "one\nTWO\nthree\n"
+        );
         assert_eq!(std::fs::read_to_string(path.join("b.py")).unwrap(), "b\n");
         std::fs::write(path.join("a.py"), "changed\n").unwrap();
-        assert_eq!(std::fs::read_to_string(dir.path().join("a.py")).unwrap(), "one\nTWO\nthree\n");
-        assert_eq!(std::fs::read_dir(dir.path().join(".git")).unwrap().count(), before);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("a.py")).unwrap(),
+            "one\nTWO\nthree\n"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join(".git")).unwrap().count(),
+            before
+        );
         assert_eq!(repo.head().unwrap(), commits[2]);
         drop(worktree);
         assert!(!path.exists());
