@@ -1,0 +1,278 @@
+//! The fix branch: one commit (base revision + proven patch) built in a
+//! scratch repository and pushed to the forge's remote.
+//!
+//! The scratch repository is a bare temp dir whose object store *borrows*
+//! the source repository's objects through `objects/info/alternates`, so
+//! nothing is copied and nothing is written to the source. The patch is
+//! applied to the base tree in memory (it was already proven on the same
+//! revision in the sandbox), the commit is written into the scratch store,
+//! and the branch is pushed through an anonymous remote: the URL is never
+//! saved in any config, and a token reaches libgit2 only through the
+//! credentials callback (user `x-access-token`), never in a URL.
+//!
+//! Everything here blocks; async callers use `spawn_blocking`.
+
+use std::path::Path;
+
+use git2::{
+    ApplyOptions, Cred, CredentialType, Diff, ObjectType, Oid, PushOptions, RemoteCallbacks,
+    Repository, Signature,
+};
+use octocrab::secrecy::{ExposeSecret, SecretString};
+
+use crate::codeowners::{CodeOwners, LOCATIONS};
+use crate::error::ForgeError;
+use crate::{CommitIdentity, FixProposal};
+
+/// The commit pushed as the head of a fix branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PushedCommit {
+    pub(crate) sha: String,
+}
+
+/// Builds the fix commit for `proposal` on top of its base revision and
+/// pushes it to `refs/heads/<branch>` of `remote_url` (an `https://` URL,
+/// or a path / `file://` URL of a bare repository). A push that is not a
+/// fast-forward is refused, never forced: the caller reads the branch back.
+pub(crate) fn push_fix(
+    source_repo: &Path,
+    proposal: &FixProposal,
+    branch: &str,
+    identity: &CommitIdentity,
+    remote_url: &str,
+    token: Option<&SecretString>,
+) -> Result<PushedCommit, ForgeError> {
+    let scratch = tempfile::Builder::new()
+        .prefix("suture-push-")
+        .tempdir()
+        .map_err(|error| ForgeError::Git {
+            context: "creating a scratch repository".to_string(),
+            source: git2::Error::from_str(&error.to_string()),
+        })?;
+    let repo = borrowing_repository(source_repo, scratch.path())?;
+    let commit = fix_commit(&repo, proposal, identity)?;
+    let reference = format!("refs/heads/{branch}");
+    repo.reference(&reference, commit, true, "suture: fix branch")
+        .map_err(ForgeError::git(format!("creating {reference}")))?;
+    push(&repo, remote_url, &reference, token)?;
+    Ok(PushedCommit {
+        sha: commit.to_string(),
+    })
+}
+
+/// The CODEOWNERS file at `revision` of `source_repo`, parsed; `None` when
+/// the revision has none. Unparsable lines are logged and skipped.
+pub(crate) fn codeowners_at(
+    source_repo: &Path,
+    revision: &str,
+) -> Result<Option<CodeOwners>, ForgeError> {
+    let repo = Repository::open(source_repo).map_err(ForgeError::git(format!(
+        "opening {}",
+        source_repo.display()
+    )))?;
+    let oid = parse_oid(revision)?;
+    let tree = repo
+        .find_commit(oid)
+        .and_then(|commit| commit.tree())
+        .map_err(ForgeError::git(format!("reading the tree of {revision}")))?;
+    for location in LOCATIONS {
+        let Ok(entry) = tree.get_path(Path::new(location)) else {
+            continue;
+        };
+        if entry.kind() != Some(ObjectType::Blob) {
+            continue;
+        }
+        let blob = repo
+            .find_blob(entry.id())
+            .map_err(ForgeError::git(format!("reading {location}")))?;
+        let text = String::from_utf8_lossy(blob.content());
+        let (codeowners, problems) = CodeOwners::parse(&text);
+        for problem in problems {
+            tracing::warn!(file = location, problem = %problem, "codeowners line skipped");
+        }
+        return Ok(Some(codeowners));
+    }
+    Ok(None)
+}
+
+/// The commit `refs/heads/<branch>` points at in the bare repository at
+/// `git_dir`, if the branch exists.
+pub(crate) fn branch_head(git_dir: &Path, branch: &str) -> Result<Option<String>, ForgeError> {
+    let repo = Repository::open_bare(git_dir)
+        .map_err(ForgeError::git(format!("opening {}", git_dir.display())))?;
+    match repo.find_reference(&format!("refs/heads/{branch}")) {
+        Ok(reference) => Ok(reference
+            .peel_to_commit()
+            .ok()
+            .map(|commit| commit.id().to_string())),
+        Err(error) if error.code() == git2::ErrorCode::NotFound => Ok(None),
+        Err(error) => Err(ForgeError::Git {
+            context: format!("reading refs/heads/{branch}"),
+            source: error,
+        }),
+    }
+}
+
+pub(crate) fn parse_oid(revision: &str) -> Result<Oid, ForgeError> {
+    let is_hex = revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit());
+    if !is_hex {
+        return Err(ForgeError::invalid(
+            "revision",
+            format!("{revision:?} is not a 40-hex commit id"),
+        ));
+    }
+    Oid::from_str(revision).map_err(ForgeError::git(format!("parsing {revision}")))
+}
+
+/// A bare repository at `dir` that reads `source`'s objects.
+fn borrowing_repository(source: &Path, dir: &Path) -> Result<Repository, ForgeError> {
+    let source_repo = Repository::open(source)
+        .map_err(ForgeError::git(format!("opening {}", source.display())))?;
+    let objects = source_repo.path().join("objects");
+    let objects = objects.canonicalize().unwrap_or(objects);
+    Repository::init_bare(dir).map_err(ForgeError::git("creating a scratch repository"))?;
+    let alternates = dir.join("objects/info/alternates");
+    std::fs::create_dir_all(dir.join("objects/info"))
+        .and_then(|()| std::fs::write(&alternates, format!("{}\n", objects.display())))
+        .map_err(|error| ForgeError::Git {
+            context: "writing the scratch repository's alternates".to_string(),
+            source: git2::Error::from_str(&error.to_string()),
+        })?;
+    // Reopen so the object database sees the alternates.
+    Repository::open_bare(dir).map_err(ForgeError::git("opening the scratch repository"))
+}
+
+/// Base revision + patch, committed (not on any branch yet).
+fn fix_commit(
+    repo: &Repository,
+    proposal: &FixProposal,
+    identity: &CommitIdentity,
+) -> Result<Oid, ForgeError> {
+    let base_oid = parse_oid(&proposal.base_revision)?;
+    let base = repo.find_commit(base_oid).map_err(ForgeError::git(format!(
+        "finding the base revision {}",
+        proposal.base_revision
+    )))?;
+    let base_tree = base
+        .tree()
+        .map_err(ForgeError::git("reading the base tree"))?;
+    let diff = Diff::from_buffer(proposal.patch.as_bytes()).map_err(|source| {
+        ForgeError::PatchDoesNotApply {
+            base: proposal.base_revision.clone(),
+            source,
+        }
+    })?;
+    let mut index = repo
+        .apply_to_tree(&base_tree, &diff, Some(&mut ApplyOptions::new()))
+        .map_err(|source| ForgeError::PatchDoesNotApply {
+            base: proposal.base_revision.clone(),
+            source,
+        })?;
+    let tree_oid = index
+        .write_tree_to(repo)
+        .map_err(ForgeError::git("writing the fixed tree"))?;
+    if tree_oid == base_tree.id() {
+        return Err(ForgeError::EmptyPatch {
+            base: proposal.base_revision.clone(),
+        });
+    }
+    let tree = repo
+        .find_tree(tree_oid)
+        .map_err(ForgeError::git("reading the fixed tree"))?;
+    let signature = Signature::now(&identity.name, &identity.email)
+        .map_err(ForgeError::git("making the commit signature"))?;
+    let message = commit_message(proposal);
+    repo.commit(None, &signature, &signature, &message, &tree, &[&base])
+        .map_err(ForgeError::git("committing the fix"))
+}
+
+fn commit_message(proposal: &FixProposal) -> String {
+    format!(
+        "suture: {title}\n\n\
+         Proposed fix for incident {incident} (strategy: {strategy}), proven\n\
+         by the test suite on {base}.\n\n\
+         Suture-Incident: {incident}\n\
+         Suture-Strategy: {strategy}\n",
+        title = proposal.title.lines().next().unwrap_or_default(),
+        incident = proposal.incident_id,
+        strategy = proposal.strategy,
+        base = proposal.base_revision,
+    )
+}
+
+fn push(
+    repo: &Repository,
+    remote_url: &str,
+    reference: &str,
+    token: Option<&SecretString>,
+) -> Result<(), ForgeError> {
+    let mut remote = repo
+        .remote_anonymous(remote_url)
+        .map_err(ForgeError::git("setting up the push"))?;
+    let mut rejection: Option<String> = None;
+    {
+        let mut callbacks = credentials(token);
+        callbacks.push_update_reference(|name, status| {
+            if let Some(status) = status {
+                rejection = Some(format!("{name}: {status}"));
+            }
+            Ok(())
+        });
+        let mut options = PushOptions::new();
+        options.remote_callbacks(callbacks);
+        let refspec = format!("{reference}:{reference}");
+        remote
+            .push(&[refspec.as_str()], Some(&mut options))
+            .map_err(|source| {
+                let branch = reference.trim_start_matches("refs/heads/").to_string();
+                // A refused non-fast-forward surfaces as an error from the
+                // local transport and as a status from smart HTTP.
+                if source.code() == git2::ErrorCode::NotFastForward {
+                    ForgeError::PushRejected {
+                        branch,
+                        reason: source.message().to_string(),
+                    }
+                } else {
+                    ForgeError::Git {
+                        context: format!("pushing {branch}"),
+                        source,
+                    }
+                }
+            })?;
+    }
+    match rejection {
+        Some(reason) => Err(ForgeError::PushRejected {
+            branch: reference.trim_start_matches("refs/heads/").to_string(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Callbacks answering an HTTPS credentials challenge with the token, once:
+/// a second challenge means the token was refused, and asking again would
+/// loop.
+pub(crate) fn credentials(token: Option<&SecretString>) -> RemoteCallbacks<'static> {
+    let mut callbacks = RemoteCallbacks::new();
+    let token = token.cloned();
+    let mut asked = false;
+    callbacks.credentials(move |_url, _username, allowed| {
+        let Some(token) = &token else {
+            return Err(git2::Error::from_str(
+                "the remote asks for credentials, none configured",
+            ));
+        };
+        if asked {
+            return Err(git2::Error::from_str("the remote refused the token"));
+        }
+        asked = true;
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+            Cred::userpass_plaintext("x-access-token", token.expose_secret())
+        } else {
+            Err(git2::Error::from_str(
+                "the remote wants credentials other than a user and password",
+            ))
+        }
+    });
+    callbacks
+}
