@@ -132,7 +132,21 @@ impl ServeHome {
         }
     }
 
-    /// Opens the store the service wrote (after it stopped, or while it runs).
+    /// Opens the store once every service process has stopped. On
+    /// PostgreSQL it first waits for their sessions to end: a backend whose
+    /// client was SIGKILLed may still commit a transaction whose COMMIT it
+    /// had already received.
+    pub fn store_after_stop(&self) -> store::Store {
+        if let Some(url) = &self.database_url {
+            block_on(store::testing::wait_for_other_sessions(
+                url,
+                Duration::from_secs(60),
+            ));
+        }
+        self.store()
+    }
+
+    /// Opens the store the service writes, while it runs.
     pub fn store(&self) -> store::Store {
         let url = self
             .database_url
@@ -321,12 +335,19 @@ pub fn sentry_auth(key: &str) -> String {
     format!("Sentry sentry_version=7, sentry_client=e2e/1.0, sentry_key={key}")
 }
 
-/// Runs a future to completion on a throwaway runtime.
+/// Runs a future to completion on the tests' shared runtime: one runtime
+/// for every call, so a store opened in one call (its PostgreSQL sockets
+/// belong to the runtime) still works in the next.
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("test runtime")
+        })
         .block_on(future)
 }
 

@@ -175,7 +175,7 @@ fn sigterm_drains(db: Db) {
     let (status, stderr) = serve.terminate(PATIENCE);
     assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
     assert!(stderr.contains("suture stopped"), "{stderr}");
-    let store = home.store();
+    let store = home.store_after_stop();
     let incident = tests::serve_support::block_on(store.incident(1))
         .unwrap()
         .unwrap();

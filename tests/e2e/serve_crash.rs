@@ -86,7 +86,7 @@ fn acknowledged_deliveries_survive_sigkill(db: Db) {
     assert_eq!(serve.get_json("/readyz")["status"], "ready");
     serve.kill();
 
-    let store = home.store();
+    let store = home.store_after_stop();
     let stored = block_on(store.signal_keys()).unwrap();
     let acked = acked.lock().unwrap();
     assert!(acked.len() >= 450, "{} acknowledged", acked.len());

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::{Store, StoreError, dispatch, from_millis, millis};
+use crate::{Store, StoreError, begin_write, dispatch, from_millis, millis};
 
 /// Where an incident is in the loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -226,7 +226,7 @@ impl Store {
         let now = millis(Utc::now());
         let data = data.map(|data| data.to_string());
         dispatch!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = begin_write!(self, pool);
             sqlx::query("UPDATE incidents SET state = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(state.as_str())

@@ -102,6 +102,11 @@ pub struct Store {
     db: Db,
     /// What to call this database in logs and errors (no secrets).
     description: String,
+    /// Committed incidents by fingerprint: (id, has an event signal). Spares
+    /// the write path a read per fingerprint per batch. Filled only after a
+    /// commit, and ids never change, so a hit is always a real row; a stale
+    /// `false` only costs an idempotent update.
+    incident_ids: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, bool)>>>,
 }
 
 /// Runs `$body` with `$pool` bound to the open pool, whichever it is: the
@@ -115,6 +120,22 @@ macro_rules! dispatch {
     };
 }
 pub(crate) use dispatch;
+
+/// Begins a write transaction on `$pool` (bound by `dispatch!`). On SQLite
+/// it is `BEGIN IMMEDIATE`: a deferred transaction that reads first cannot
+/// upgrade to a write once another connection has committed (WAL answers
+/// `SQLITE_BUSY` at once, without waiting), so writers take the lock up
+/// front and queue on the busy timeout instead.
+macro_rules! begin_write {
+    ($store:expr, $pool:ident) => {
+        if matches!($store.db, crate::Db::Sqlite(_)) {
+            $pool.begin_with("BEGIN IMMEDIATE").await?
+        } else {
+            $pool.begin().await?
+        }
+    };
+}
+pub(crate) use begin_write;
 
 /// Knobs for opening a store.
 #[derive(Debug, Clone)]
@@ -183,7 +204,11 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl { url: description });
         };
-        let store = Store { db, description };
+        let store = Store {
+            db,
+            description,
+            incident_ids: Default::default(),
+        };
         schema::migrate(&store).await?;
         Ok(store)
     }

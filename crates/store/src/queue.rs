@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use crate::{Db, Store, StoreError, dispatch, millis};
+use crate::{Db, Store, StoreError, begin_write, dispatch, millis};
 
 /// The kind of the per-incident diagnose → heal job.
 pub const PIPELINE_JOB: &str = "pipeline";
@@ -245,7 +245,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let now = millis(Utc::now());
         dispatch!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = begin_write!(self, pool);
             let held = sqlx::query(
                 "UPDATE jobs SET updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
             )
@@ -299,7 +299,7 @@ impl Store {
         let now = millis(Utc::now());
         let state = if ok { "finished" } else { "failed" };
         dispatch!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = begin_write!(self, pool);
             let held = sqlx::query(
                 "UPDATE jobs SET updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
             )

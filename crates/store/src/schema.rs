@@ -7,7 +7,7 @@
 //! `suture_migrations`. On PostgreSQL an advisory lock serialises replicas
 //! that start together; SQLite's write lock does the same.
 
-use crate::{Db, Store, StoreError, dispatch, millis};
+use crate::{Db, Store, StoreError, begin_write, dispatch, millis};
 
 /// Every migration, in order: (version, name, SQL).
 const MIGRATIONS: &[(i64, &str, &str)] =
@@ -30,7 +30,7 @@ pub(crate) async fn migrate(store: &Store) -> Result<(), StoreError> {
     for &(version, name, sql) in MIGRATIONS {
         let sql = substitute(&store.db, sql);
         dispatch!(store, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = begin_write!(store, pool);
             if matches!(store.db, Db::Postgres(_)) {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(MIGRATION_LOCK_KEY)

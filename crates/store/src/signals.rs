@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use crate::{IncidentState, Store, StoreError, dispatch, from_millis, millis};
+use crate::{IncidentState, Store, StoreError, begin_write, dispatch, from_millis, millis};
 
 /// One delivery to store.
 #[derive(Debug, Clone)]
@@ -88,7 +88,35 @@ struct Group {
     first_event_signal: Option<i64>,
 }
 
+/// Signals per multi-row insert: 10 parameters each stays far below
+/// SQLite's and PostgreSQL's parameter limits.
+const SIGNALS_PER_INSERT: usize = 256;
+
+/// Most fingerprints the write path remembers; past that it starts over.
+const INCIDENT_CACHE_MAX: usize = 100_000;
+
 impl Store {
+    fn cached_incident(&self, fingerprint: &str) -> Option<(i64, bool)> {
+        let cache = self
+            .incident_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.get(fingerprint).copied()
+    }
+
+    fn cache_incidents(&self, entries: impl Iterator<Item = (String, i64, bool)>) {
+        let mut cache = self
+            .incident_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (fingerprint, incident_id, has_event_signal) in entries {
+            if cache.len() >= INCIDENT_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(fingerprint, (incident_id, has_event_signal));
+        }
+    }
+
     /// Commits `batch` in one transaction and says what became of each
     /// signal, in order. Either every signal of the batch is durable when
     /// this returns `Ok`, or none is.
@@ -98,7 +126,7 @@ impl Store {
     ) -> Result<Vec<SignalOutcome>, StoreError> {
         let now = millis(Utc::now());
         dispatch!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = begin_write!(self, pool);
             // 1. The incident of every fingerprint, opened when new.
             let mut groups: HashMap<&str, Group> = HashMap::new();
             for signal in batch {
@@ -106,24 +134,46 @@ impl Store {
                 if groups.contains_key(fingerprint) {
                     continue;
                 }
-                let opened: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO incidents (fingerprint, title, state, source, project, upstream_id, \
-                     signal_count, event_signal_id, first_seen, last_seen, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 0, NULL, $7, $7, $8) \
-                     ON CONFLICT (fingerprint) DO NOTHING RETURNING id",
-                )
-                .bind(fingerprint)
-                .bind(&signal.title)
-                .bind(IncidentState::New.as_str())
-                .bind(&signal.source)
-                .bind(&signal.project)
-                .bind(&signal.upstream_id)
-                .bind(millis(signal.received_at))
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let group = match opened {
-                    Some(incident_id) => Group {
+                // Existing incidents (the common case under load) cost one
+                // read; a new one is inserted, and a concurrent insert by
+                // another replica is read back.
+                let select = "SELECT id, event_signal_id FROM incidents WHERE fingerprint = $1";
+                if let Some(&(incident_id, had_event_signal)) = self.cached_incident(fingerprint).as_ref() {
+                    groups.insert(fingerprint, Group {
+                        incident_id,
+                        new_incident: false,
+                        had_event_signal,
+                        accepted: 0,
+                        last_seen: 0,
+                        first_event_signal: None,
+                    });
+                    continue;
+                }
+                let mut existing = sqlx::query(select).bind(fingerprint).fetch_optional(&mut *tx).await?;
+                let mut opened: Option<i64> = None;
+                if existing.is_none() {
+                    opened = sqlx::query_scalar(
+                        "INSERT INTO incidents (fingerprint, title, state, source, project, upstream_id, \
+                         signal_count, event_signal_id, first_seen, last_seen, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, 0, NULL, $7, $7, $8) \
+                         ON CONFLICT (fingerprint) DO NOTHING RETURNING id",
+                    )
+                    .bind(fingerprint)
+                    .bind(&signal.title)
+                    .bind(IncidentState::New.as_str())
+                    .bind(&signal.source)
+                    .bind(&signal.project)
+                    .bind(&signal.upstream_id)
+                    .bind(millis(signal.received_at))
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if opened.is_none() {
+                        existing = Some(sqlx::query(select).bind(fingerprint).fetch_one(&mut *tx).await?);
+                    }
+                }
+                let group = match (opened, existing) {
+                    (Some(incident_id), _) => Group {
                         incident_id,
                         new_incident: true,
                         had_event_signal: false,
@@ -131,53 +181,56 @@ impl Store {
                         last_seen: 0,
                         first_event_signal: None,
                     },
-                    None => {
-                        let row = sqlx::query(
-                            "SELECT id, event_signal_id FROM incidents WHERE fingerprint = $1",
-                        )
-                        .bind(fingerprint)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        Group {
-                            incident_id: row.try_get("id")?,
-                            new_incident: false,
-                            had_event_signal: row.try_get::<Option<i64>, _>("event_signal_id")?.is_some(),
-                            accepted: 0,
-                            last_seen: 0,
-                            first_event_signal: None,
-                        }
-                    }
+                    (None, Some(row)) => Group {
+                        incident_id: row.try_get("id")?,
+                        new_incident: false,
+                        had_event_signal: row.try_get::<Option<i64>, _>("event_signal_id")?.is_some(),
+                        accepted: 0,
+                        last_seen: 0,
+                        first_event_signal: None,
+                    },
+                    (None, None) => unreachable!("an incident row was either inserted or read"),
                 };
                 groups.insert(fingerprint, group);
             }
 
-            // 2. The signals themselves, each at most once.
+            // 2. The signals themselves, each at most once: multi-row
+            // inserts (a round trip per chunk, not per signal), and what
+            // they return says which were new.
+            let mut new_ids: HashMap<(String, String), i64> = HashMap::new();
+            for chunk in batch.chunks(SIGNALS_PER_INSERT) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO signals (source, dedup_key, project, kind, title, fingerprint, \
+                     incident_id, has_event, payload, received_at) ",
+                );
+                insert.push_values(chunk, |mut row, signal| {
+                    let incident_id = signal.fingerprint.as_deref().and_then(|f| groups.get(f)).map(|g| g.incident_id);
+                    row.push_bind(signal.source.clone())
+                        .push_bind(signal.dedup_key.clone())
+                        .push_bind(signal.project.clone())
+                        .push_bind(signal.kind.clone())
+                        .push_bind(signal.title.clone())
+                        .push_bind(signal.fingerprint.clone())
+                        .push_bind(incident_id)
+                        .push_bind(i64::from(signal.has_event))
+                        .push_bind(signal.payload.clone())
+                        .push_bind(millis(signal.received_at));
+                });
+                insert.push(" ON CONFLICT (source, dedup_key) DO NOTHING RETURNING id, source, dedup_key");
+                for row in insert.build().fetch_all(&mut *tx).await? {
+                    new_ids.insert((row.try_get("source")?, row.try_get("dedup_key")?), row.try_get("id")?);
+                }
+            }
             let mut inserted: Vec<Option<(i64, Option<i64>)>> = Vec::with_capacity(batch.len());
             for signal in batch {
+                // The first of repeats within the batch is the stored one.
+                let signal_id = new_ids.remove(&(signal.source.clone(), signal.dedup_key.clone()));
                 let group = signal.fingerprint.as_deref().and_then(|f| groups.get_mut(f));
                 let incident_id = group.as_ref().map(|g| g.incident_id);
-                let signal_id: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO signals (source, dedup_key, project, kind, title, fingerprint, \
-                     incident_id, has_event, payload, received_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                     ON CONFLICT (source, dedup_key) DO NOTHING RETURNING id",
-                )
-                .bind(&signal.source)
-                .bind(&signal.dedup_key)
-                .bind(&signal.project)
-                .bind(&signal.kind)
-                .bind(&signal.title)
-                .bind(&signal.fingerprint)
-                .bind(incident_id)
-                .bind(i64::from(signal.has_event))
-                .bind(&signal.payload)
-                .bind(millis(signal.received_at))
-                .fetch_optional(&mut *tx)
-                .await?;
                 if let (Some(signal_id), Some(group)) = (signal_id, group) {
                     group.accepted += 1;
                     group.last_seen = group.last_seen.max(millis(signal.received_at));
-                    if signal.has_event && group.first_event_signal.is_none() {
+                    if signal.has_event && group.first_event_signal.is_none_or(|first| signal_id < first) {
                         group.first_event_signal = Some(signal_id);
                     }
                 }
@@ -249,6 +302,9 @@ impl Store {
                 enqueued.insert(group.incident_id, job_enqueued);
             }
             tx.commit().await?;
+            self.cache_incidents(groups.iter().filter(|(_, g)| g.accepted > 0 || !g.new_incident).map(|(fingerprint, g)| {
+                (fingerprint.to_string(), g.incident_id, g.had_event_signal || g.first_event_signal.is_some())
+            }));
 
             let new_incidents: HashMap<i64, bool> =
                 groups.values().map(|g| (g.incident_id, g.new_incident)).collect();

@@ -56,6 +56,36 @@ pub async fn fresh_postgres_url() -> String {
     format!("{base}/{name}")
 }
 
+/// Waits (at most `limit`) until no other session is connected to the
+/// PostgreSQL database at `url`: the backends of SIGKILLed clients finish
+/// (commit what they had been told to, abort the rest) before a test reads.
+///
+/// # Panics
+///
+/// When the database cannot be reached or sessions linger past `limit`.
+pub async fn wait_for_other_sessions(url: &str, limit: std::time::Duration) {
+    let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+        .await
+        .expect("connecting to the test database");
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let others: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut connection)
+        .await
+        .expect("reading pg_stat_activity");
+        if others == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{others} sessions still connected to {url}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// A freshly migrated store on an empty PostgreSQL database.
 ///
 /// # Panics

@@ -39,6 +39,7 @@ on_both!(
     release_does_not_count_an_attempt,
     steps_persist_and_count_runs,
     concurrent_leases_never_share_a_job,
+    two_replicas_share_incidents,
 );
 
 fn signal(key: &str, fingerprint: Option<&str>, has_event: bool) -> NewSignal {
@@ -382,6 +383,53 @@ async fn concurrent_leases_never_share_a_job(store: Store) {
     let before = all.len();
     all.dedup();
     assert_eq!((before, all.len()), (40, 40));
+}
+
+/// Two replicas on one database, each with its own write-path cache:
+/// whichever sees the first event enqueues the one job, the other's stale
+/// view never enqueues a second, and counts add up.
+async fn two_replicas_share_incidents(a: Store) {
+    let b = Store::open(a.description(), &store::StoreOptions::default())
+        .await
+        .unwrap();
+    a.commit_signals(&[signal("issue", Some("up:9"), false)])
+        .await
+        .unwrap();
+    b.commit_signals(&[signal("issue-again", Some("up:9"), false)])
+        .await
+        .unwrap();
+    let first = b
+        .commit_signals(&[signal("event-b", Some("up:9"), true)])
+        .await
+        .unwrap();
+    assert!(matches!(
+        first[0],
+        SignalOutcome::Accepted {
+            job_enqueued: true,
+            ..
+        }
+    ));
+    // `a` still remembers the incident without an event.
+    let second = a
+        .commit_signals(&[signal("event-a", Some("up:9"), true)])
+        .await
+        .unwrap();
+    assert!(matches!(
+        second[0],
+        SignalOutcome::Accepted {
+            job_enqueued: false,
+            ..
+        }
+    ));
+    assert_eq!(a.job_counts().await.unwrap(), [("queued".to_owned(), 1)]);
+    let incident = &a.list_incidents(10).await.unwrap()[0];
+    assert_eq!(incident.count, 4);
+    let diagnosed = a
+        .signal(incident.event_signal_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(diagnosed.dedup_key, "event-b");
 }
 
 /// The test helpers point at the variable scripts/test exports.
