@@ -8,14 +8,12 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use domain::config::{Config, LimitsConfig, Secrets, SentryProject};
 use store::Store;
 use tokio::sync::Semaphore;
-use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
 use crate::metrics::{Metrics, SignalResult};
@@ -106,7 +104,6 @@ impl AppState {
 /// Body limits are enforced by each handler (per endpoint, before and after
 /// decompression), so axum's default limit is off.
 pub fn router(state: AppState) -> Router {
-    let timeout = state.config.request_timeout;
     Router::new()
         .route("/api/{project_id}/envelope/", post(sdk::envelope))
         .route("/api/{project_id}/store/", post(sdk::store))
@@ -122,10 +119,6 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .fallback(|| async { IngestError::NotFound })
         .layer(DefaultBodyLimit::disable())
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
         .with_state(state)
 }
 
@@ -154,7 +147,18 @@ async fn track(State(state): State<AppState>, request: Request, next: Next) -> R
         });
     let span = tracing::info_span!("request", method = %request.method(), route = %route, request_id = %request_id);
     let started = Instant::now();
-    let response = next.run(request).instrument(span).await;
+    // A request past its time is answered 503 with a reason. Dropping the
+    // handler is safe: a delivery already queued is still committed, and
+    // the sender's retry is deduplicated.
+    let response = match tokio::time::timeout(
+        state.config.request_timeout,
+        next.run(request).instrument(span),
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err(_) => IngestError::Timeout.into_response(),
+    };
     state
         .metrics
         .request(&route, response.status().as_u16(), started.elapsed());

@@ -83,6 +83,9 @@ pub enum IngestError {
     /// The store failed; the signal was not accepted.
     #[error("store unavailable")]
     Store(#[source] std::sync::Arc<store::StoreError>),
+    /// The request took longer than `server.request_timeout_seconds`.
+    #[error("request timed out")]
+    Timeout,
     /// The read API needs `Authorization: Bearer <token>`.
     #[error("missing or wrong bearer token")]
     Unauthorized,
@@ -110,9 +113,10 @@ impl IngestError {
             | IngestError::BodyRead(_)
             | IngestError::BadEnvelope(_)
             | IngestError::BadJson(_) => StatusCode::BAD_REQUEST,
-            IngestError::QueueFull | IngestError::ShuttingDown | IngestError::Store(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            IngestError::QueueFull
+            | IngestError::ShuttingDown
+            | IngestError::Store(_)
+            | IngestError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             IngestError::NotFound => StatusCode::NOT_FOUND,
             IngestError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
@@ -136,6 +140,7 @@ impl IngestError {
             IngestError::QueueFull => "queue_full",
             IngestError::ShuttingDown => "shutting_down",
             IngestError::Store(_) => "store",
+            IngestError::Timeout => "timeout",
             IngestError::Unauthorized => "unauthorized",
             IngestError::NotFound => "not_found",
             IngestError::MethodNotAllowed => "method_not_allowed",

@@ -67,15 +67,19 @@ impl Writer {
     /// it is still committed, only nobody hears the outcome.
     pub async fn submit(&self, signal: NewSignal) -> Result<SignalOutcome, IngestError> {
         let (reply, outcome) = oneshot::channel();
+        // Counted before it is queued, so the writer never takes it off the
+        // gauge first.
+        let depth = &self.metrics.ingest_queue_depth;
+        depth.fetch_add(1, Ordering::Relaxed);
         self.queue
             .try_send(Pending { signal, reply })
-            .map_err(|error| match error {
-                mpsc::error::TrySendError::Full(_) => IngestError::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
+            .map_err(|error| {
+                depth.fetch_sub(1, Ordering::Relaxed);
+                match error {
+                    mpsc::error::TrySendError::Full(_) => IngestError::QueueFull,
+                    mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
+                }
             })?;
-        self.metrics
-            .ingest_queue_depth
-            .fetch_add(1, Ordering::Relaxed);
         match outcome.await {
             Ok(Ok(outcome)) => Ok(outcome),
             Ok(Err(error)) => Err(IngestError::Store(error)),

@@ -415,6 +415,7 @@ async fn run_step(
         work.await
             .unwrap_or_else(|error| Err(format!("the step panicked: {error}")))
     };
+    let finished = finished.instrument(tracing::info_span!("step", step));
     tokio::pin!(finished);
     let result = tokio::select! {
         result = &mut finished => result,
@@ -539,6 +540,142 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn pipeline_with_one_job(
+        dir: &std::path::Path,
+        edit: impl FnOnce(&mut Config),
+    ) -> Arc<Pipeline> {
+        let store = store::testing::fresh_sqlite(dir).await;
+        let event = r#"{"event_id":"e1","exception":{"values":[{"type":"E","value":"v"}]}}"#;
+        store
+            .commit_signals(&[store::NewSignal {
+                source: "sentry_sdk".into(),
+                dedup_key: "1:e1".into(),
+                project: Some("1".into()),
+                kind: "event".into(),
+                title: "E: v".into(),
+                fingerprint: Some("exception:x".into()),
+                upstream_id: None,
+                has_event: true,
+                payload: event.into(),
+                received_at: chrono::Utc::now(),
+            }])
+            .await
+            .unwrap();
+        let mut config = Config::default();
+        edit(&mut config);
+        Arc::new(Pipeline {
+            store,
+            config: Arc::new(config),
+            metrics: Arc::default(),
+            owner_prefix: "test".into(),
+        })
+    }
+
+    async fn timeline(pipeline: &Pipeline) -> Vec<String> {
+        let entries = pipeline.store.timeline(1).await.unwrap();
+        entries.into_iter().map(|entry| entry.message).collect()
+    }
+
+    /// A job whose workers keep dying (leases expire) fails for good after
+    /// `max_attempts`, instead of looping.
+    #[tokio::test]
+    async fn a_job_that_keeps_crashing_fails_for_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline =
+            pipeline_with_one_job(dir.path(), |config| config.queue.max_attempts = 2).await;
+        let store = &pipeline.store;
+        for owner in ["died-1", "died-2"] {
+            let expired = chrono::Utc::now() - chrono::Duration::seconds(1);
+            store.lease_job(owner, expired).await.unwrap().unwrap();
+        }
+        let job = store
+            .lease_job("w", chrono::Utc::now() + chrono::Duration::seconds(60))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.attempt, 3);
+        run_job(&pipeline, "w", job, &CancellationToken::new()).await;
+        assert_eq!(
+            store.job_counts().await.unwrap(),
+            [("failed".to_owned(), 1)]
+        );
+        assert_eq!(
+            store.incident(1).await.unwrap().unwrap().state,
+            IncidentState::Failed
+        );
+        assert!(
+            timeline(&pipeline)
+                .await
+                .contains(&"gave up after 2 attempts".to_owned())
+        );
+    }
+
+    /// No repository serves the incident's project: the incident says so and
+    /// the job ends, once.
+    #[tokio::test]
+    async fn an_incident_without_a_repository_ends_its_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = pipeline_with_one_job(dir.path(), |_| {}).await;
+        let job = pipeline
+            .store
+            .lease_job("w", chrono::Utc::now() + chrono::Duration::seconds(60))
+            .await
+            .unwrap()
+            .unwrap();
+        run_job(&pipeline, "w", job, &CancellationToken::new()).await;
+        assert_eq!(
+            pipeline.store.job_counts().await.unwrap(),
+            [("done".to_owned(), 1)]
+        );
+        assert_eq!(
+            pipeline.store.incident(1).await.unwrap().unwrap().state,
+            IncidentState::NoRepo
+        );
+        let messages = timeline(&pipeline).await;
+        assert_eq!(
+            messages.last().unwrap(),
+            "no repository is configured for sentry_sdk project 1: add one under [[repos]] in suture.toml"
+        );
+    }
+
+    /// A repository that cannot be opened fails the job with the reason on
+    /// the timeline; it is not retried.
+    #[tokio::test]
+    async fn a_pipeline_error_is_recorded_not_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-repo").display().to_string();
+        let pipeline = pipeline_with_one_job(dir.path(), |config| {
+            config.repos.push(domain::config::RepoConfig {
+                name: "gone".into(),
+                path: missing,
+                ..Default::default()
+            });
+        })
+        .await;
+        let job = pipeline
+            .store
+            .lease_job("w", chrono::Utc::now() + chrono::Duration::seconds(60))
+            .await
+            .unwrap()
+            .unwrap();
+        run_job(&pipeline, "w", job, &CancellationToken::new()).await;
+        assert_eq!(
+            pipeline.store.job_counts().await.unwrap(),
+            [("failed".to_owned(), 1)]
+        );
+        let steps = pipeline.store.steps(1).await.unwrap();
+        assert_eq!(
+            (steps[0].step.as_str(), steps[0].state.as_str()),
+            ("diagnose", "failed")
+        );
+        assert!(
+            timeline(&pipeline)
+                .await
+                .iter()
+                .any(|m| m.starts_with("diagnose failed:"))
+        );
+    }
 
     /// Retries back off by doubling, capped at an hour.
     #[test]
