@@ -530,6 +530,33 @@ async fn sentry_webhook_fixtures(h: Harness) {
             .all(|i| i.fingerprint.starts_with("sentry-issue:")),
         "{incidents:?}"
     );
+    let messages = timeline_messages(&h, &incidents).await;
+    for expected in [
+        "sentry_webhook issue.created",
+        "sentry_webhook issue.resolved",
+        "sentry_webhook comment.created",
+    ] {
+        assert!(
+            messages.iter().any(|m| m == expected),
+            "{expected} not on a timeline: {messages:?}"
+        );
+    }
+}
+
+/// Every timeline message of `incidents`.
+async fn timeline_messages(h: &Harness, incidents: &[store::Incident]) -> Vec<String> {
+    let mut messages = Vec::new();
+    for incident in incidents {
+        messages.extend(
+            h.store
+                .timeline(incident.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.message),
+        );
+    }
+    messages
 }
 
 /// Tampered body, missing, malformed, wrong-secret signatures and stale
@@ -612,6 +639,11 @@ async fn pagerduty_webhook_fixtures(h: Harness) {
         incidents
             .iter()
             .all(|i| i.fingerprint.starts_with("pagerduty:"))
+    );
+    let messages = timeline_messages(&h, &incidents).await;
+    assert!(
+        messages.iter().any(|m| m == "pagerduty incident.resolved"),
+        "{messages:?}"
     );
     // An incident without an event has nothing to diagnose yet: no job.
     assert!(h.store.job_counts().await.unwrap().is_empty());

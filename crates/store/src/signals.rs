@@ -88,6 +88,9 @@ struct Group {
     first_event_signal: Option<i64>,
 }
 
+/// The source of SDK events, whose deliveries only count on the timeline.
+const SDK_SOURCE: &str = "sentry_sdk";
+
 /// Signals per multi-row insert: 10 parameters each stays far below
 /// SQLite's and PostgreSQL's parameter limits.
 const SIGNALS_PER_INSERT: usize = 256;
@@ -301,6 +304,30 @@ impl Store {
                 }
                 enqueued.insert(group.incident_id, job_enqueued);
             }
+            // Webhook deliveries about an incident (an issue resolved, a
+            // PagerDuty incident acknowledged) go on its timeline; SDK
+            // events only count, or a storm would flood it.
+            let noted: Vec<(i64, i64, &NewSignal)> = batch
+                .iter()
+                .zip(&inserted)
+                .filter(|(signal, _)| signal.source != SDK_SOURCE)
+                .filter_map(|(signal, row)| match row {
+                    Some((signal_id, Some(incident_id))) => Some((*incident_id, *signal_id, signal)),
+                    _ => None,
+                })
+                .collect();
+            for chunk in noted.chunks(SIGNALS_PER_INSERT) {
+                let mut insert = sqlx::QueryBuilder::new("INSERT INTO timeline (incident_id, at, kind, message, data) ");
+                insert.push_values(chunk, |mut row, (incident_id, signal_id, signal)| {
+                    row.push_bind(*incident_id)
+                        .push_bind(millis(signal.received_at))
+                        .push_bind("signal")
+                        .push_bind(format!("{} {}", signal.source, signal.kind))
+                        .push_bind(serde_json::json!({"signal_id": signal_id}).to_string());
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+
             tx.commit().await?;
             self.cache_incidents(groups.iter().filter(|(_, g)| g.accepted > 0 || !g.new_incident).map(|(fingerprint, g)| {
                 (fingerprint.to_string(), g.incident_id, g.had_event_signal || g.first_event_signal.is_some())
