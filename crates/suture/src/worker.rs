@@ -397,6 +397,10 @@ async fn run_step(
     lost: &AtomicBool,
     work: tokio::task::JoinHandle<Result<Value, String>>,
 ) -> Result<Result<Value, String>, Stop> {
+    // Shutting down: start nothing new; the job resumes here elsewhere.
+    if shutdown.is_cancelled() {
+        return Err(Stop::Shutdown);
+    }
     if lost.load(Ordering::SeqCst) || !pipeline.store.start_step(job, owner, step).await? {
         return Err(Stop::LeaseLost);
     }
