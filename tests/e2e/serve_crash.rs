@@ -238,3 +238,48 @@ fn interrupted_job_completes_exactly_once_sqlite() {
 fn interrupted_job_completes_exactly_once_postgres() {
     interrupted_job_completes_exactly_once(Db::Postgres);
 }
+
+/// Two `suture serve` replicas on one PostgreSQL database, both taking the
+/// same storm: one incident counting every event, one job, run once.
+#[test]
+fn replicas_share_one_postgres_database() {
+    let home = ServeHome::new(Db::Postgres, "[queue]\npoll_millis = 100\n");
+    let first = home.start(&[]);
+    let second = home.start(&[]);
+    assert_eq!(first.key(), second.key(), "one data dir, one DSN key");
+    let auth = sentry_auth(&first.key());
+    let mut senders = Vec::new();
+    for (replica, addr) in [first.addr, second.addr].into_iter().enumerate() {
+        let auth = auth.clone();
+        senders.push(std::thread::spawn(move || {
+            for n in 0..150 {
+                let id = format!("{replica:016x}{n:016x}");
+                let body = event_envelope(&id, &crash_event(&id, 0));
+                let (status, _) = http(
+                    addr,
+                    "POST",
+                    "/api/1/envelope/",
+                    &[("X-Sentry-Auth", &auth)],
+                    &body,
+                );
+                assert_eq!(status, 200);
+            }
+        }));
+    }
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    let incident = second.wait_json("/api/incidents/1", PATIENCE, |incident| {
+        incident["state"] == "no_repo"
+    });
+    assert_eq!(incident["count"], 300);
+    assert_eq!(incident["jobs"].as_array().unwrap().len(), 1);
+    assert_eq!(incident["jobs"][0]["attempts"], 1);
+    assert_eq!(
+        first.get_json("/api/incidents")["incidents"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
