@@ -200,9 +200,18 @@ impl Serve {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
-    /// Lines printed on stdout after the DSN.
-    pub fn stdout_lines(&self) -> Vec<String> {
-        self.stdout.try_iter().collect()
+    /// The rest of the announcement printed on stdout after the DSN, up to
+    /// its last line (`workers:`).
+    pub fn announcement(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Ok(line) = self.stdout.recv_timeout(Duration::from_secs(60)) {
+            let last = line.trim_start().starts_with("workers:");
+            lines.push(line);
+            if last {
+                break;
+            }
+        }
+        lines
     }
 
     /// `GET path` as JSON, expecting 200.

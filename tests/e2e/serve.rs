@@ -118,8 +118,7 @@ fn bare_serve_prints_dsn_and_webhooks() {
         "{}",
         serve.dsn
     );
-    std::thread::sleep(Duration::from_millis(50));
-    let lines = serve.stdout_lines().join("\n");
+    let lines = serve.announcement().join("\n");
     assert!(
         lines.contains(&format!("http://{}/webhooks/pagerduty", serve.addr)),
         "{lines}"

@@ -153,7 +153,7 @@ fn interrupted_job_completes_exactly_once(db: Db) {
         )],
     );
     let config = format!(
-        "[queue]\nlease_seconds = 3\nheartbeat_seconds = 1\npoll_millis = 100\n\
+        "[queue]\nlease_seconds = 6\nheartbeat_seconds = 1\npoll_millis = 100\n\
          [[repos]]\nname = \"shop\"\npath = \"{}\"\nsandbox = \"process\"\ntest_command = \"true\"\ndays = 30\n",
         repo.path().display()
     );
