@@ -119,6 +119,9 @@ config_section! {
         max_event_bytes: usize = 1 << 20,
         /// Largest webhook body (GitHub sends up to 25 MB).
         max_webhook_bytes: usize = 25 << 20,
+        /// Bytes of request bodies held at once (read, decompressed, waiting
+        /// for their commit); past that, 503 with Retry-After.
+        max_inflight_bytes: usize = 256 << 20,
     }
 }
 
@@ -401,6 +404,18 @@ impl Config {
             if value == 0 {
                 problem(key.into(), "must be greater than 0".into());
             }
+        }
+        let largest = self
+            .limits
+            .max_envelope_bytes
+            .max(self.limits.max_webhook_bytes);
+        if self.limits.max_inflight_bytes < largest {
+            problem(
+                "limits.max_inflight_bytes".into(),
+                format!(
+                    "must be at least the largest body limit ({largest}), or such a body can never be read"
+                ),
+            );
         }
         if self.queue.heartbeat_seconds >= self.queue.lease_seconds {
             problem(

@@ -63,6 +63,8 @@ pub struct AppState {
     pub(crate) writer: Writer,
     pub(crate) metrics: Arc<Metrics>,
     limiter: Arc<Semaphore>,
+    /// The memory budget for request bodies, in KiB permits.
+    pub(crate) body_budget: Arc<Semaphore>,
     request_ids: Arc<AtomicU64>,
 }
 
@@ -76,6 +78,9 @@ impl AppState {
     ) -> AppState {
         AppState {
             limiter: Arc::new(Semaphore::new(config.max_concurrent_requests.max(1))),
+            body_budget: Arc::new(Semaphore::new(
+                config.limits.max_inflight_bytes.div_ceil(1024).max(1),
+            )),
             config: Arc::new(config),
             store,
             writer,

@@ -5,21 +5,64 @@
 //! the decompressed bytes, so a small compressed bomb is refused as soon as
 //! it inflates past the limit instead of after. Relay accepts `gzip`,
 //! `deflate` (zlib, or raw deflate as some clients send) and `br`; so do we.
+//!
+//! Every body also draws on the process's memory budget
+//! (`limits.max_inflight_bytes`, counted in KiB permits of a semaphore) for
+//! as long as the handler holds the returned [`BodyPermit`]: until its
+//! delivery is committed. A body that does not fit is refused at once with
+//! 503 and `Retry-After`, the way Relay sheds load when memory runs short.
 
 use std::io::Read;
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::IngestError;
 
+/// The share of the memory budget a body holds; released on drop.
+#[derive(Debug)]
+pub struct BodyPermit(Option<OwnedSemaphorePermit>);
+
+/// Permits (KiB) for `bytes`, at least one.
+fn kib(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX)
+}
+
+impl BodyPermit {
+    /// Grows the permit to cover `bytes` from `budget`, or refuses.
+    fn cover(&mut self, budget: &Arc<Semaphore>, bytes: usize) -> Result<(), IngestError> {
+        let held = self
+            .0
+            .as_ref()
+            .map_or(0, |permit| permit.num_permits() as u32);
+        let wanted = kib(bytes);
+        if wanted <= held {
+            return Ok(());
+        }
+        let more = budget
+            .clone()
+            .try_acquire_many_owned(wanted - held)
+            .map_err(|_| IngestError::OverBudget)?;
+        match &mut self.0 {
+            Some(permit) => permit.merge(more),
+            None => self.0 = Some(more),
+        }
+        Ok(())
+    }
+}
+
 /// Reads `body` (at most `limit` bytes) and decodes it per `headers`'
-/// `Content-Encoding` (at most `limit` bytes once decoded).
+/// `Content-Encoding` (at most `limit` bytes once decoded), holding its size
+/// from `budget` in the returned permit.
 pub async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
-) -> Result<Vec<u8>, IngestError> {
+    budget: &Arc<Semaphore>,
+) -> Result<(Vec<u8>, BodyPermit), IngestError> {
     if let Some(length) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -28,6 +71,13 @@ pub async fn read_body(
     {
         return Err(IngestError::TooLarge { limit });
     }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut permit = BodyPermit(None);
+    permit.cover(budget, declared)?;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|error| {
         if is_length_limit(&error) {
             IngestError::TooLarge { limit }
@@ -43,12 +93,14 @@ pub async fn read_body(
         .map(|encoding| encoding.trim().to_ascii_lowercase())
         .filter(|encoding| !encoding.is_empty() && encoding != "identity")
         .collect::<Vec<_>>();
+    permit.cover(budget, bytes.len())?;
     let mut data = bytes.to_vec();
     // Encodings are listed in the order they were applied: undo the last first.
     for encoding in encodings.iter().rev() {
         data = decode(encoding, &data, limit)?;
+        permit.cover(budget, bytes.len() + data.len())?;
     }
-    Ok(data)
+    Ok((data, permit))
 }
 
 /// Decodes one layer of `encoding`, refusing output past `limit`.

@@ -77,6 +77,9 @@ pub enum IngestError {
     /// The ingest queue is full: try again shortly.
     #[error("ingest queue is full")]
     QueueFull,
+    /// Request bodies in flight already use the memory budget.
+    #[error("too many bytes in flight: retry shortly")]
+    OverBudget,
     /// The server is shutting down and takes nothing new.
     #[error("shutting down")]
     ShuttingDown,
@@ -114,6 +117,7 @@ impl IngestError {
             | IngestError::BadEnvelope(_)
             | IngestError::BadJson(_) => StatusCode::BAD_REQUEST,
             IngestError::QueueFull
+            | IngestError::OverBudget
             | IngestError::ShuttingDown
             | IngestError::Store(_)
             | IngestError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
@@ -138,6 +142,7 @@ impl IngestError {
             IngestError::BadEnvelope(_) => "bad_envelope",
             IngestError::BadJson(_) => "bad_json",
             IngestError::QueueFull => "queue_full",
+            IngestError::OverBudget => "over_budget",
             IngestError::ShuttingDown => "shutting_down",
             IngestError::Store(_) => "store",
             IngestError::Timeout => "timeout",
@@ -158,10 +163,7 @@ impl IntoResponse for IngestError {
         }
         let body = serde_json::json!({ "error": self.to_string() });
         let mut response = (status, axum::Json(body)).into_response();
-        if matches!(
-            self,
-            IngestError::QueueFull | IngestError::ShuttingDown | IngestError::Store(_)
-        ) {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

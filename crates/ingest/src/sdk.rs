@@ -88,7 +88,8 @@ async fn envelope_inner(
         project_key(state, project_id)?;
     }
     let limits = &state.config.limits;
-    let bytes = read_body(headers, body, limits.max_envelope_bytes).await?;
+    let (bytes, _permit) =
+        read_body(headers, body, limits.max_envelope_bytes, &state.body_budget).await?;
     let envelope = Envelope::parse(&bytes)?;
     if key.is_none() {
         let dsn_key = envelope
@@ -133,7 +134,13 @@ pub(crate) async fn store(
     let result = async {
         let key = request_key(&headers, query.as_deref())?.ok_or(IngestError::MissingKey)?;
         check_key(&state, &project_id, &key)?;
-        let bytes = read_body(&headers, body, state.config.limits.max_event_bytes).await?;
+        let (bytes, _permit) = read_body(
+            &headers,
+            body,
+            state.config.limits.max_event_bytes,
+            &state.body_budget,
+        )
+        .await?;
         let parsed =
             parse_sdk_event(&bytes).map_err(|error| IngestError::BadJson(error.to_string()))?;
         let payload = String::from_utf8_lossy(&bytes).into_owned();

@@ -96,7 +96,13 @@ pub(crate) async fn sentry(
                 variable: "SUTURE_SENTRY_CLIENT_SECRET",
             },
         )?;
-        let bytes = read_body(&headers, body, state.config.limits.max_webhook_bytes).await?;
+        let (bytes, _permit) = read_body(
+            &headers,
+            body,
+            state.config.limits.max_webhook_bytes,
+            &state.body_budget,
+        )
+        .await?;
         signature::verify_sentry(secret, &bytes, header(&headers, "sentry-hook-signature"))?;
         check_sentry_timestamp(&state, header(&headers, "sentry-hook-timestamp"))?;
         let body = json_object(&bytes)?;
@@ -211,7 +217,13 @@ pub(crate) async fn pagerduty(
                 variable: "SUTURE_PAGERDUTY_WEBHOOK_SECRETS",
             });
         }
-        let bytes = read_body(&headers, body, state.config.limits.max_webhook_bytes).await?;
+        let (bytes, _permit) = read_body(
+            &headers,
+            body,
+            state.config.limits.max_webhook_bytes,
+            &state.body_budget,
+        )
+        .await?;
         signature::verify_pagerduty(secrets, &bytes, header(&headers, "x-pagerduty-signature"))?;
         let body = Value::Object(json_object(&bytes)?);
         let event = body
@@ -274,7 +286,13 @@ pub(crate) async fn github(
                 source_name: "github",
                 variable: "SUTURE_GITHUB_WEBHOOK_SECRET",
             })?;
-        let bytes = read_body(&headers, body, state.config.limits.max_webhook_bytes).await?;
+        let (bytes, _permit) = read_body(
+            &headers,
+            body,
+            state.config.limits.max_webhook_bytes,
+            &state.body_budget,
+        )
+        .await?;
         signature::verify_github(secret, &bytes, header(&headers, "x-hub-signature-256"))?;
         let body = Value::Object(json_object(&bytes)?);
         let event = header(&headers, "x-github-event").unwrap_or("unknown");
