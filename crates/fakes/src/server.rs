@@ -3,10 +3,10 @@
 //! request, matches it to an operation of an OpenAPI 3.0 contract, checks
 //! the request and the answer against it, and injects scripted faults.
 //!
-//! A fake supplies an [`Api`]: its contract, its error body, and the
+//! A fake supplies an `Api`: its contract, its error body, and the
 //! stateful handler. Anything surprising (no such operation, a request or
 //! answer that breaks the contract, a protocol mistake the handler notices)
-//! is recorded in [`Server::errors`] and answered with a 500, so a test that
+//! is recorded in `Server::errors` and answered with a 500, so a test that
 //! asserts the list is empty proves the client spoke the protocol.
 //!
 //! Faults ([`Fault`]) are queued per operation and consumed by the next
