@@ -240,7 +240,37 @@ impl Store {
                 inserted.push(signal_id.map(|id| (id, incident_id)));
             }
 
-            // 3. Counters, the event to diagnose, the job and the timeline.
+            // 3. Counters and the event to diagnose, in one statement per
+            // chunk of incidents (sorted, so replicas lock rows in one order);
+            // then, per incident, the rare writes: opened, job, timeline.
+            let mut counted: Vec<&Group> = groups.values().filter(|group| group.accepted > 0).collect();
+            counted.sort_by_key(|group| group.incident_id);
+            for chunk in counted.chunks(SIGNALS_PER_INSERT) {
+                let mut update = sqlx::QueryBuilder::new(
+                    "UPDATE incidents SET signal_count = incidents.signal_count + v.column2, \
+                     last_seen = CASE WHEN incidents.last_seen < v.column3 THEN v.column3 ELSE incidents.last_seen END, \
+                     event_signal_id = COALESCE(incidents.event_signal_id, v.column4), updated_at = ",
+                );
+                update.push_bind(now);
+                update.push(" FROM (VALUES ");
+                for (idx, group) in chunk.iter().enumerate() {
+                    if idx > 0 {
+                        update.push(", ");
+                    }
+                    let event_signal = if group.had_event_signal { None } else { group.first_event_signal };
+                    update.push("(CAST(");
+                    update.push_bind(group.incident_id);
+                    update.push(" AS BIGINT), CAST(");
+                    update.push_bind(group.accepted);
+                    update.push(" AS BIGINT), CAST(");
+                    update.push_bind(group.last_seen);
+                    update.push(" AS BIGINT), CAST(");
+                    update.push_bind(event_signal);
+                    update.push(" AS BIGINT))");
+                }
+                update.push(") AS v WHERE incidents.id = v.column1");
+                update.build().execute(&mut *tx).await?;
+            }
             let mut enqueued: HashMap<i64, bool> = HashMap::new();
             for group in groups.values() {
                 if group.accepted == 0 {
@@ -255,18 +285,6 @@ impl Store {
                     continue;
                 }
                 let event_signal = if group.had_event_signal { None } else { group.first_event_signal };
-                sqlx::query(
-                    "UPDATE incidents SET signal_count = signal_count + $2, \
-                     last_seen = CASE WHEN last_seen < $3 THEN $3 ELSE last_seen END, \
-                     event_signal_id = COALESCE(event_signal_id, $4), updated_at = $5 WHERE id = $1",
-                )
-                .bind(group.incident_id)
-                .bind(group.accepted)
-                .bind(group.last_seen)
-                .bind(event_signal)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
                 if group.new_incident {
                     sqlx::query(
                         "INSERT INTO timeline (incident_id, at, kind, message, data) \
