@@ -1,4 +1,4 @@
-//! `suture bench-ingest`: load the real `suture serve` over HTTP and print
+//! `suture bench ingest`: load the real `suture serve` over HTTP and print
 //! what it sustains.
 //!
 //! The benchmark starts this binary's `serve` as a child process (its own
@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 
 use crate::CommandError;
 
-/// Flags of `suture bench-ingest`.
+/// Flags of `suture bench ingest`.
 #[derive(Debug, Args)]
 pub(crate) struct BenchIngestArgs {
     /// Seconds of load per phase (envelopes, then webhooks).
@@ -139,7 +139,7 @@ async fn bench(args: &BenchIngestArgs) -> anyhow::Result<()> {
     let accepted: u64 = phases.iter().map(|phase| phase.accepted).sum();
 
     println!(
-        "suture bench-ingest: {} connections, {} s per phase, {}",
+        "suture bench ingest: {} connections, {} s per phase, {}",
         args.connections,
         args.seconds,
         store::redact_url(&database_url)

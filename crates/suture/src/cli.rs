@@ -20,7 +20,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Say which recent commit most likely broke an error event, where, and why.
     Diagnose(DiagnoseArgs),
-    /// Measure indexing and diagnosis on a synthetic repository, against git blame.
+    /// Measure indexing and diagnosis on a synthetic repository against git
+    /// blame; `bench ingest` loads a running `suture serve` instead.
     Bench(BenchArgs),
     /// Diagnose an error event, then find and prove the smallest safe fix.
     Heal(crate::heal_cmd::HealArgs),
@@ -28,8 +29,6 @@ pub(crate) enum Command {
     Serve(crate::serve_cmd::ServeArgs),
     /// Check the configuration `suture serve` would use, and explain any problem.
     CheckConfig(crate::check_config_cmd::CheckConfigArgs),
-    /// Load a running `suture serve` over HTTP: events/s, latency, memory, durability.
-    BenchIngest(crate::bench_ingest::BenchIngestArgs),
 }
 
 /// Flags of `suture diagnose`.
@@ -51,7 +50,11 @@ pub(crate) struct DiagnoseArgs {
 
 /// Flags of `suture bench`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct BenchArgs {
+    /// Another benchmark than the diagnosis one.
+    #[command(subcommand)]
+    pub(crate) target: Option<BenchTarget>,
     /// Commits of the synthetic history.
     #[arg(long, value_name = "N", default_value_t = 20_000)]
     pub(crate) commits: usize,
@@ -74,6 +77,13 @@ pub(crate) struct BenchArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// The benchmarks besides the default one.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchTarget {
+    /// Load a real `suture serve` over HTTP: events/s, latency, memory, durability.
+    Ingest(crate::bench_ingest::BenchIngestArgs),
 }
 
 /// Options shared by the commands that diagnose.

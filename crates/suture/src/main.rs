@@ -71,11 +71,13 @@ fn main() -> ExitCode {
     install_tracing(cli.verbose);
     let result = match cli.command {
         cli::Command::Diagnose(args) => diagnose_cmd::run(&args),
-        cli::Command::Bench(args) => bench_cmd::run(&args),
+        cli::Command::Bench(args) => match &args.target {
+            Some(cli::BenchTarget::Ingest(ingest)) => bench_ingest::run(ingest),
+            None => bench_cmd::run(&args),
+        },
         cli::Command::Heal(args) => heal_cmd::run(&args),
         cli::Command::Serve(args) => serve_cmd::run(&args),
         cli::Command::CheckConfig(args) => check_config_cmd::run(&args),
-        cli::Command::BenchIngest(args) => bench_ingest::run(&args),
     };
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),
