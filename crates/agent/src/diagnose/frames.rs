@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use domain::event::{Event, Frame};
-use repo::git::{Repo, RepoError};
+use repo::git::{Repo, blob_paths};
 use repo::git2::Tree;
 use repo::index::{CodeIndex, FileSymbols, Language, Symbol, SymbolKind};
 use repo::pathmap::{FrameLocation, MapOutcome, PathMapper};
@@ -95,7 +95,7 @@ pub(crate) fn resolve(
     event: &Event,
     options: &DiagnoseOptions,
 ) -> Result<Vec<ResolvedFrame>, DiagnoseError> {
-    let mapper = PathMapper::new(tree_paths(tip_tree)?, options.code_mappings.clone());
+    let mapper = PathMapper::new(blob_paths(tip_tree)?, options.code_mappings.clone());
     let mut stack: Vec<(usize, &Frame)> =
         event.crash_frames().into_iter().map(|f| (0, f)).collect();
     stack.extend(
@@ -198,19 +198,6 @@ fn enclosing(file: &FileSymbols, line: u32) -> (Option<SymbolRef>, Option<Symbol
         function.map(|s| SymbolRef::new(s)),
         container.map(|s| SymbolRef::new(s)),
     )
-}
-
-fn tree_paths(tree: &Tree<'_>) -> Result<Vec<String>, RepoError> {
-    let mut paths = Vec::new();
-    tree.walk(repo::git2::TreeWalkMode::PreOrder, |dir, entry| {
-        if entry.kind() == Some(repo::git2::ObjectType::Blob)
-            && let Ok(name) = entry.name()
-        {
-            paths.push(format!("{dir}{name}"));
-        }
-        repo::git2::TreeWalkResult::Ok
-    })?;
-    Ok(paths)
 }
 
 fn blob_text(repo: &Repo, tree: &Tree<'_>, path: &str) -> Option<String> {

@@ -9,9 +9,9 @@
 use git2::Oid;
 use serde::Serialize;
 
-use super::RepoError;
 use super::diff::{ChangeStatus, LineMap, Mapped};
 use super::window::Window;
+use super::{RepoError, serialize_oid};
 
 /// Who last changed a line, within the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -32,10 +32,6 @@ pub enum LineOrigin {
         /// The line's number at the window's base.
         line: u32,
     },
-}
-
-fn serialize_oid<S: serde::Serializer>(oid: &Oid, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(oid)
 }
 
 /// A window commit that changed lines inside a tracked range.

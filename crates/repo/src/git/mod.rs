@@ -47,6 +47,28 @@ pub enum RepoError {
     Git(#[from] git2::Error),
 }
 
+/// All blob paths of a tree, `dir/file` style.
+pub fn blob_paths(tree: &git2::Tree<'_>) -> Result<Vec<String>, RepoError> {
+    let mut paths = Vec::new();
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.kind() == Some(git2::ObjectType::Blob)
+            && let Ok(name) = entry.name()
+        {
+            paths.push(format!("{dir}{name}"));
+        }
+        git2::TreeWalkResult::Ok
+    })?;
+    Ok(paths)
+}
+
+/// Serialises an object id as its 40-hex text.
+pub(crate) fn serialize_oid<S: serde::Serializer>(
+    oid: &Oid,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(oid)
+}
+
 /// A repository opened for reading.
 pub struct Repo {
     git: Repository,
@@ -103,17 +125,7 @@ impl Repo {
 
     /// All blob paths of the commit's tree, for path mapping.
     pub fn tree_paths(&self, commit: Oid) -> Result<Vec<String>, RepoError> {
-        let tree = self.git.find_commit(commit)?.tree()?;
-        let mut paths = Vec::new();
-        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-            if entry.kind() == Some(git2::ObjectType::Blob)
-                && let Ok(name) = entry.name()
-            {
-                paths.push(format!("{dir}{name}"));
-            }
-            git2::TreeWalkResult::Ok
-        })?;
-        Ok(paths)
+        blob_paths(&self.git.find_commit(commit)?.tree()?)
     }
 
     /// The content of `path` at `commit`, or `None` when the path is absent

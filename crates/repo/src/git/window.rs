@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::diff::{FileChange, Hunk, file_hunks};
-use super::{Repo, RepoError};
+use super::{Repo, RepoError, serialize_oid};
 
 /// Where a window starts and stops.
 #[derive(Debug, Clone)]
@@ -48,10 +48,6 @@ pub struct CommitInfo {
     pub summary: String,
     /// Number of parents (2+ for merges).
     pub n_parents: usize,
-}
-
-fn serialize_oid<S: serde::Serializer>(oid: &Oid, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(oid)
 }
 
 impl CommitInfo {
