@@ -104,25 +104,27 @@ pub(crate) fn resolve(
             .into_iter()
             .map(|(exception_idx, frame)| (event.exceptions.len() - exception_idx, frame)),
     );
+    let outcomes: Vec<MapOutcome> = stack
+        .iter()
+        .map(|(_, frame)| mapper.map(&location(frame)))
+        .collect();
     // Parse the frames' files up front, in parallel: most of a cold
     // diagnosis is parsing.
-    let frame_blobs: Vec<_> = stack
+    let frame_blobs: Vec<_> = outcomes
         .iter()
-        .filter_map(|(_, frame)| {
-            let outcome = mapper.map(&location(frame));
+        .filter_map(|outcome| {
             let MapOutcome::Repo { path, .. } = outcome else {
                 return None;
             };
-            let language = Language::from_path(&path)?;
-            let entry = tip_tree.get_path(std::path::Path::new(&path)).ok()?;
+            let language = Language::from_path(path)?;
+            let entry = tip_tree.get_path(std::path::Path::new(path)).ok()?;
             Some((entry.id(), language))
         })
         .collect();
     index.prefetch_blobs(repo.git(), &frame_blobs)?;
     let mut frames = Vec::with_capacity(stack.len());
     let mut app_rank = 0usize;
-    for (frame_index, (chain, frame)) in stack.into_iter().enumerate() {
-        let outcome = mapper.map(&location(frame));
+    for (frame_index, ((chain, frame), outcome)) in stack.into_iter().zip(outcomes).enumerate() {
         let mut resolved = ResolvedFrame {
             index: frame_index,
             chain,
