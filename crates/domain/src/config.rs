@@ -158,6 +158,52 @@ config_section! {
         /// Integration webhooks whose Sentry-Hook-Timestamp is further than
         /// this from now are rejected as stale.
         webhook_tolerance_seconds: u64 = 300,
+        /// Sentry's Web API, where fixed issues are resolved:
+        /// `https://sentry.io`, a region host, or a self-hosted base.
+        api_url: String = "https://sentry.io".to_owned(),
+        /// The organisation slug issues are resolved in; unset (or no
+        /// SUTURE_SENTRY_API_TOKEN) leaves Sentry issues alone.
+        organization: Option<String> = None,
+    }
+}
+
+config_section! {
+    /// PagerDuty's REST API, where incidents of fixed errors are resolved
+    /// (with SUTURE_PAGERDUTY_API_KEY).
+    PagerDutyConfig => "pagerduty" {
+        /// The REST API base.
+        api_url: String = "https://api.pagerduty.com".to_owned(),
+        /// The email of a PagerDuty user, the `From` of suture's changes;
+        /// unset leaves PagerDuty incidents alone.
+        from_email: Option<String> = None,
+    }
+}
+
+config_section! {
+    /// GitHub, for repositories with `forge = "github"`: a GitHub App
+    /// (recommended) or a token.
+    GitHubSection => "github" {
+        /// The REST API base: `https://api.github.com`, or
+        /// `https://<host>/api/v3` for GitHub Enterprise Server.
+        api_url: String = "https://api.github.com".to_owned(),
+        /// Fix branches are pushed to `<git_url>/<owner>/<name>.git`.
+        git_url: String = "https://github.com".to_owned(),
+        /// The GitHub App's id (its private key comes from
+        /// SUTURE_GITHUB_APP_PRIVATE_KEY or _FILE); unset means
+        /// SUTURE_GITHUB_TOKEN.
+        app_id: Option<u64> = None,
+        /// Seconds one API request may take before it is retried.
+        request_timeout_seconds: u64 = 30,
+    }
+}
+
+config_section! {
+    /// After a fix is merged: watch, then close or reopen.
+    VerifyConfig => "verify" {
+        /// The quiet window: seconds after the merge in which the error must
+        /// not recur (on a release other than those it broke) for the fix to
+        /// count as held and the incident to be closed.
+        quiet_seconds: u64 = 3600,
     }
 }
 
@@ -177,8 +223,23 @@ config_section! {
         /// The test command, run with `sh -c` at the repository root;
         /// detected from the tree when unset.
         test_command: Option<String> = None,
-        /// `observe` (diagnose only) or `pr` (diagnose, then heal).
+        /// `observe` (diagnose only), `suggest` (heal, then a tracking issue
+        /// with the proposed diff) or `pr` (heal, then a pull request for a
+        /// human to review; suture never merges).
         mode: String = "pr".to_owned(),
+        /// Where fixes are proposed: `local` (a bare repository and records
+        /// in the store; `suture pr …`) or `github`.
+        forge: String = "local".to_owned(),
+        /// The GitHub repository, `owner/name` (with `forge = "github"`).
+        github_repo: Option<String> = None,
+        /// The GitHub App's installation id on that repository's owner.
+        github_installation_id: Option<u64> = None,
+        /// The branch fixes target; unset means the branch checked out in
+        /// `path`.
+        base_branch: Option<String> = None,
+        /// The local forge's bare repository; unset means
+        /// `<data_dir>/forge/<name>.git`, created on first use.
+        local_remote: Option<String> = None,
         /// The diagnosis window in days [default: 14].
         days: Option<u32> = None,
         /// Read at most this many commits.
@@ -220,6 +281,12 @@ pub struct Config {
     pub queue: QueueConfig,
     /// `[sentry]`.
     pub sentry: SentryConfig,
+    /// `[pagerduty]`.
+    pub pagerduty: PagerDutyConfig,
+    /// `[github]`.
+    pub github: GitHubSection,
+    /// `[verify]`.
+    pub verify: VerifyConfig,
     /// `[[repos]]`.
     pub repos: Vec<RepoConfig>,
     /// From the environment only; never read from or written to the file.
@@ -241,6 +308,16 @@ pub struct Secrets {
     /// `SUTURE_API_TOKEN`: when set, `/api/incidents` requires
     /// `Authorization: Bearer <token>`.
     pub api_token: Option<String>,
+    /// `SUTURE_GITHUB_TOKEN`: a token for `forge = "github"` without an App.
+    pub github_token: Option<String>,
+    /// `SUTURE_GITHUB_APP_PRIVATE_KEY`: the App's private key, PEM (the
+    /// binary also reads `SUTURE_GITHUB_APP_PRIVATE_KEY_FILE` into it).
+    pub github_app_private_key: Option<String>,
+    /// `SUTURE_SENTRY_API_TOKEN`: resolves fixed issues through Sentry's API.
+    pub sentry_api_token: Option<String>,
+    /// `SUTURE_PAGERDUTY_API_KEY`: resolves fixed incidents through
+    /// PagerDuty's API.
+    pub pagerduty_api_key: Option<String>,
 }
 
 impl fmt::Debug for Secrets {
@@ -260,6 +337,13 @@ impl fmt::Debug for Secrets {
                 &set(self.github_webhook_secret.is_some()),
             )
             .field("api_token", &set(self.api_token.is_some()))
+            .field("github_token", &set(self.github_token.is_some()))
+            .field(
+                "github_app_private_key",
+                &set(self.github_app_private_key.is_some()),
+            )
+            .field("sentry_api_token", &set(self.sentry_api_token.is_some()))
+            .field("pagerduty_api_key", &set(self.pagerduty_api_key.is_some()))
             .finish()
     }
 }
@@ -285,6 +369,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "SUTURE_API_TOKEN",
         "when set, the read API requires `Authorization: Bearer <token>`",
+    ),
+    (
+        "SUTURE_GITHUB_TOKEN",
+        "a GitHub token for `forge = \"github\"` when no App is configured",
+    ),
+    (
+        "SUTURE_GITHUB_APP_PRIVATE_KEY",
+        "the GitHub App's private key (PEM); or `SUTURE_GITHUB_APP_PRIVATE_KEY_FILE`, a path to it",
+    ),
+    (
+        "SUTURE_SENTRY_API_TOKEN",
+        "a Sentry auth token (`event:write`): fixed issues are resolved",
+    ),
+    (
+        "SUTURE_PAGERDUTY_API_KEY",
+        "a PagerDuty REST API key: fixed incidents are resolved",
     ),
 ];
 
@@ -337,6 +437,18 @@ impl Config {
         }
         if let Some(token) = non_empty("SUTURE_API_TOKEN") {
             self.secrets.api_token = Some(token);
+        }
+        if let Some(token) = non_empty("SUTURE_GITHUB_TOKEN") {
+            self.secrets.github_token = Some(token);
+        }
+        if let Some(key) = non_empty("SUTURE_GITHUB_APP_PRIVATE_KEY") {
+            self.secrets.github_app_private_key = Some(key);
+        }
+        if let Some(token) = non_empty("SUTURE_SENTRY_API_TOKEN") {
+            self.secrets.sentry_api_token = Some(token);
+        }
+        if let Some(key) = non_empty("SUTURE_PAGERDUTY_API_KEY") {
+            self.secrets.pagerduty_api_key = Some(key);
         }
     }
 
@@ -477,11 +589,50 @@ impl Config {
                     );
                 }
             }
-            if !["observe", "pr"].contains(&repo.mode.as_str()) {
+            if !["observe", "suggest", "pr"].contains(&repo.mode.as_str()) {
                 problem(
                     key("mode"),
-                    format!("{:?} is not one of observe, pr", repo.mode),
+                    format!("{:?} is not one of observe, suggest, pr", repo.mode),
                 );
+            }
+            match repo.forge.as_str() {
+                "local" => {}
+                "github" => {
+                    let valid_repo = repo.github_repo.as_deref().is_some_and(|name| {
+                        name.split_once('/').is_some_and(|(owner, name)| {
+                            !owner.is_empty() && !name.is_empty() && !name.contains('/')
+                        })
+                    });
+                    if !valid_repo {
+                        problem(
+                            key("github_repo"),
+                            "is required with forge = \"github\": owner/name".into(),
+                        );
+                    }
+                    if self.github.app_id.is_some() {
+                        if repo.github_installation_id.is_none() {
+                            problem(
+                                key("github_installation_id"),
+                                "is required with github.app_id: the App's installation on the repository's owner".into(),
+                            );
+                        }
+                        if self.secrets.github_app_private_key.is_none() {
+                            problem(
+                                "github.app_id".into(),
+                                "needs the App's private key in SUTURE_GITHUB_APP_PRIVATE_KEY or SUTURE_GITHUB_APP_PRIVATE_KEY_FILE".into(),
+                            );
+                        }
+                    } else if self.secrets.github_token.is_none() {
+                        problem(
+                            key("forge"),
+                            "\"github\" needs github.app_id (a GitHub App) or SUTURE_GITHUB_TOKEN".into(),
+                        );
+                    }
+                }
+                other => problem(
+                    key("forge"),
+                    format!("{other:?} is not one of local, github"),
+                ),
             }
             match repo.sandbox.as_str() {
                 "bubblewrap" | "process" => {}
@@ -536,6 +687,9 @@ impl Config {
         rows.extend(LimitsConfig::field_docs());
         rows.extend(QueueConfig::field_docs());
         rows.extend(SentryConfig::field_docs());
+        rows.extend(PagerDutyConfig::field_docs());
+        rows.extend(GitHubSection::field_docs());
+        rows.extend(VerifyConfig::field_docs());
         rows.extend(RepoConfig::field_docs());
         let mut out = String::from("| key | type | default | meaning |\n|---|---|---|---|\n");
         for row in rows {
@@ -566,7 +720,7 @@ fn toml_type(rust: &str) -> &'static str {
         "Option<String>" => "string, optional",
         "Vec<String>" => "array of strings",
         "Vec<SentryProject>" => "array of tables",
-        "Option<u32>" => "integer, optional",
+        "Option<u32>" | "Option<u64>" => "integer, optional",
         "bool" => "bool",
         _ => "integer",
     }
@@ -667,6 +821,46 @@ mod tests {
                 "repos[0].docker_image: is required with sandbox = \"docker\"",
             ]
         );
+    }
+
+    /// A GitHub repository needs its name and credentials; modes and forges
+    /// are checked by name.
+    #[test]
+    fn forge_settings_are_checked() {
+        let text = r#"
+            [github]
+            app_id = 42
+            [[repos]]
+            name = "a"
+            path = "/a"
+            forge = "github"
+            github_repo = "acme"
+            mode = "auto"
+            [[repos]]
+            name = "b"
+            path = "/b"
+            forge = "gitlab"
+            "#;
+        let config = Config::from_toml(text).unwrap();
+        let problems: Vec<String> = config.validate().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            problems,
+            [
+                "repos[0].mode: \"auto\" is not one of observe, suggest, pr",
+                "repos[0].github_repo: is required with forge = \"github\": owner/name",
+                "repos[0].github_installation_id: is required with github.app_id: the App's installation on the repository's owner",
+                "github.app_id: needs the App's private key in SUTURE_GITHUB_APP_PRIVATE_KEY or SUTURE_GITHUB_APP_PRIVATE_KEY_FILE",
+                "repos[1].forge: \"gitlab\" is not one of local, github",
+            ]
+        );
+        let mut config = Config::from_toml(
+            "[[repos]]\nname = \"a\"\npath = \"/a\"\nforge = \"github\"\ngithub_repo = \"acme/shop\"\nmode = \"suggest\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.validate().len(), 1, "a token is needed");
+        config.apply_env(|name| (name == "SUTURE_GITHUB_TOKEN").then(|| "ghp_x".to_owned()));
+        assert_eq!(config.validate(), []);
+        assert!(!format!("{:?}", config.secrets).contains("ghp_x"));
     }
 
     /// One repository without routing serves every project.

@@ -40,6 +40,19 @@ pub(crate) fn load(path: Option<&Path>) -> Result<(Config, Option<PathBuf>), Com
         None => Config::default(),
     };
     config.apply_env(|name| std::env::var(name).ok());
+    if config.secrets.github_app_private_key.is_none()
+        && let Some(key_path) = std::env::var_os("SUTURE_GITHUB_APP_PRIVATE_KEY_FILE")
+    {
+        let key = std::fs::read_to_string(&key_path)
+            .with_context(|| {
+                format!(
+                    "reading SUTURE_GITHUB_APP_PRIVATE_KEY_FILE {}",
+                    Path::new(&key_path).display()
+                )
+            })
+            .map_err(CommandError::bad_input)?;
+        config.secrets.github_app_private_key = Some(key);
+    }
     Ok((config, path))
 }
 
@@ -106,5 +119,13 @@ pub(crate) fn run(args: &CheckConfigArgs) -> Result<(), CommandError> {
         "  api token                 {}",
         set(config.secrets.api_token.is_some())
     );
+    for repo in &config.repos {
+        let target = match repo.forge.as_str() {
+            "github" => format!("github {}", repo.github_repo.as_deref().unwrap_or("?")),
+            _ => "local forge".to_owned(),
+        };
+        println!("  repo {:<20} {} → {target}", repo.name, repo.mode);
+    }
+    println!("  quiet window  {} s", config.verify.quiet_seconds);
     Ok(())
 }
