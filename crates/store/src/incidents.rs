@@ -33,11 +33,26 @@ pub enum IncidentState {
     NoRepo,
     /// The pipeline failed for good (attempts exhausted or a permanent error).
     Failed,
+    /// A pull request with the fix is open for review.
+    Proposed,
+    /// A tracking issue carries the proposed diff (`suggest` mode): a human
+    /// applies it.
+    Suggested,
+    /// The fix was merged; the quiet window that verifies it runs.
+    Verifying,
+    /// The fix held through its quiet window; closed upstream.
+    Resolved,
+    /// The pull request was closed unmerged.
+    Rejected,
+    /// The error recurred after the fix; escalated to a human.
+    Regressed,
+    /// A human said `/suture stop`: nothing more runs for it.
+    Stopped,
 }
 
 impl IncidentState {
     /// Every state, for metrics that list all of them.
-    pub const ALL: [IncidentState; 8] = [
+    pub const ALL: [IncidentState; 15] = [
         IncidentState::New,
         IncidentState::Diagnosing,
         IncidentState::Diagnosed,
@@ -46,6 +61,13 @@ impl IncidentState {
         IncidentState::Unfixed,
         IncidentState::NoRepo,
         IncidentState::Failed,
+        IncidentState::Proposed,
+        IncidentState::Suggested,
+        IncidentState::Verifying,
+        IncidentState::Resolved,
+        IncidentState::Rejected,
+        IncidentState::Regressed,
+        IncidentState::Stopped,
     ];
 
     /// The state's name in the database and the API.
@@ -59,6 +81,13 @@ impl IncidentState {
             IncidentState::Unfixed => "unfixed",
             IncidentState::NoRepo => "no_repo",
             IncidentState::Failed => "failed",
+            IncidentState::Proposed => "proposed",
+            IncidentState::Suggested => "suggested",
+            IncidentState::Verifying => "verifying",
+            IncidentState::Resolved => "resolved",
+            IncidentState::Rejected => "rejected",
+            IncidentState::Regressed => "regressed",
+            IncidentState::Stopped => "stopped",
         }
     }
 }
@@ -101,6 +130,9 @@ pub struct Incident {
     pub count: i64,
     /// The signal the pipeline diagnoses: the first one carrying an event.
     pub event_signal_id: Option<i64>,
+    /// Which pipeline run this is: 1 for the first, one more for each retry
+    /// after a fix was rejected or did not hold ([`Store::start_round`]).
+    pub round: i64,
     /// When the first signal was received.
     pub first_seen: DateTime<Utc>,
     /// When the latest signal was received.
@@ -112,6 +144,8 @@ pub struct Incident {
 pub struct JobSummary {
     /// Row id.
     pub id: i64,
+    /// What it does: a [`crate::JobKind`] as text (`pipeline`, `pipeline/2`, ...).
+    pub kind: String,
     /// `queued`, `running`, `done` or `failed`.
     pub state: String,
     /// Times it has been leased.
@@ -156,7 +190,7 @@ pub struct TimelineEntry {
 }
 
 const INCIDENT_COLUMNS: &str = "id, fingerprint, title, state, source, project, upstream_id, \
-     signal_count, event_signal_id, first_seen, last_seen";
+     signal_count, event_signal_id, round, first_seen, last_seen";
 
 fn incident_from_row<R: Row>(row: &R) -> Result<Incident, StoreError>
 where
@@ -176,6 +210,7 @@ where
         upstream_id: row.try_get("upstream_id")?,
         count: row.try_get("signal_count")?,
         event_signal_id: row.try_get("event_signal_id")?,
+        round: row.try_get("round")?,
         first_seen: from_millis(row.try_get("first_seen")?),
         last_seen: from_millis(row.try_get("last_seen")?),
     })
@@ -299,7 +334,7 @@ impl Store {
     pub async fn incident_jobs(&self, id: i64) -> Result<Vec<JobSummary>, StoreError> {
         dispatch!(self, pool => {
             let rows = sqlx::query(
-                "SELECT id, state, attempts, last_error FROM jobs WHERE incident_id = $1 ORDER BY id",
+                "SELECT id, kind, state, attempts, last_error FROM jobs WHERE incident_id = $1 ORDER BY id",
             )
             .bind(id)
             .fetch_all(pool)
@@ -309,6 +344,7 @@ impl Store {
                 let job_id: i64 = row.try_get("id")?;
                 jobs.push(JobSummary {
                     id: job_id,
+                    kind: row.try_get("kind")?,
                     state: row.try_get("state")?,
                     attempts: row.try_get("attempts")?,
                     last_error: row.try_get("last_error")?,

@@ -11,12 +11,17 @@
 //! What lives where: `signals.rs` commits batches of deliveries and groups
 //! them into incidents (the ingest write path), `incidents.rs` reads them and
 //! writes the timeline, `queue.rs` is the job queue (lease, heartbeat, steps,
-//! retry), `schema.rs` the migrations, `testing.rs` fresh databases for tests.
+//! retry, rounds), `attempts.rs` the fix attempts (the fix memory and what
+//! the forge did with each), `documents.rs` small named documents updated
+//! under a lock, `schema.rs` the migrations, `testing.rs` fresh databases
+//! for tests.
 //!
 //! **Invariant:** the store knows nothing about HTTP, git or LLMs; it speaks
 //! in rows. Times are Unix milliseconds in the database and `DateTime<Utc>`
 //! at this crate's surface.
 
+mod attempts;
+mod documents;
 mod incidents;
 mod queue;
 mod schema;
@@ -32,8 +37,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use attempts::{AttemptState, FixAttempt, NewFixAttempt};
 pub use incidents::{Incident, IncidentState, JobSummary, StepSummary, TimelineEntry};
-pub use queue::{LeasedJob, PIPELINE_JOB, StepRecord};
+pub use queue::{FORGE_SOURCES, JobKind, LeasedJob, PIPELINE_JOB, StepRecord};
 pub use signals::{NewSignal, SignalOutcome, StoredSignal};
 
 /// Why a store operation failed.
@@ -164,6 +170,14 @@ impl Store {
     /// `synchronous=FULL`, so a committed write survives a crash of the
     /// process and of the machine.
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        let store = Store::connect(url, options).await?;
+        schema::migrate(&store).await?;
+        Ok(store)
+    }
+
+    /// Opens the pool of [`Store::open`] without migrating: `testing` starts
+    /// upgrade tests from an older schema with it.
+    pub(crate) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
         let description = redact_url(url);
         let db = if let Some(path) = url
             .strip_prefix("sqlite://")
@@ -204,13 +218,11 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl { url: description });
         };
-        let store = Store {
+        Ok(Store {
             db,
             description,
             incident_ids: Default::default(),
-        };
-        schema::migrate(&store).await?;
-        Ok(store)
+        })
     }
 
     /// Which database this is.

@@ -8,27 +8,166 @@
 //! write a worker makes afterwards is fenced by its lease: if the lease was
 //! lost (it expired and another worker took the job), the write is refused
 //! with `Ok(false)` and the worker stops, so a step never finishes twice.
+//!
+//! A job is unique per (incident, [`JobKind`]), which makes enqueueing
+//! idempotent: the pipeline of each round, the handling of each forge
+//! delivery and the verification of each merged fix run once however often
+//! they are asked for.
+
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use crate::{Db, Store, StoreError, begin_write, dispatch, millis};
 
-/// The kind of the per-incident diagnose → heal job.
+/// The kind of the per-incident diagnose → heal job of round 1 (later
+/// rounds are `pipeline/<n>`, see [`JobKind`]).
 pub const PIPELINE_JOB: &str = "pipeline";
+
+/// The signal sources whose deliveries are forge events (pull requests
+/// merged or closed, review comments): each accepted one gets a
+/// [`JobKind::ForgeEvent`] job in the transaction that stores it, so an
+/// acknowledged delivery is never lost.
+pub const FORGE_SOURCES: &[&str] = &["github", "local_forge"];
+
+/// What a job does, as stored in `jobs.kind`. The text is what makes a job
+/// unique per incident, so each variant's text names exactly one piece of
+/// work.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    /// Diagnose → heal → propose for round `round` of its incident:
+    /// `pipeline` for round 1 (the kind jobs had before rounds existed),
+    /// `pipeline/<n>` after.
+    Pipeline {
+        /// The incident's round this run serves.
+        round: i64,
+    },
+    /// Handle the forge delivery stored as signal `signal_id`
+    /// (`forge_event/<signal_id>`); its job has incident 0 until the worker
+    /// finds which incident the delivery is about.
+    ForgeEvent {
+        /// The signal row holding the delivery.
+        signal_id: i64,
+    },
+    /// Check, once its quiet window is over, whether fix attempt
+    /// `attempt_id` held (`verify/<attempt_id>`).
+    Verify {
+        /// The [`crate::FixAttempt`] to verify.
+        attempt_id: i64,
+    },
+    /// A kind this build does not know, kept verbatim so such jobs can be
+    /// failed with a reason rather than lost.
+    Other(String),
+}
+
+impl JobKind {
+    /// Reads a stored kind; anything unrecognised is [`JobKind::Other`], so
+    /// `JobKind::parse(text).to_string() == text` for every `text`.
+    pub fn parse(text: &str) -> JobKind {
+        /// `text` as a number when it is written the way `Display` writes one.
+        fn number(text: &str) -> Option<i64> {
+            text.parse::<i64>().ok().filter(|n| n.to_string() == text)
+        }
+        if text == PIPELINE_JOB {
+            return JobKind::Pipeline { round: 1 };
+        }
+        let parsed = match text.split_once('/') {
+            Some(("pipeline", round)) => number(round)
+                .filter(|round| *round >= 2)
+                .map(|round| JobKind::Pipeline { round }),
+            Some(("forge_event", id)) => {
+                number(id).map(|signal_id| JobKind::ForgeEvent { signal_id })
+            }
+            Some(("verify", id)) => number(id).map(|attempt_id| JobKind::Verify { attempt_id }),
+            _ => None,
+        };
+        parsed.unwrap_or_else(|| JobKind::Other(text.to_owned()))
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobKind::Pipeline { round: 1 } => f.write_str(PIPELINE_JOB),
+            JobKind::Pipeline { round } => write!(f, "pipeline/{round}"),
+            JobKind::ForgeEvent { signal_id } => write!(f, "forge_event/{signal_id}"),
+            JobKind::Verify { attempt_id } => write!(f, "verify/{attempt_id}"),
+            JobKind::Other(text) => f.write_str(text),
+        }
+    }
+}
 
 /// A job a worker holds the lease of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeasedJob {
     /// Row id.
     pub id: i64,
-    /// The incident it works on.
+    /// The incident it works on; 0 for a forge event not yet tied to one.
     pub incident_id: i64,
-    /// What kind of job ([`PIPELINE_JOB`]).
+    /// What kind of job, as stored (read it with [`LeasedJob::job_kind`]).
     pub kind: String,
     /// This lease is attempt number `attempt` (1 for the first).
     pub attempt: i64,
+    /// The job's input, when it was enqueued with one (guidance for a
+    /// retry round).
+    pub payload: Option<serde_json::Value>,
 }
+
+impl LeasedJob {
+    /// What the job does.
+    pub fn job_kind(&self) -> JobKind {
+        JobKind::parse(&self.kind)
+    }
+}
+
+/// Inserts a queued job into transaction `$tx` unless (incident, kind)
+/// exists; evaluates to the new job's id (`None` when it existed). One text
+/// for every caller, so the write path, rounds and `enqueue_job` queue jobs
+/// identically.
+macro_rules! insert_job {
+    ($tx:expr, $incident_id:expr, $kind:expr, $run_after:expr, $payload:expr, $now:expr) => {{
+        let job: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO jobs (incident_id, kind, state, attempts, run_after, created_at, \
+             updated_at, payload) VALUES ($1, $2, 'queued', 0, $3, $4, $4, $5) \
+             ON CONFLICT (incident_id, kind) DO NOTHING RETURNING id",
+        )
+        .bind($incident_id)
+        .bind($kind.to_string())
+        .bind($run_after)
+        .bind($now)
+        .bind($payload)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        job
+    }};
+}
+pub(crate) use insert_job;
+
+/// [`insert_job!`], and for a real incident (not 0) a `job_queued` entry on
+/// its timeline when the job is new.
+macro_rules! queue_job {
+    ($tx:expr, $incident_id:expr, $kind:expr, $run_after:expr, $payload:expr, $now:expr) => {{
+        let incident_id: i64 = $incident_id;
+        let kind: &crate::JobKind = $kind;
+        let now: i64 = $now;
+        let job = crate::queue::insert_job!($tx, incident_id, kind, $run_after, $payload, now);
+        if let (Some(job_id), true) = (job, incident_id != 0) {
+            sqlx::query(
+                "INSERT INTO timeline (incident_id, at, kind, message, data) \
+                 VALUES ($1, $2, 'job_queued', $3, $4)",
+            )
+            .bind(incident_id)
+            .bind(now)
+            .bind(format!("{kind} job queued"))
+            .bind(serde_json::json!({"job_id": job_id, "kind": kind.to_string()}).to_string())
+            .execute(&mut *$tx)
+            .await?;
+        }
+        job
+    }};
+}
+pub(crate) use queue_job;
 
 /// A step as persisted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,14 +184,14 @@ const LEASE_SQLITE: &str = "UPDATE jobs SET state = 'running', lease_owner = $1,
      attempts = attempts + 1, updated_at = $3 \
      WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_after <= $3) \
      OR (state = 'running' AND lease_until < $3) ORDER BY run_after, id LIMIT 1) \
-     RETURNING id, incident_id, kind, attempts";
+     RETURNING id, incident_id, kind, attempts, payload";
 
 const LEASE_POSTGRES: &str = "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
      attempts = attempts + 1, updated_at = $3 \
      WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_after <= $3) \
      OR (state = 'running' AND lease_until < $3) ORDER BY run_after, id LIMIT 1 \
      FOR UPDATE SKIP LOCKED) \
-     RETURNING id, incident_id, kind, attempts";
+     RETURNING id, incident_id, kind, attempts, payload";
 
 impl Store {
     /// Leases the next ready job to `owner` until `lease_until`: a queued job
@@ -74,14 +213,88 @@ impl Store {
                 .fetch_optional(pool)
                 .await?;
             row.map(|row| {
+                let id: i64 = row.try_get("id")?;
+                let payload = row
+                    .try_get::<Option<String>, _>("payload")?
+                    .map(|text| {
+                        serde_json::from_str(&text).map_err(|error| {
+                            StoreError::Corrupt(format!("job {id}: payload is not JSON: {error}"))
+                        })
+                    })
+                    .transpose()?;
                 Ok(LeasedJob {
-                    id: row.try_get("id")?,
+                    id,
                     incident_id: row.try_get("incident_id")?,
                     kind: row.try_get("kind")?,
                     attempt: row.try_get("attempts")?,
+                    payload,
                 })
             })
             .transpose()
+        })
+    }
+
+    /// Queues a `kind` job for incident `incident_id` (0 for none) to run
+    /// from `run_after`, with `payload` as its input. Idempotent on
+    /// (incident, kind): when that job exists, nothing is written and the
+    /// answer is `None`; otherwise the new job's id, noted on the incident's
+    /// timeline in the same transaction.
+    pub async fn enqueue_job(
+        &self,
+        incident_id: i64,
+        kind: &JobKind,
+        run_after: DateTime<Utc>,
+        payload: Option<&serde_json::Value>,
+    ) -> Result<Option<i64>, StoreError> {
+        let now = millis(Utc::now());
+        let payload = payload.map(|payload| payload.to_string());
+        dispatch!(self, pool => {
+            let mut tx = begin_write!(self, pool);
+            let job = queue_job!(tx, incident_id, kind, millis(run_after), payload.clone(), now);
+            tx.commit().await?;
+            Ok(job)
+        })
+    }
+
+    /// Starts the next round of incident `incident_id` (a fix was rejected
+    /// or did not hold, and suture tries again): in one transaction the
+    /// round goes up by one, the state back to `new`, the round's pipeline
+    /// job is queued due now with `payload` (guidance for the retry), and
+    /// `message` goes on the timeline. Returns the new round. Fails with
+    /// `RowNotFound` when there is no such incident.
+    pub async fn start_round(
+        &self,
+        incident_id: i64,
+        payload: Option<&serde_json::Value>,
+        message: &str,
+    ) -> Result<i64, StoreError> {
+        let now = millis(Utc::now());
+        let payload = payload.map(|payload| payload.to_string());
+        dispatch!(self, pool => {
+            let mut tx = begin_write!(self, pool);
+            let round: i64 = sqlx::query_scalar(
+                "UPDATE incidents SET round = round + 1, state = $2, updated_at = $3 \
+                 WHERE id = $1 RETURNING round",
+            )
+            .bind(incident_id)
+            .bind(crate::IncidentState::New.as_str())
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let kind = JobKind::Pipeline { round };
+            // The `round` entry below says which job: no `job_queued` too.
+            let job_id = insert_job!(tx, incident_id, kind, now, payload.clone(), now);
+            sqlx::query(
+                "INSERT INTO timeline (incident_id, at, kind, message, data) VALUES ($1, $2, 'round', $3, $4)",
+            )
+            .bind(incident_id)
+            .bind(now)
+            .bind(message)
+            .bind(serde_json::json!({"round": round, "job_id": job_id}).to_string())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(round)
         })
     }
 
@@ -234,8 +447,8 @@ impl Store {
         })
     }
 
-    /// Records that `owner` starts step `step` of job `job_id` (of incident
-    /// `incident_id`), with a timeline entry; `false`, writing nothing, when
+    /// Records that `owner` starts step `step` of `job`, with a timeline
+    /// entry when the job has an incident; `false`, writing nothing, when
     /// `owner` no longer holds the job.
     pub async fn start_step(
         &self,
@@ -270,23 +483,27 @@ impl Store {
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
-            sqlx::query(
-                "INSERT INTO timeline (incident_id, at, kind, message, data) VALUES ($1, $2, 'step_started', $3, $4)",
-            )
-            .bind(job.incident_id)
-            .bind(now)
-            .bind(format!("{step} started"))
-            .bind(serde_json::json!({"job_id": job.id, "step": step, "run": runs, "attempt": job.attempt}).to_string())
-            .execute(&mut *tx)
-            .await?;
+            // A forge event's job has no incident (yet): no timeline row.
+            if job.incident_id != 0 {
+                sqlx::query(
+                    "INSERT INTO timeline (incident_id, at, kind, message, data) VALUES ($1, $2, 'step_started', $3, $4)",
+                )
+                .bind(job.incident_id)
+                .bind(now)
+                .bind(format!("{step} started"))
+                .bind(serde_json::json!({"job_id": job.id, "step": step, "run": runs, "attempt": job.attempt}).to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
             Ok(true)
         })
     }
 
     /// Records that step `step` ended (`finished`, or `failed` when `ok` is
-    /// false) with `output`, and `message` on the timeline; `false`,
-    /// writing nothing, when `owner` no longer holds the job.
+    /// false) with `output`, and `message` on the timeline when the job has
+    /// an incident; `false`, writing nothing, when `owner` no longer holds
+    /// the job.
     pub async fn finish_step(
         &self,
         job: &LeasedJob,
@@ -323,16 +540,18 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "INSERT INTO timeline (incident_id, at, kind, message, data) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(job.incident_id)
-            .bind(now)
-            .bind(if ok { "step_finished" } else { "step_failed" })
-            .bind(message)
-            .bind(serde_json::json!({"job_id": job.id, "step": step}).to_string())
-            .execute(&mut *tx)
-            .await?;
+            if job.incident_id != 0 {
+                sqlx::query(
+                    "INSERT INTO timeline (incident_id, at, kind, message, data) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(job.incident_id)
+                .bind(now)
+                .bind(if ok { "step_finished" } else { "step_failed" })
+                .bind(message)
+                .bind(serde_json::json!({"job_id": job.id, "step": step}).to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
             Ok(true)
         })

@@ -10,14 +10,22 @@
 use crate::{Db, Store, StoreError, begin_write, dispatch, millis};
 
 /// Every migration, in order: (version, name, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (2, "loop", include_str!("../migrations/0002_loop.sql")),
+];
 
 /// The key PostgreSQL's advisory lock is taken on while migrating.
 const MIGRATION_LOCK_KEY: i64 = 0x5375_7475_7265; // "Suture"
 
 /// Applies every migration the database lacks, each in its own transaction.
 pub(crate) async fn migrate(store: &Store) -> Result<(), StoreError> {
+    migrate_to(store, i64::MAX).await
+}
+
+/// Applies the migrations the database lacks up to version `upto`: all of
+/// them in service, fewer in the tests that upgrade an older schema.
+pub(crate) async fn migrate_to(store: &Store, upto: i64) -> Result<(), StoreError> {
     let known = MIGRATIONS.last().map_or(0, |(version, _, _)| *version);
     dispatch!(store, pool => {
         sqlx::query(
@@ -27,7 +35,7 @@ pub(crate) async fn migrate(store: &Store) -> Result<(), StoreError> {
         .execute(pool)
         .await?;
     });
-    for &(version, name, sql) in MIGRATIONS {
+    for &(version, name, sql) in MIGRATIONS.iter().filter(|(version, _, _)| *version <= upto) {
         let sql = substitute(&store.db, sql);
         dispatch!(store, pool => {
             let mut tx = begin_write!(store, pool);

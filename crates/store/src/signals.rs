@@ -1,6 +1,7 @@
 //! The ingest write path: a batch of deliveries committed in one transaction,
 //! each deduplicated, grouped into its incident, and the incident's pipeline
-//! job enqueued when it first has an event to diagnose.
+//! job enqueued when it first has an event to diagnose; a forge delivery gets
+//! the job that handles it.
 //!
 //! Batching is what makes "2xx only after a durable commit" affordable: the
 //! HTTP layer collects concurrent deliveries and commits them together, one
@@ -13,7 +14,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use crate::{IncidentState, Store, StoreError, begin_write, dispatch, from_millis, millis};
+use crate::queue::queue_job;
+use crate::{
+    FORGE_SOURCES, IncidentState, JobKind, Store, StoreError, begin_write, dispatch, from_millis,
+    millis,
+};
 
 /// One delivery to store.
 #[derive(Debug, Clone)]
@@ -52,7 +57,9 @@ pub enum SignalOutcome {
         incident_id: Option<i64>,
         /// Whether this batch opened that incident.
         new_incident: bool,
-        /// Whether this batch enqueued the incident's pipeline job.
+        /// Whether this batch enqueued a job for it: the incident's
+        /// pipeline job, or for a forge delivery its
+        /// [`JobKind::ForgeEvent`] job.
         job_enqueued: bool,
     },
     /// The same (source, dedup_key) was stored before: nothing was written.
@@ -76,6 +83,26 @@ pub struct StoredSignal {
     pub payload: String,
     /// See [`NewSignal::received_at`].
     pub received_at: DateTime<Utc>,
+}
+
+const SIGNAL_COLUMNS: &str = "id, source, dedup_key, project, kind, payload, received_at";
+
+fn signal_from_row<R: Row>(row: &R) -> Result<StoredSignal, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(StoredSignal {
+        id: row.try_get("id")?,
+        source: row.try_get("source")?,
+        dedup_key: row.try_get("dedup_key")?,
+        project: row.try_get("project")?,
+        kind: row.try_get("kind")?,
+        payload: row.try_get("payload")?,
+        received_at: from_millis(row.try_get("received_at")?),
+    })
 }
 
 /// Per-fingerprint state while a batch is committed.
@@ -297,30 +324,41 @@ impl Store {
                 }
                 let mut job_enqueued = false;
                 if event_signal.is_some() {
-                    let job: Option<i64> = sqlx::query_scalar(
-                        "INSERT INTO jobs (incident_id, kind, state, attempts, run_after, \
-                         created_at, updated_at) VALUES ($1, $2, 'queued', 0, $3, $3, $3) \
-                         ON CONFLICT (incident_id, kind) DO NOTHING RETURNING id",
-                    )
-                    .bind(group.incident_id)
-                    .bind(crate::PIPELINE_JOB)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if let Some(job_id) = job {
-                        job_enqueued = true;
-                        sqlx::query(
-                            "INSERT INTO timeline (incident_id, at, kind, message, data) \
-                             VALUES ($1, $2, 'job_queued', 'pipeline job queued', $3)",
-                        )
-                        .bind(group.incident_id)
-                        .bind(now)
-                        .bind(serde_json::json!({"job_id": job_id}).to_string())
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+                    let kind = JobKind::Pipeline { round: 1 };
+                    let job = queue_job!(tx, group.incident_id, &kind, now, None::<String>, now);
+                    job_enqueued = job.is_some();
                 }
                 enqueued.insert(group.incident_id, job_enqueued);
+            }
+            // Forge deliveries each get the job that handles them, in this
+            // transaction: once answered 2xx, a delivery is never lost. They
+            // are rare, so one multi-row insert per chunk is plenty.
+            let forge_signals: Vec<i64> = batch
+                .iter()
+                .zip(&inserted)
+                .filter(|(signal, _)| FORGE_SOURCES.contains(&signal.source.as_str()))
+                .filter_map(|(_, row)| row.map(|(signal_id, _)| signal_id))
+                .collect();
+            let mut forge_jobs = std::collections::HashSet::new();
+            for chunk in forge_signals.chunks(SIGNALS_PER_INSERT) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO jobs (incident_id, kind, state, attempts, run_after, created_at, updated_at) ",
+                );
+                insert.push_values(chunk, |mut row, signal_id| {
+                    row.push_bind(0_i64)
+                        .push_bind(JobKind::ForgeEvent { signal_id: *signal_id }.to_string())
+                        .push_bind("queued")
+                        .push_bind(0_i64)
+                        .push_bind(now)
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                insert.push(" ON CONFLICT (incident_id, kind) DO NOTHING RETURNING kind");
+                for row in insert.build().fetch_all(&mut *tx).await? {
+                    if let JobKind::ForgeEvent { signal_id } = JobKind::parse(&row.try_get::<String, _>("kind")?) {
+                        forge_jobs.insert(signal_id);
+                    }
+                }
             }
             // Webhook deliveries about an incident (an issue resolved, a
             // PagerDuty incident acknowledged) go on its timeline; SDK
@@ -367,8 +405,9 @@ impl Store {
                             incident_id,
                             new_incident: first
                                 && incident_id.and_then(|id| new_incidents.get(&id).copied()).unwrap_or(false),
-                            job_enqueued: first
-                                && incident_id.and_then(|id| enqueued.get(&id).copied()).unwrap_or(false),
+                            job_enqueued: forge_jobs.contains(&signal_id)
+                                || (first
+                                    && incident_id.and_then(|id| enqueued.get(&id).copied()).unwrap_or(false)),
                         }
                     }
                 })
@@ -378,26 +417,41 @@ impl Store {
 
     /// The signal with row id `id`.
     pub async fn signal(&self, id: i64) -> Result<Option<StoredSignal>, StoreError> {
+        let sql = format!("SELECT {SIGNAL_COLUMNS} FROM signals WHERE id = $1");
         dispatch!(self, pool => {
-            let row = sqlx::query(
-                "SELECT id, source, dedup_key, project, kind, payload, received_at \
-                 FROM signals WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
-            match row {
-                None => Ok(None),
-                Some(row) => Ok(Some(StoredSignal {
-                    id: row.try_get("id")?,
-                    source: row.try_get("source")?,
-                    dedup_key: row.try_get("dedup_key")?,
-                    project: row.try_get("project")?,
-                    kind: row.try_get("kind")?,
-                    payload: row.try_get("payload")?,
-                    received_at: from_millis(row.try_get("received_at")?),
-                })),
-            }
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?;
+            row.as_ref().map(signal_from_row).transpose()
+        })
+    }
+
+    /// Up to `limit` of incident `incident_id`'s signals that carry an
+    /// event, received strictly after `after` and strictly before `before`
+    /// when given, oldest first: what verification reads to see whether the
+    /// error recurred after a fix was merged.
+    ///
+    /// It walks the incident's signals by `signals_incident`; verification
+    /// runs once per merged fix, so that beats a further index that every
+    /// delivery would pay for.
+    pub async fn event_signals(
+        &self,
+        incident_id: i64,
+        after: Option<DateTime<Utc>>,
+        before: Option<DateTime<Utc>>,
+        limit: i64,
+    ) -> Result<Vec<StoredSignal>, StoreError> {
+        let sql = format!(
+            "SELECT {SIGNAL_COLUMNS} FROM signals WHERE incident_id = $1 AND has_event = 1 \
+             AND received_at > $2 AND received_at < $3 ORDER BY received_at, id LIMIT $4"
+        );
+        dispatch!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(incident_id)
+                .bind(after.map_or(i64::MIN, millis))
+                .bind(before.map_or(i64::MAX, millis))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(signal_from_row).collect()
         })
     }
 

@@ -109,3 +109,21 @@ pub async fn fresh_sqlite(dir: &std::path::Path) -> Store {
         .await
         .expect("opening the test database")
 }
+
+/// Opens the database at `url` with the migrations applied only up to
+/// version `version`: upgrade tests fill an older schema with this, then
+/// [`Store::open`] it to migrate the rest. Only queries that older schema
+/// has may run on the returned store.
+///
+/// # Panics
+///
+/// When the database cannot be opened or migrated.
+pub async fn open_at_version(url: &str, version: i64) -> Store {
+    let store = Store::connect(url, &StoreOptions::default())
+        .await
+        .expect("opening the test database");
+    crate::schema::migrate_to(&store, version)
+        .await
+        .expect("migrating the test database");
+    store
+}

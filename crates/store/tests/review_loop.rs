@@ -1,0 +1,678 @@
+//! The store side of review → verify → close, on both databases: rounds,
+//! jobs with input, forge-event jobs, fix attempts, recurrence reads,
+//! documents and the upgrade from the first schema.
+
+use chrono::{DateTime, Duration, Utc};
+use store::{
+    AttemptState, FixAttempt, IncidentState, JobKind, NewFixAttempt, NewSignal, SignalOutcome,
+    Store, StoreError, testing,
+};
+
+/// Runs one scenario `async fn(Store)` as two tests, `sqlite` and `postgres`.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    super::$name(store::testing::fresh_sqlite(dir.path()).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(store::testing::fresh_postgres().await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    start_round_queues_the_next_pipeline_with_its_payload,
+    enqueue_job_is_idempotent,
+    forge_delivery_gets_exactly_one_job,
+    record_attempt_is_idempotent_per_round,
+    attempts_save_and_are_found,
+    event_signals_respect_the_window,
+    document_updates_serialise,
+    document_edit_can_decline_or_fail,
+);
+
+fn signal(source: &str, key: &str, fingerprint: Option<&str>, has_event: bool) -> NewSignal {
+    NewSignal {
+        source: source.into(),
+        dedup_key: key.into(),
+        project: Some("1".into()),
+        kind: if has_event {
+            "event"
+        } else {
+            "pull_request.closed"
+        }
+        .into(),
+        title: "ValueError: boom".into(),
+        fingerprint: fingerprint.map(str::to_owned),
+        upstream_id: None,
+        has_event,
+        payload: format!(r#"{{"event_id":"{key}"}}"#),
+        received_at: Utc::now(),
+    }
+}
+
+/// Opens an incident with an event (and so its round-1 pipeline job) and
+/// returns its id.
+async fn incident_with_event(store: &Store, fingerprint: &str) -> i64 {
+    let outcomes = store
+        .commit_signals(&[signal(
+            "sentry_sdk",
+            &format!("{fingerprint}-event"),
+            Some(fingerprint),
+            true,
+        )])
+        .await
+        .unwrap();
+    match outcomes[0] {
+        SignalOutcome::Accepted {
+            incident_id: Some(id),
+            ..
+        } => id,
+        other => panic!("not accepted: {other:?}"),
+    }
+}
+
+/// `now` at the database's precision (milliseconds).
+fn millis_now() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap()
+}
+
+/// Every kind prints as the text it parses from, `pipeline` is round 1, and
+/// anything else is kept verbatim.
+#[test]
+fn job_kinds_round_trip() {
+    let kinds = [
+        (JobKind::Pipeline { round: 1 }, "pipeline"),
+        (JobKind::Pipeline { round: 2 }, "pipeline/2"),
+        (JobKind::Pipeline { round: 17 }, "pipeline/17"),
+        (JobKind::ForgeEvent { signal_id: 42 }, "forge_event/42"),
+        (JobKind::Verify { attempt_id: 7 }, "verify/7"),
+        (JobKind::Other("reindex".into()), "reindex"),
+    ];
+    for (kind, text) in kinds {
+        assert_eq!(kind.to_string(), text);
+        assert_eq!(JobKind::parse(text), kind);
+    }
+    assert_eq!(store::PIPELINE_JOB, "pipeline");
+    // Texts that are not how a kind prints stay what they were.
+    for text in [
+        "pipeline/1",
+        "pipeline/0",
+        "pipeline/02",
+        "pipeline/+3",
+        "pipeline/x",
+        "forge_event/",
+        "verify/1/2",
+        "",
+    ] {
+        assert_eq!(JobKind::parse(text), JobKind::Other(text.into()), "{text}");
+        assert_eq!(JobKind::parse(text).to_string(), text);
+    }
+}
+
+/// Every incident state reads back from its name, and the names are unique.
+#[test]
+fn incident_states_round_trip() {
+    let mut names: Vec<_> = IncidentState::ALL.iter().map(|s| s.as_str()).collect();
+    for state in IncidentState::ALL {
+        assert_eq!(state.as_str().parse::<IncidentState>().unwrap(), state);
+    }
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), IncidentState::ALL.len());
+    assert_eq!(IncidentState::Stopped.as_str(), "stopped");
+}
+
+/// A new round bumps the incident's round, puts it back to `new`, and
+/// queues `pipeline/<n>` whose lease carries the round's guidance.
+async fn start_round_queues_the_next_pipeline_with_its_payload(store: Store) {
+    let incident_id = incident_with_event(&store, "f").await;
+    assert_eq!(store.incident(incident_id).await.unwrap().unwrap().round, 1);
+    let lease = Utc::now() + Duration::seconds(60);
+    let first = store.lease_job("w", lease).await.unwrap().unwrap();
+    assert_eq!(first.job_kind(), JobKind::Pipeline { round: 1 });
+    assert_eq!(first.payload, None);
+    assert!(store.complete_job(first.id, "w").await.unwrap());
+    store
+        .set_incident_state(
+            incident_id,
+            IncidentState::Rejected,
+            "closed unmerged",
+            None,
+        )
+        .await
+        .unwrap();
+
+    let guidance = serde_json::json!({"avoid": ["abc123"], "reason": "reviewer: wrong layer"});
+    let round = store
+        .start_round(incident_id, Some(&guidance), "fix rejected: trying again")
+        .await
+        .unwrap();
+    assert_eq!(round, 2);
+    let incident = store.incident(incident_id).await.unwrap().unwrap();
+    assert_eq!((incident.round, incident.state), (2, IncidentState::New));
+
+    let job = store.lease_job("w", lease).await.unwrap().unwrap();
+    assert_eq!(job.kind, "pipeline/2");
+    assert_eq!(job.job_kind(), JobKind::Pipeline { round: 2 });
+    assert_eq!(job.incident_id, incident_id);
+    assert_eq!(job.payload, Some(guidance));
+
+    let timeline = store.timeline(incident_id).await.unwrap();
+    let last = timeline.last().unwrap();
+    assert_eq!(last.kind, "round");
+    assert_eq!(last.message, "fix rejected: trying again");
+    assert_eq!(
+        last.data,
+        Some(serde_json::json!({"round": 2, "job_id": job.id}))
+    );
+    let kinds: Vec<_> = store
+        .incident_jobs(incident_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|job| job.kind)
+        .collect();
+    assert_eq!(kinds, ["pipeline", "pipeline/2"]);
+
+    assert!(store.start_round(9999, None, "nothing").await.is_err());
+}
+
+/// Asking twice for one (incident, kind) queues one job and notes it once.
+async fn enqueue_job_is_idempotent(store: Store) {
+    let incident_id = incident_with_event(&store, "f").await;
+    let kind = JobKind::Verify { attempt_id: 7 };
+    let later = Utc::now() + Duration::seconds(3600);
+    let job = store
+        .enqueue_job(incident_id, &kind, later, None)
+        .await
+        .unwrap();
+    assert!(job.is_some());
+    let payload = serde_json::json!({"x": 1});
+    assert_eq!(
+        store
+            .enqueue_job(incident_id, &kind, Utc::now(), Some(&payload))
+            .await
+            .unwrap(),
+        None
+    );
+    let queued: Vec<_> = store
+        .timeline(incident_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|entry| entry.kind == "job_queued")
+        .collect();
+    assert_eq!(queued.len(), 2);
+    assert_eq!(queued[0].message, "pipeline job queued");
+    assert_eq!(queued[1].message, "verify/7 job queued");
+    assert_eq!(
+        queued[1].data,
+        Some(serde_json::json!({"job_id": job.unwrap(), "kind": "verify/7"}))
+    );
+    // Not due yet: only the pipeline job leases.
+    let lease = Utc::now() + Duration::seconds(60);
+    let pipeline = store.lease_job("w", lease).await.unwrap().unwrap();
+    assert_eq!(pipeline.kind, "pipeline");
+    assert_eq!(store.lease_job("w", lease).await.unwrap(), None);
+
+    // A job of no incident is queued without a timeline entry.
+    let other = JobKind::Other("sweep".into());
+    assert!(
+        store
+            .enqueue_job(0, &other, Utc::now(), Some(&payload))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.timeline(0).await.unwrap().is_empty());
+    let sweep = store.lease_job("w", lease).await.unwrap().unwrap();
+    assert_eq!(
+        (sweep.incident_id, sweep.job_kind(), sweep.payload),
+        (0, other, Some(payload))
+    );
+}
+
+/// Each accepted forge delivery gets one `forge_event` job in the batch that
+/// stores it; repeats get none; its steps write no timeline.
+async fn forge_delivery_gets_exactly_one_job(store: Store) {
+    let outcomes = store
+        .commit_signals(&[
+            signal("github", "delivery-1", None, false),
+            signal("sentry_sdk", "event-1", Some("f"), true),
+            signal("github", "delivery-1", None, false),
+            signal("pagerduty", "page-1", Some("g"), false),
+        ])
+        .await
+        .unwrap();
+    let SignalOutcome::Accepted {
+        signal_id,
+        incident_id: None,
+        job_enqueued: true,
+        ..
+    } = outcomes[0]
+    else {
+        panic!("forge delivery: {:?}", outcomes[0]);
+    };
+    assert!(matches!(
+        outcomes[1],
+        SignalOutcome::Accepted {
+            job_enqueued: true,
+            ..
+        }
+    ));
+    assert_eq!(outcomes[2], SignalOutcome::Duplicate);
+    assert!(matches!(
+        outcomes[3],
+        SignalOutcome::Accepted {
+            job_enqueued: false,
+            ..
+        }
+    ));
+    assert_eq!(
+        store.job_counts().await.unwrap(),
+        [("queued".to_owned(), 2)]
+    );
+
+    let again = store
+        .commit_signals(&[signal("github", "delivery-1", None, false)])
+        .await
+        .unwrap();
+    assert_eq!(again, [SignalOutcome::Duplicate]);
+    let local = store
+        .commit_signals(&[signal("local_forge", "pr-3-merged", None, false)])
+        .await
+        .unwrap();
+    assert!(matches!(
+        local[0],
+        SignalOutcome::Accepted {
+            job_enqueued: true,
+            ..
+        }
+    ));
+    assert_eq!(
+        store.job_counts().await.unwrap(),
+        [("queued".to_owned(), 3)]
+    );
+
+    let lease = Utc::now() + Duration::seconds(60);
+    let mut forge_jobs = Vec::new();
+    while let Some(job) = store.lease_job("w", lease).await.unwrap() {
+        if let JobKind::ForgeEvent { signal_id } = job.job_kind() {
+            assert_eq!(job.incident_id, 0);
+            forge_jobs.push(signal_id);
+            assert!(store.start_step(&job, "w", "route").await.unwrap());
+            assert!(
+                store
+                    .finish_step(&job, "w", "route", true, &serde_json::json!({}), "routed")
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(
+                store.step(job.id, "route").await.unwrap().unwrap().state,
+                "finished"
+            );
+        }
+    }
+    assert_eq!(forge_jobs.len(), 2);
+    assert_eq!(forge_jobs[0], signal_id);
+    assert!(store.timeline(0).await.unwrap().is_empty());
+}
+
+fn new_attempt(incident_id: i64, round: i64, patch_sha: &str) -> NewFixAttempt {
+    NewFixAttempt {
+        incident_id,
+        fingerprint: "fp".into(),
+        round,
+        strategy: "revert".into(),
+        patch_sha: patch_sha.into(),
+        mode: "propose".into(),
+        forge: "github".into(),
+        forge_repo: "acme/shop".into(),
+    }
+}
+
+/// Recording the attempt of a round twice (a job resumed after a crash)
+/// returns the first row, changes included, untouched.
+async fn record_attempt_is_idempotent_per_round(store: Store) {
+    let first = store
+        .record_attempt(&new_attempt(1, 1, "aaa"))
+        .await
+        .unwrap();
+    assert_eq!(first.state, AttemptState::Proposing);
+    assert_eq!((first.incident_id, first.round), (1, 1));
+    assert!(first.releases_before.is_empty());
+    assert_eq!(first.pr_number, None);
+    let mut opened = first.clone();
+    opened.state = AttemptState::Open;
+    opened.pr_number = Some(12);
+    store.save_attempt(&opened).await.unwrap();
+
+    let again = store
+        .record_attempt(&new_attempt(1, 1, "bbb"))
+        .await
+        .unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!(again.patch_sha, "aaa");
+    assert_eq!(
+        (again.state, again.pr_number),
+        (AttemptState::Open, Some(12))
+    );
+
+    let next = store
+        .record_attempt(&new_attempt(1, 2, "bbb"))
+        .await
+        .unwrap();
+    assert_ne!(next.id, first.id);
+    assert_eq!(store.attempt_for_round(1, 2).await.unwrap(), Some(next));
+    assert_eq!(store.attempt_for_round(1, 3).await.unwrap(), None);
+}
+
+/// What is saved reads back; attempts are found by pull request or tracking
+/// issue number in their repository, and by fingerprint oldest first.
+async fn attempts_save_and_are_found(store: Store) {
+    let a = store
+        .record_attempt(&new_attempt(1, 1, "aaa"))
+        .await
+        .unwrap();
+    let b = store
+        .record_attempt(&new_attempt(1, 2, "bbb"))
+        .await
+        .unwrap();
+    let mut other = new_attempt(2, 1, "ccc");
+    other.fingerprint = "other".into();
+    other.forge = "local_forge".into();
+    let c = store.record_attempt(&other).await.unwrap();
+
+    let merged_at = millis_now();
+    let mut saved = a.clone();
+    saved.branch = Some("suture/fix-1".into());
+    saved.pr_number = Some(5);
+    saved.pr_url = Some("https://github.com/acme/shop/pull/5".into());
+    saved.state = AttemptState::Merged;
+    saved.releases_before = vec!["1.0.0".into(), "1.0.1".into()];
+    saved.merged_at = Some(merged_at);
+    saved.verify_until = Some(merged_at + Duration::hours(1));
+    saved.note = Some("merged by alice".into());
+    store.save_attempt(&saved).await.unwrap();
+    let read = store.attempt(a.id).await.unwrap().unwrap();
+    assert!(read.updated_at >= a.updated_at);
+    assert_eq!(
+        read,
+        FixAttempt {
+            updated_at: read.updated_at,
+            ..saved.clone()
+        }
+    );
+    assert!(!read.state.did_not_hold());
+
+    let mut suggested = b.clone();
+    suggested.state = AttemptState::Suggested;
+    suggested.tracking_issue = Some(9);
+    store.save_attempt(&suggested).await.unwrap();
+    let mut elsewhere = c.clone();
+    elsewhere.pr_number = Some(5);
+    store.save_attempt(&elsewhere).await.unwrap();
+
+    let by_pr = store
+        .attempt_by_number("github", "acme/shop", 5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_pr.id, a.id);
+    let by_issue = store
+        .attempt_by_number("github", "acme/shop", 9)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_issue.id, b.id);
+    assert_eq!(
+        store
+            .attempt_by_number("github", "acme/other", 5)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .attempt_by_number("local_forge", "acme/shop", 5)
+            .await
+            .unwrap()
+            .map(|attempt| attempt.id),
+        Some(c.id)
+    );
+    // A number that is both a pull request and a tracking issue: the newest.
+    let mut clash = b.clone();
+    clash.state = AttemptState::Suggested;
+    clash.tracking_issue = Some(5);
+    store.save_attempt(&clash).await.unwrap();
+    assert_eq!(
+        store
+            .attempt_by_number("github", "acme/shop", 5)
+            .await
+            .unwrap()
+            .map(|attempt| attempt.id),
+        Some(b.id)
+    );
+
+    let memory: Vec<_> = store
+        .attempts_for_fingerprint("fp")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|attempt| attempt.id)
+        .collect();
+    assert_eq!(memory, [a.id, b.id]);
+    let all: Vec<_> = store
+        .list_attempts(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|attempt| attempt.id)
+        .collect();
+    assert_eq!(all, [c.id, b.id, a.id]);
+    let github: Vec<_> = store
+        .list_attempts(Some("github"), 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|attempt| attempt.id)
+        .collect();
+    assert_eq!(github, [b.id]);
+
+    let mut missing = a.clone();
+    missing.id = 9999;
+    assert!(store.save_attempt(&missing).await.is_err());
+    assert_eq!(store.attempt(9999).await.unwrap(), None);
+}
+
+/// Recurrence reads see only the incident's event signals strictly inside
+/// the window, oldest first.
+async fn event_signals_respect_the_window(store: Store) {
+    let t0 = millis_now() - Duration::minutes(10);
+    let at = |key: &str, fingerprint: &str, has_event: bool, offset: i64| NewSignal {
+        received_at: t0 + Duration::seconds(offset),
+        ..signal("sentry_sdk", key, Some(fingerprint), has_event)
+    };
+    // Received out of order, to show the order is by time.
+    store
+        .commit_signals(&[
+            at("e2", "f", true, 2),
+            at("e0", "f", true, 0),
+            at("e1", "f", true, 1),
+            at("note", "f", false, 1),
+            at("elsewhere", "g", true, 1),
+        ])
+        .await
+        .unwrap();
+    let incident = store
+        .list_incidents(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|incident| incident.fingerprint == "f")
+        .unwrap();
+    let keys = |signals: Vec<store::StoredSignal>| -> Vec<String> {
+        signals.into_iter().map(|s| s.dedup_key).collect()
+    };
+    let all = store
+        .event_signals(incident.id, None, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(all[0].received_at, t0);
+    assert_eq!(keys(all), ["e0", "e1", "e2"]);
+    assert_eq!(
+        keys(
+            store
+                .event_signals(incident.id, Some(t0), None, 100)
+                .await
+                .unwrap()
+        ),
+        ["e1", "e2"]
+    );
+    assert_eq!(
+        keys(
+            store
+                .event_signals(incident.id, Some(t0), Some(t0 + Duration::seconds(2)), 100)
+                .await
+                .unwrap()
+        ),
+        ["e1"]
+    );
+    assert_eq!(
+        keys(
+            store
+                .event_signals(incident.id, None, Some(t0 + Duration::seconds(2)), 1)
+                .await
+                .unwrap()
+        ),
+        ["e0"]
+    );
+    assert!(
+        store
+            .event_signals(incident.id, Some(t0 + Duration::seconds(2)), None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Sixteen concurrent read-modify-writes of one counter lose none.
+async fn document_updates_serialise(store: Store) {
+    assert_eq!(store.document("counter").await.unwrap(), None);
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .update_document("counter", |doc| {
+                    let n: i64 = doc.as_deref().map_or(0, |doc| doc.parse().unwrap());
+                    Ok::<_, StoreError>((Some((n + 1).to_string()), n))
+                })
+                .await
+                .unwrap()
+        }));
+    }
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.push(task.await.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..16).collect::<Vec<_>>());
+    assert_eq!(
+        store.document("counter").await.unwrap().as_deref(),
+        Some("16")
+    );
+    assert_eq!(store.document("other").await.unwrap(), None);
+}
+
+/// Why an edit can fail in the document test.
+#[derive(Debug)]
+enum EditError {
+    Refused,
+    #[allow(dead_code)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for EditError {
+    fn from(error: StoreError) -> EditError {
+        EditError::Store(error)
+    }
+}
+
+/// An edit that returns no text or fails writes nothing.
+async fn document_edit_can_decline_or_fail(store: Store) {
+    let looked = store
+        .update_document("prs", |doc| Ok::<_, StoreError>((None, doc)))
+        .await
+        .unwrap();
+    assert_eq!(looked, None);
+    assert_eq!(store.document("prs").await.unwrap(), None);
+    store
+        .update_document("prs", |_| Ok::<_, StoreError>((Some("[1]".into()), ())))
+        .await
+        .unwrap();
+    let refused = store
+        .update_document("prs", |_| -> Result<(Option<String>, ()), EditError> {
+            Err(EditError::Refused)
+        })
+        .await;
+    assert!(matches!(refused, Err(EditError::Refused)));
+    let kept = store
+        .update_document("prs", |doc| Ok::<_, EditError>((None, doc)))
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("[1]"));
+}
+
+/// A database with incidents made by the first schema upgrades in place:
+/// the rows stay, in round 1.
+async fn upgrades_from_the_first_schema(url: &str) {
+    let old = testing::open_at_version(url, 1).await;
+    old.commit_signals(&[signal("sentry_webhook", "issue-1", Some("f"), false)])
+        .await
+        .unwrap();
+    old.close().await;
+    let store = Store::open(url, &store::StoreOptions::default())
+        .await
+        .unwrap();
+    let incidents = store.list_incidents(10).await.unwrap();
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(
+        (incidents[0].round, incidents[0].state, incidents[0].count),
+        (1, IncidentState::New, 1)
+    );
+    // The new tables work on the upgraded database.
+    let round = store
+        .start_round(incidents[0].id, None, "again")
+        .await
+        .unwrap();
+    assert_eq!(round, 2);
+    store
+        .record_attempt(&new_attempt(incidents[0].id, 2, "aaa"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_upgrades_from_the_first_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("suture.db").display());
+    upgrades_from_the_first_schema(&url).await;
+}
+
+#[tokio::test]
+async fn postgres_upgrades_from_the_first_schema() {
+    upgrades_from_the_first_schema(&testing::fresh_postgres_url().await).await;
+}
