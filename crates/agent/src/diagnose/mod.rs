@@ -5,11 +5,13 @@
 //! (`frames`), the window of recent commits and what each did to the frames'
 //! lines, functions, classes and files (`evidence`), a score per commit
 //! (`score`), then the functions most likely to hold the fault, on the stack
-//! or not (`locations`).
+//! or not (`locations`). `report` is the JSON a program reads, `markdown`
+//! the reply a person reads.
 
 mod evidence;
 mod frames;
 mod locations;
+mod markdown;
 mod report;
 mod score;
 mod window;

@@ -1,6 +1,7 @@
 //! The gates every candidate patch passes, whatever proposed it: the scope
 //! guard, a clean apply in a fresh worktree of the deployed revision, and the
-//! test command in the sandbox.
+//! test command in the sandbox. Before any of them, a candidate that repeats
+//! a fix which did not hold (fix memory) is refused.
 
 use repo::git::Repo;
 use repo::git2::Oid;
@@ -9,6 +10,7 @@ use repo::scope::{self, ScopePolicy};
 use repo::worktree::Worktree;
 
 use super::HealError;
+use super::memory::{self, AvoidedFix};
 use super::report::{Attempt, PatchSummary, RunRecord, Strategy, ViolationRecord};
 use crate::redact::Redactor;
 
@@ -20,6 +22,8 @@ pub(crate) struct Gates<'a> {
     pub(crate) test_command: &'a str,
     pub(crate) policy: &'a ScopePolicy,
     pub(crate) redactor: &'a Redactor,
+    /// Fixes that did not hold in earlier rounds.
+    pub(crate) avoid: &'a [AvoidedFix],
 }
 
 impl Gates<'_> {
@@ -46,6 +50,10 @@ impl Gates<'_> {
             proven: false,
             text: patch.to_string(),
         };
+        if let Some(fix) = memory::avoided(self.avoid, patch) {
+            attempt.violation = Some(ViolationRecord::previously_failed(fix, self.redactor));
+            return Ok(attempt);
+        }
         let checked = match scope::check(self.policy, worktree.path(), patch) {
             Ok(checked) => checked,
             Err(violation) => {
@@ -60,6 +68,12 @@ impl Gates<'_> {
         attempt.patch = Some(PatchSummary::new(&checked));
         // Keep what was checked and applied, not the proposer's raw text.
         attempt.text = checked.text.clone();
+        // The guard's canonical rendering is what would be merged; a fix
+        // remembered in that form is the same fix.
+        if let Some(fix) = memory::avoided(self.avoid, &checked.text) {
+            attempt.violation = Some(ViolationRecord::previously_failed(fix, self.redactor));
+            return Ok(attempt);
+        }
         if let Err(violation) = scope::apply(worktree.path(), &checked) {
             attempt.violation = Some(ViolationRecord::new(&violation, self.redactor));
             return Ok(attempt);

@@ -50,6 +50,7 @@ pub fn heal(
         test_command: &test_command,
         policy: &options.scope,
         redactor: &redactor,
+        avoid: &options.avoid,
     };
 
     let baseline = gates.baseline()?;
@@ -79,6 +80,7 @@ pub fn heal(
                     event,
                     &diagnosis,
                     options.guidance.as_deref(),
+                    options.history.as_deref(),
                 ));
                 let mut log = Transcript::default();
                 let outcome =
@@ -131,13 +133,15 @@ pub fn heal(
         attempts,
         llm: llm_summary,
         diagnosis,
+        history: options.history.as_deref().map(|h| redactor.redact(h)),
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
     Ok((report, transcript))
 }
 
 /// Rung 1: revert the culprit when the diagnosis is confident and the
-/// revert applies cleanly.
+/// revert applies cleanly. A revert that was proposed in an earlier round
+/// and did not hold is refused by the gates untested, and the ladder goes on.
 fn revert_rung(
     gates: &Gates<'_>,
     diagnosis: &Diagnosis,
@@ -185,7 +189,16 @@ fn revert_rung(
         }
         RevertOutcome::Clean { patch } => {
             let attempt = gates.attempt(Strategy::Revert, &patch)?;
-            let reason = if let Some(violation) = &attempt.violation {
+            let reason = if let Some(violation) = attempt
+                .violation
+                .as_ref()
+                .filter(|v| v.is_previously_failed())
+            {
+                format!(
+                    "the revert of {short} was proposed before and did not hold: {}",
+                    violation.message
+                )
+            } else if let Some(violation) = &attempt.violation {
                 format!(
                     "the revert of {short} was refused by the scope guard: {}",
                     violation.message

@@ -14,9 +14,14 @@
 //! (`gates`): the scope guard, a clean apply in a fresh worktree, and the
 //! test command in the sandbox. A fix is *proven* only when the suite passes
 //! with it.
+//!
+//! Healing remembers (`memory`): a fix that was proposed in an earlier round
+//! and did not hold is refused at the gates before it is tested again, and
+//! the record of earlier rounds goes to the model and into the report.
 
 mod gates;
 mod ladder;
+mod memory;
 mod report;
 mod test_command;
 mod toolbox;
@@ -29,6 +34,7 @@ use crate::diagnose::{DiagnoseError, DiagnoseOptions};
 use crate::llm::LlmConfig;
 
 pub use ladder::heal;
+pub use memory::{AvoidedFix, patch_sha};
 pub use report::{
     Attempt, HealReport, Outcome, PatchSummary, RunRecord, RungRecord, RungStatus, Strategy,
     TestRuns, ViolationRecord,
@@ -36,7 +42,7 @@ pub use report::{
 pub use test_command::detect_test_command;
 
 /// What healing needs besides the event and the repository.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct HealOptions {
     /// How to diagnose.
     pub diagnose: DiagnoseOptions,
@@ -50,6 +56,14 @@ pub struct HealOptions {
     pub llm: Option<LlmConfig>,
     /// Extra guidance for the LLM rung (a reviewer's `/suture retry` comment).
     pub guidance: Option<String>,
+    /// Fixes proposed in earlier rounds for this error that did not hold:
+    /// a candidate with one of these [`patch_sha`]es is refused before it is
+    /// tested, whichever rung proposes it.
+    pub avoid: Vec<AvoidedFix>,
+    /// suture's record of earlier fixes for this error, one round a line
+    /// (`round 1: revert of abc123 merged as PR #4, did not hold: …`). The
+    /// model reads it as data and the report shows it.
+    pub history: Option<String>,
 }
 
 /// Why healing could not run at all. A ladder that ends without a proven

@@ -7,7 +7,9 @@ use repo::sandbox::RunOutcome;
 use repo::scope::{CheckedPatch, ScopeViolation};
 use serde::Serialize;
 
+use super::memory::AvoidedFix;
 use crate::diagnose::Diagnosis;
+use crate::markdown::{defuse_commands, escape};
 use crate::redact::Redactor;
 
 /// Bytes of test output kept in reports.
@@ -117,6 +119,23 @@ pub struct ViolationRecord {
 }
 
 impl ViolationRecord {
+    /// The kind of a candidate refused because it repeats a fix that did
+    /// not hold.
+    pub const PREVIOUSLY_FAILED: &'static str = "previously_failed";
+
+    pub(crate) fn previously_failed(fix: &AvoidedFix, redactor: &Redactor) -> ViolationRecord {
+        ViolationRecord {
+            kind: Self::PREVIOUSLY_FAILED.to_string(),
+            message: redactor.redact(&fix.reason),
+        }
+    }
+
+    /// Whether the candidate was refused as a repeat of a fix that did not
+    /// hold.
+    pub fn is_previously_failed(&self) -> bool {
+        self.kind == Self::PREVIOUSLY_FAILED
+    }
+
     pub(crate) fn new(violation: &ScopeViolation, redactor: &Redactor) -> ViolationRecord {
         ViolationRecord {
             kind: violation.kind().to_string(),
@@ -210,6 +229,10 @@ pub struct HealReport {
     pub llm: Option<LlmSummary>,
     /// The diagnosis the ladder started from.
     pub diagnosis: Diagnosis,
+    /// suture's record of earlier fixes for this error, when there were
+    /// any (fix memory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<String>,
     /// Time taken, milliseconds.
     pub elapsed_ms: u64,
 }
@@ -285,6 +308,8 @@ impl HealReport {
                 );
             }
         }
+
+        self.write_fix_memory(&mut md);
 
         let _ = writeln!(md, "### The fix\n");
         match (self.strategy, &self.patch) {
@@ -380,16 +405,38 @@ impl HealReport {
             md,
             "\n---\nOpened by suture. A human approves and merges; suture never merges."
         );
-        md
+        defuse_commands(&md)
     }
-}
 
-/// Event- and history-derived text is data: keep it from forming Markdown
-/// links, HTML or mentions in the pull request.
-fn escape(text: &str) -> String {
-    text.replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('@', "@\u{200b}")
-        .replace('[', "\\[")
-        .replace(']', "\\]")
+    /// The "Fix memory" section: what was tried in earlier rounds, and which
+    /// candidates this round refused for repeating it. Nothing when this is
+    /// the first round.
+    fn write_fix_memory(&self, md: &mut String) {
+        let Some(history) = self.history.as_deref().filter(|h| !h.trim().is_empty()) else {
+            return;
+        };
+        let _ = writeln!(md, "### Fix memory\n");
+        let _ = writeln!(md, "Earlier fixes for this error:\n");
+        for line in history.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let _ = writeln!(md, "- {}", escape(line));
+        }
+        let refused = self
+            .attempts
+            .iter()
+            .filter(|a| {
+                a.violation
+                    .as_ref()
+                    .is_some_and(|v| v.is_previously_failed())
+            })
+            .count();
+        if refused > 0 {
+            let _ = writeln!(
+                md,
+                "\n{refused} candidate fix{} of this round repeated a fix that did not hold and {} refused untested.",
+                if refused == 1 { "" } else { "es" },
+                if refused == 1 { "was" } else { "were" }
+            );
+        }
+        let _ = writeln!(md);
+    }
 }

@@ -74,6 +74,7 @@ impl<'g, 'a> HealToolbox<'g, 'a> {
         event: &Event,
         diagnosis: &Diagnosis,
         guidance: Option<&str>,
+        history: Option<&str>,
     ) -> PromptInput {
         let redact = |text: &str| self.gates.redactor.redact(text);
         let mut summary = String::new();
@@ -127,6 +128,7 @@ impl<'g, 'a> HealToolbox<'g, 'a> {
             code_context: code,
             test_command: redact(self.gates.test_command),
             extra_guidance: guidance.map(redact),
+            history: history.map(redact),
         }
     }
 
@@ -433,6 +435,17 @@ impl Toolbox for HealToolbox<'_, '_> {
                 .unwrap_or_default();
             SubmitVerdict::Proven {
                 summary: format!("patch to {files} applies and the test suite passes"),
+            }
+        } else if let Some(violation) = attempt
+            .violation
+            .as_ref()
+            .filter(|v| v.is_previously_failed())
+        {
+            SubmitVerdict::Rejected {
+                feedback: self.finish(format!(
+                    "patch refused (previously_failed): this fix was proposed before and did not hold: {}. Find a different fix.",
+                    violation.message
+                )),
             }
         } else if let Some(violation) = &attempt.violation {
             SubmitVerdict::Rejected {

@@ -2,7 +2,8 @@
 //! incident's facts.
 //!
 //! **Invariant:** text that came from outside suture (the event, the
-//! diagnosis built from it and from commit messages, repository code) is
+//! diagnosis built from it and from commit messages, repository code, and
+//! suture's record of earlier fixes, which quotes all of these) is
 //! only ever placed inside a fenced data block labelled `untrusted`, and
 //! cannot close that block: in event text every run of three or more
 //! backticks or tildes is replaced by look-alike characters, and code keeps
@@ -16,11 +17,12 @@ const SYSTEM_TEMPLATE: &str = include_str!("../../../../prompts/system.md");
 const TASK_TEMPLATE: &str = include_str!("../../../../prompts/task.md");
 
 /// The placeholders the templates may use, as `{{name}}`.
-pub const PLACEHOLDERS: [&str; 7] = [
+pub const PLACEHOLDERS: [&str; 8] = [
     "title",
     "message",
     "frames",
     "diagnosis",
+    "history",
     "code",
     "test_command",
     "guidance",
@@ -40,6 +42,8 @@ const MAX_CODE_CHARS: usize = 40_000;
 const MAX_TEST_COMMAND_CHARS: usize = 1_000;
 /// Longest operator guidance kept.
 const MAX_GUIDANCE_CHARS: usize = 4_000;
+/// Longest record of earlier fixes kept.
+const MAX_HISTORY_CHARS: usize = 4_000;
 
 /// What the task prompt is filled with. The caller redacts secrets before
 /// building it; rendering fences and bounds it.
@@ -63,6 +67,10 @@ pub struct PromptInput {
     /// Extra instructions from the operator or a playbook (trusted: never
     /// event text).
     pub extra_guidance: Option<String>,
+    /// suture's record of earlier fixes for this error and why they did not
+    /// hold, one round a line (untrusted: it quotes commit subjects, pull
+    /// request titles and events). None on the first round.
+    pub history: Option<String>,
 }
 
 /// The rendered prompts of one attempt.
@@ -97,6 +105,7 @@ pub fn render_prompts(input: &PromptInput) -> Prompts {
                 MAX_DIAGNOSIS_CHARS,
             ),
         ),
+        ("history", history(input.history.as_deref())),
         (
             "code",
             exact_block(
@@ -184,6 +193,15 @@ fn exact_block(text: &str, info: &str, max_chars: usize) -> String {
     let longest = longest_run(text, '`');
     let fence = "`".repeat(longest.max(3) + 1);
     format!("{fence}{info}\n{text}\n{fence}")
+}
+
+/// The record of earlier fixes as a data block, or `(none)` on the first
+/// round so the model is not shown an empty block to puzzle over.
+fn history(text: Option<&str>) -> String {
+    match text.filter(|text| !text.trim().is_empty()) {
+        None => "(none)".to_string(),
+        Some(text) => data_block(text, "suture's record of earlier fixes", MAX_HISTORY_CHARS),
+    }
 }
 
 fn guidance(text: Option<&str>) -> String {
