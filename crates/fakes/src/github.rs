@@ -16,7 +16,11 @@
 //! Git itself is not served: pushes go straight to a bare repository on
 //! disk, and the fake reads branches from it ([`FakeGitHubBuilder::git_dir`])
 //! for `GET /repos/{owner}/{repo}/git/ref/{ref}` and to check the head and
-//! base of a new pull request.
+//! base of a new pull request; [`FakeGitHub::merge_pull`] merges there.
+//!
+//! The fake also writes the webhook deliveries GitHub would send about its
+//! state (a pull request closed, a comment created), checked against the
+//! webhook contract, and signs them as GitHub does ([`webhooks`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,6 +33,7 @@ use crate::contract::{OpenApi, flatten, instance};
 use crate::server::{Answer, Api, Call, Server, lock};
 pub use crate::server::{Fault, RecordedRequest};
 use render::timestamp;
+pub use webhooks::{check_webhook, sign_github_webhook};
 
 /// `POST`: exchange an App JWT for an installation token.
 pub const ACCESS_TOKENS: &str = "/app/installations/{installation_id}/access_tokens";
@@ -90,6 +95,8 @@ pub struct FakePull {
     pub state: String,
     /// Whether it was merged.
     pub merged: bool,
+    /// The merge commit, once merged.
+    pub merge_commit_sha: Option<String>,
     /// Head branch name.
     pub head_ref: String,
     /// Head commit.
@@ -285,6 +292,7 @@ impl FakeGitHub {
                     body: item.body.clone(),
                     state: item.state.clone(),
                     merged: pull.merged_at.is_some(),
+                    merge_commit_sha: pull.merge_commit_sha.clone(),
                     head_ref: pull.head_ref.clone(),
                     head_sha: pull.head_sha.clone(),
                     base_ref: pull.base_ref.clone(),
@@ -316,24 +324,40 @@ impl FakeGitHub {
             .for_each(|(_, expires_at)| *expires_at = DateTime::<Utc>::MIN_UTC);
     }
 
-    /// Marks pull request `number` merged (as a human pressing the button).
+    /// Merges pull request `number` (as a human pressing the button, with
+    /// GitHub's default "Create a merge commit"): when the fake reads a
+    /// real bare repository ([`FakeGitHubBuilder::git_dir`]), a merge
+    /// commit of the base branch's tip and the head is written there and
+    /// the base branch moves to it, as on GitHub; with no repository (or a
+    /// directory of bare ref files standing in for one) the head commit is
+    /// recorded as the merge commit. Returns the merge commit.
     ///
     /// # Panics
     ///
-    /// When there is no such pull request.
-    pub fn merge_pull(&self, number: u64) {
-        let mut state = lock(&self.server.api().state);
+    /// When there is no such open pull request, or the merge conflicts
+    /// (GitHub would not offer the button).
+    pub fn merge_pull(&self, number: u64) -> String {
+        let api = self.server.api();
+        let mut state = lock(&api.state);
         let item = state
             .items
             .iter_mut()
             .find(|item| item.number == number && item.pull.is_some())
             .expect("a pull request with that number");
+        assert_eq!(item.state, "open", "pull request #{number} is not open");
+        let pull = item.pull.as_ref().expect("checked above");
+        let merge_commit = match api.git_repository() {
+            Some(repo) => merge::merge_commit(&repo, &api.config.owner, number, &item.title, pull),
+            None => pull.head_sha.clone(),
+        };
         let now = Utc::now();
         item.state = "closed".to_string();
         item.closed_at = Some(now);
+        item.updated_at = now;
         let pull = item.pull.as_mut().expect("checked above");
         pull.merged_at = Some(now);
-        pull.merge_commit_sha = Some(pull.head_sha.clone());
+        pull.merge_commit_sha = Some(merge_commit.clone());
+        merge_commit
     }
 
     /// Closes pull request `number` without merging.
@@ -350,6 +374,7 @@ impl FakeGitHub {
             .expect("a pull request with that number");
         item.state = "closed".to_string();
         item.closed_at = Some(Utc::now());
+        item.updated_at = Utc::now();
     }
 }
 
@@ -385,6 +410,7 @@ struct Item {
     pull: Option<Pull>,
 }
 
+#[derive(Clone)]
 struct Comment {
     id: u64,
     body: String,
@@ -479,6 +505,11 @@ impl Api for GitHubApi {
 impl GitHubApi {
     fn base_url(&self) -> &str {
         self.base_url.get().map(String::as_str).unwrap_or_default()
+    }
+
+    /// The bare repository the fake reads, when it is a real one.
+    fn git_repository(&self) -> Option<git2::Repository> {
+        git2::Repository::open_bare(self.config.git_dir.as_ref()?).ok()
     }
 
     fn repo_api_url(&self) -> String {
@@ -1122,6 +1153,8 @@ fn label_names(value: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+mod merge;
 mod render;
 #[cfg(test)]
 mod tests;
+pub mod webhooks;

@@ -1,8 +1,10 @@
 //! A fake Sentry Web API for the close step: retrieve and update (resolve)
-//! issues of one organisation.
+//! issues of one organisation, and look up which issue an event was
+//! grouped into.
 //!
 //! [`FakeSentry`] serves `GET` and `PUT
-//! /api/0/organizations/{org}/issues/{issue_id}/` as described by
+//! /api/0/organizations/{org}/issues/{issue_id}/` and `GET
+//! /api/0/projects/{org}/{project}/events/{event_id}/` as described by
 //! `shared/contracts/sentry-api-subset.json` (Sentry's own OpenAPI
 //! description), checking requests and answers against it. One quirk of the
 //! published text is handled as `shared/contracts/SOURCES.md` says: the
@@ -11,7 +13,9 @@
 //! without `required` (at the top level and in `statusDetails`).
 //!
 //! Authentication is `Authorization: Bearer <token>`; an unknown token gets
-//! a 401, an unknown issue a 404, as Sentry answers.
+//! a 401, an unknown issue or event a 404, as Sentry answers. Events are
+//! known only once added with [`FakeSentry::add_event`]; the contract's
+//! event id pattern (32 lowercase hex digits) is enforced on the path.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -24,6 +28,9 @@ pub use crate::server::{Fault, RecordedRequest};
 
 /// `GET` and `PUT` one issue.
 pub const ISSUE: &str = "/api/0/organizations/{organization_id_or_slug}/issues/{issue_id}/";
+/// `GET` one event of a project (its `groupID` is its issue).
+pub const PROJECT_EVENT: &str =
+    "/api/0/projects/{organization_id_or_slug}/{project_id_or_slug}/events/{event_id}/";
 
 const CONTRACT: &str = "sentry-api-subset.json";
 
@@ -66,6 +73,7 @@ impl FakeSentry {
             org: org.to_string(),
             token: token.to_string(),
             issues: Mutex::new(issues),
+            events: Mutex::new(BTreeMap::new()),
         })
         .await;
         FakeSentry { server }
@@ -93,6 +101,23 @@ impl FakeSentry {
         self.server.inject(method, ISSUE, fault);
     }
 
+    /// Queues `fault` for the next `method` request to `template` ([`ISSUE`]
+    /// or [`PROJECT_EVENT`]).
+    pub fn inject_on(&self, method: &str, template: &str, fault: Fault) {
+        self.server.inject(method, template, fault);
+    }
+
+    /// Makes event `event_id` of `project` (as the request names it: id or
+    /// slug) known, grouped into issue `issue_id` (which need not be one of
+    /// the fake's issues, as an issue may exist without being resolvable
+    /// by this token).
+    pub fn add_event(&self, project: &str, event_id: &str, issue_id: &str) {
+        lock(&self.server.api().events).insert(
+            (project.to_string(), event_id.to_string()),
+            issue_id.to_string(),
+        );
+    }
+
     /// The issues, by id.
     pub fn issues(&self) -> Vec<FakeSentryIssue> {
         lock(&self.server.api().issues).values().cloned().collect()
@@ -103,6 +128,8 @@ struct SentryApi {
     org: String,
     token: String,
     issues: Mutex<BTreeMap<String, FakeSentryIssue>>,
+    /// `(project, event id)` → issue id.
+    events: Mutex<BTreeMap<(String, String), String>>,
 }
 
 impl Api for SentryApi {
@@ -143,15 +170,13 @@ impl Api for SentryApi {
             return Answer::json(401, self.error_body(401, "Invalid token"));
         }
         let route = call.route;
+        if route.template == PROJECT_EVENT {
+            return self.event(call);
+        }
         let mut issues = lock(&self.issues);
         let issue = match issues.get_mut(route.param("issue_id")) {
             Some(issue) if route.param("organization_id_or_slug") == self.org => issue,
-            _ => {
-                return Answer::json(
-                    404,
-                    self.error_body(404, "The requested resource does not exist"),
-                );
-            }
+            _ => return self.not_found(),
         };
         if route.method == "put" {
             let body = call.body.cloned().unwrap_or(Value::Null);
@@ -187,6 +212,59 @@ impl Api for SentryApi {
                     "issueType": "error",
                     "permalink": format!("https://sentry.io/organizations/{}/issues/{}/", self.org, issue.id),
                     "project": { "id": "1", "name": "shop", "slug": "shop", "platform": "python" },
+                }),
+            ),
+        )
+    }
+}
+
+impl SentryApi {
+    fn not_found(&self) -> Answer {
+        Answer::json(
+            404,
+            self.error_body(404, "The requested resource does not exist"),
+        )
+    }
+
+    fn event(&self, call: &Call<'_>) -> Answer {
+        let route = call.route;
+        let event_id = route.param("event_id");
+        let well_formed = event_id.len() == 32
+            && event_id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !well_formed {
+            return Answer::problem(format!(
+                "event id {event_id:?} does not match the contract's ^[0-9a-f]{{32}}$"
+            ));
+        }
+        let project = route.param("project_id_or_slug");
+        let issue = lock(&self.events)
+            .get(&(project.to_string(), event_id.to_string()))
+            .cloned();
+        let Some(issue) = issue.filter(|_| route.param("organization_id_or_slug") == self.org)
+        else {
+            return self.not_found();
+        };
+        let schema = self
+            .contract()
+            .response_schema(route, 200)
+            .expect("the contract documents the event");
+        Answer::json(
+            200,
+            instance(
+                schema,
+                json!({
+                    "id": event_id,
+                    "eventID": event_id,
+                    "groupID": issue,
+                    "projectID": "1",
+                    "title": "ZeroDivisionError: division by zero",
+                    "message": "",
+                    "platform": "python",
+                    "type": "error",
+                    "dateCreated": "2026-01-01T00:00:00Z",
+                    "dateReceived": "2026-01-01T00:00:01Z",
                 }),
             ),
         )
@@ -256,6 +334,61 @@ mod tests {
         assert_eq!(answer.status, 500);
         assert_eq!(fake.errors().len(), 1, "{:?}", fake.errors());
         assert_eq!(fake.issues()[0].status, "unresolved");
+    }
+
+    /// A known event answers with its issue as `groupID`, in the shape the
+    /// contract documents; an unknown one (or another organisation's) is a
+    /// 404; an id that is not 32 hex digits breaks the contract.
+    #[tokio::test]
+    async fn looks_up_events() {
+        let fake = FakeSentry::start("acme", "t", &["42"]).await;
+        let event = "0123456789abcdef0123456789abcdef";
+        fake.add_event("shop", event, "42");
+        let headers = [("authorization", "Bearer t")];
+        let path = |org: &str, project: &str, id: &str| {
+            format!("/api/0/projects/{org}/{project}/events/{id}/")
+        };
+
+        let found = raw::send(
+            &fake.base_url(),
+            "GET",
+            &path("acme", "shop", event),
+            &headers,
+            None,
+        )
+        .await;
+        assert_eq!(found.status, 200);
+        assert_eq!(found.body["groupID"], "42");
+        assert_eq!(found.body["eventID"], event);
+        let unknown = "f".repeat(32);
+        for (org, project, id) in [
+            ("acme", "shop", unknown.as_str()),
+            ("acme", "web", event),
+            ("other", "shop", event),
+        ] {
+            let missing = raw::send(
+                &fake.base_url(),
+                "GET",
+                &path(org, project, id),
+                &headers,
+                None,
+            )
+            .await;
+            assert_eq!(missing.status, 404, "{org} {project} {id}");
+            assert!(missing.body["detail"].is_string());
+        }
+        assert_eq!(fake.errors(), Vec::<String>::new());
+
+        let bad = raw::send(
+            &fake.base_url(),
+            "GET",
+            &path("acme", "shop", "not-an-id"),
+            &headers,
+            None,
+        )
+        .await;
+        assert_eq!(bad.status, 500);
+        assert_eq!(fake.errors().len(), 1, "{:?}", fake.errors());
     }
 
     /// An injected 429 carries `Retry-After`; the next request goes through.

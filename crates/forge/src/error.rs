@@ -123,14 +123,24 @@ pub enum ForgeError {
         /// Conflicting paths.
         paths: Vec<String>,
     },
-    /// Reading or writing the local forge's records failed.
+    /// The local forge's records file could not be read, written or
+    /// locked.
     #[error("local pull request records at {}", path.display())]
-    Records {
-        /// The records file.
+    RecordsFile {
+        /// The records file (or its lock file).
         path: PathBuf,
-        /// The I/O or JSON error.
+        /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+    /// The local forge's records are unusable (not the expected JSON
+    /// document), or the [`crate::RecordsBackend`] keeping them failed. A
+    /// backend in another crate builds it from its own error's text with
+    /// [`ForgeError::records`].
+    #[error("local pull request records: {message}")]
+    Records {
+        /// What went wrong, without secrets (no connection strings).
+        message: String,
     },
     /// A blocking task (git) panicked or was cancelled.
     #[error("the {what} task did not finish")]
@@ -147,6 +157,14 @@ impl ForgeError {
     pub(crate) fn git(context: impl Into<String>) -> impl FnOnce(git2::Error) -> ForgeError {
         let context = context.into();
         move |source| ForgeError::Git { context, source }
+    }
+
+    /// A [`ForgeError::Records`] with `message`: for [`crate::RecordsBackend`]
+    /// implementations reporting their own failures.
+    pub fn records(message: impl Into<String>) -> ForgeError {
+        ForgeError::Records {
+            message: message.into(),
+        }
     }
 
     pub(crate) fn invalid(what: &'static str, reason: impl Into<String>) -> ForgeError {

@@ -8,16 +8,21 @@
 //!   pushed with git2 over HTTPS, the pull request carries the heal report,
 //!   labels and reviewers (CODEOWNERS, else the culprit's author), and a
 //!   tracking issue links to it and back.
-//! - [`LocalForge`]: a bare git repository as the remote plus a JSON file of
-//!   pull request and issue records, so the whole loop runs with no account
+//! - [`LocalForge`]: a bare git repository as the remote plus a JSON
+//!   document of pull request and issue records, kept by a
+//!   [`RecordsBackend`] (a file, [`FileRecords`], or the service's
+//!   database), so the whole loop runs with no account
 //!   (`suture pr list|show|merge|close`).
 //!
-//! **Invariant:** opening is idempotent per incident. Before anything is
-//! created, the incident's branch (`suture/<incident>-<slug>`), pull request
-//! (by head branch) and tracking issue (by a hidden marker in its body) are
-//! looked up, so a retry after a timeout that in fact succeeded, or a
-//! restart between "branch pushed" and "pull request opened", reuses what
-//! exists instead of opening a second one.
+//! **Invariant:** opening is idempotent per incident and round. Before
+//! anything is created, the round's branch (`suture/<incident>-<slug>`,
+//! `suture/<incident>-r<n>-<slug>` from round 2 on), its pull request (by
+//! head branch) and the incident's tracking issue (by a hidden marker in
+//! its body) are looked up, so a retry after a timeout that in fact
+//! succeeded, or a restart between "branch pushed" and "pull request
+//! opened", reuses what exists instead of opening a second one. A new
+//! round (the first fix did not hold, or was closed) gets its own branch
+//! and pull request and links the same tracking issue.
 //!
 //! **Invariant:** a token never reaches a log, an error message, a URL, a
 //! git config or a request body: it travels in `Authorization` headers
@@ -43,7 +48,9 @@ pub mod upstream;
 pub use codeowners::{CodeOwners, Owner, Reviewers};
 pub use error::ForgeError;
 pub use github::{GitHubAuth, GitHubConfig, GitHubForge};
-pub use local::{LocalForge, LocalIssue, LocalPullRequest, MergeOutcome};
+pub use local::{
+    FileRecords, LocalForge, LocalIssue, LocalPullRequest, MergeOutcome, RecordsBackend,
+};
 pub use octocrab::secrecy::{ExposeSecret, SecretString};
 pub use retry::RetryPolicy;
 
@@ -73,20 +80,33 @@ pub struct FixProposal {
     pub culprit_author_email: Option<String>,
     /// The culprit commit's author's forge login, when known.
     pub culprit_author_login: Option<String>,
+    /// Which attempt at the incident this is, from 1: a fix that did not
+    /// hold (or was closed unmerged) is followed by the next round, with
+    /// its own branch and pull request and the same tracking issue.
+    /// Absent in older serialised proposals, which were all round 1.
+    #[serde(default = "first_round")]
+    pub round: u32,
+}
+
+fn first_round() -> u32 {
+    1
 }
 
 impl FixProposal {
-    /// The fix branch, `suture/<incident>-<slug>` (see [`branch_name`]).
+    /// The fix branch of this round (see [`branch_name_for_round`]).
     pub fn branch(&self) -> String {
-        branch_name(&self.incident_id, &self.slug)
+        branch_name_for_round(&self.incident_id, self.round, &self.slug)
     }
 
-    /// Checks what the forge relies on: an incident id, a 40-hex base, a
-    /// patch, a valid base branch and strategy.
+    /// Checks what the forge relies on: an incident id, a round from 1, a
+    /// 40-hex base, a patch, a valid base branch and strategy.
     pub fn validate(&self) -> Result<(), ForgeError> {
         let invalid = |reason: String| Err(ForgeError::invalid("proposal", reason));
         if self.incident_id.trim().is_empty() {
             return invalid("the incident id is empty".to_string());
+        }
+        if self.round == 0 {
+            return invalid("rounds count from 1".to_string());
         }
         git::parse_oid(&self.base_revision)?;
         if self.patch.trim().is_empty() {
@@ -232,6 +252,24 @@ pub fn branch_name(incident_id: &str, slug: &str) -> String {
         (true, false) => format!("suture/{slug}"),
         (false, false) => format!("suture/{incident}-{slug}"),
     }
+}
+
+/// The fix branch of round `round` of an incident: round 1 (and 0, which
+/// [`FixProposal::validate`] refuses) is [`branch_name`]'s
+/// `suture/<incident>-<slug>`, so branches pushed before rounds existed are
+/// still found; round n ≥ 2 is `suture/<incident>-r<n>-<slug>`, with the
+/// same cuts and characters.
+pub fn branch_name_for_round(incident_id: &str, round: u32, slug: &str) -> String {
+    if round <= 1 {
+        return branch_name(incident_id, slug);
+    }
+    let incident = ref_part(incident_id, 40);
+    let slug = ref_part(slug, 40);
+    let parts: Vec<String> = [incident, format!("r{round}"), slug]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect();
+    format!("suture/{}", parts.join("-"))
 }
 
 /// The hidden marker that identifies an incident's tracking issue and pull
@@ -393,6 +431,55 @@ mod tests {
         )));
     }
 
+    /// Round 1 keeps the branch of old; later rounds insert `r<n>` after
+    /// the incident, and every shape is a valid ref.
+    #[test]
+    fn branch_names_per_round() {
+        assert_eq!(
+            branch_name_for_round("INC-42", 1, "zero division"),
+            "suture/inc-42-zero-division"
+        );
+        assert_eq!(
+            branch_name_for_round("INC-42", 2, "zero division"),
+            "suture/inc-42-r2-zero-division"
+        );
+        assert_eq!(branch_name_for_round("abc", 13, ""), "suture/abc-r13");
+        assert_eq!(branch_name_for_round("", 3, "fix"), "suture/r3-fix");
+        assert_ne!(
+            branch_name_for_round("inc", 2, "x"),
+            branch_name_for_round("inc", 3, "x")
+        );
+        let long = branch_name_for_round(&"x".repeat(100), u32::MAX, &"y/".repeat(100));
+        assert!(long.contains(&format!("-r{}-", u32::MAX)), "{long}");
+        for name in [long, branch_name_for_round("a..b", 2, "@{x}.lock")] {
+            assert!(
+                git2::Reference::is_valid_name(&format!("refs/heads/{name}")),
+                "{name}"
+            );
+        }
+    }
+
+    /// A proposal serialised before rounds existed reads as round 1; round
+    /// 0 is refused.
+    #[test]
+    fn rounds_default_to_one_and_start_there() {
+        let json = serde_json::json!({
+            "incident_id": "inc-1", "slug": "s", "title": "t", "body_markdown": "",
+            "patch": "p", "base_revision": "0123456789abcdef0123456789abcdef01234567",
+            "base_branch": "main", "strategy": "revert", "touched_paths": [],
+            "culprit_author_email": null, "culprit_author_login": null,
+        });
+        let mut proposal: FixProposal = serde_json::from_value(json).unwrap();
+        assert_eq!(proposal.round, 1);
+        assert_eq!(proposal.branch(), "suture/inc-1-s");
+        proposal.validate().unwrap();
+        proposal.round = 0;
+        let error = proposal.validate().unwrap_err();
+        assert!(error.to_string().contains("rounds count from 1"), "{error}");
+        proposal.round = 2;
+        assert_eq!(proposal.branch(), "suture/inc-1-r2-s");
+    }
+
     /// The marker cannot be closed early by a hostile incident id.
     #[test]
     fn markers_stay_comments() {
@@ -419,6 +506,7 @@ mod tests {
             touched_paths: Vec::new(),
             culprit_author_email: Some("12345+octo-cat@users.noreply.github.com".into()),
             culprit_author_login: None,
+            round: 1,
         };
         assert_eq!(proposal.culprit_login().as_deref(), Some("octo-cat"));
         proposal.culprit_author_email = Some("dev@example.com".into());

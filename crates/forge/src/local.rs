@@ -1,22 +1,23 @@
-//! The local forge: a bare git repository as the remote and a JSON file of
-//! pull request and issue records, so that the whole loop (heal → pull
-//! request → review → merge → verify → close) runs with no account.
+//! The local forge: a bare git repository as the remote and a JSON
+//! document of pull request and issue records, so that the whole loop
+//! (heal → pull request → review → merge → verify → close) runs with no
+//! account.
 //!
 //! `suture pr list|show|merge|close` act on it through [`LocalForge`]'s
 //! synchronous API. Pull requests and issues share one number sequence, as
-//! on GitHub. Opening is idempotent per incident like the GitHub forge's:
-//! the branch is read back from the bare repository and the records are
-//! searched by branch and incident before anything is created.
+//! on GitHub. Opening is idempotent per incident and round like the GitHub
+//! forge's: the branch is read back from the bare repository and the
+//! records are searched by branch and incident before anything is created.
 //!
-//! The records file is rewritten whole through a temp file and a rename
-//! (a crash leaves the old or the new file, never half of one), under an
-//! in-process mutex and, on Unix, an advisory `flock` on `<records>.lock`,
-//! so the service and a `suture pr merge` in another process take turns.
+//! The records live behind a [`RecordsBackend`] (a file by default, see
+//! [`records`]); every change is one read-modify-write under the
+//! backend's lock, so the service and a `suture pr merge` in another
+//! process take turns.
 
-use std::fs::File;
-use std::io::Write;
+mod records;
+
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use git2::{Oid, Repository, Signature};
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ForgeError;
 use crate::{CommitIdentity, FixProposal, OpenedPr, PrState, git, incident_marker};
+pub use records::{FileRecords, RecordsBackend};
 
 /// Version of the records file format.
 const RECORDS_VERSION: u32 = 1;
@@ -37,10 +39,8 @@ pub struct LocalForge {
 #[derive(Debug)]
 struct Inner {
     remote: PathBuf,
-    records: PathBuf,
+    records: Arc<dyn RecordsBackend>,
     identity: CommitIdentity,
-    /// Serialises read-modify-write of the records in this process.
-    lock: Mutex<()>,
 }
 
 /// A local pull request.
@@ -64,6 +64,10 @@ pub struct LocalPullRequest {
     pub base_sha: String,
     /// The strategy that produced the fix.
     pub strategy: String,
+    /// The incident's round this pull request belongs to (1 in records
+    /// written before rounds existed).
+    #[serde(default = "first_round")]
+    pub round: u32,
     /// Labels (`suture`, the strategy).
     pub labels: Vec<String>,
     /// Reviewers CODEOWNERS (or the culprit's author) would be asked.
@@ -149,10 +153,24 @@ impl Records {
     }
 }
 
+fn first_round() -> u32 {
+    1
+}
+
 impl LocalForge {
     /// The forge of the bare repository at `remote_path`, with records in
-    /// `records_path` (created on first write; its directory must exist).
+    /// the file `records_path` (created on first write; its directory must
+    /// exist).
     pub fn open(remote_path: &Path, records_path: &Path) -> Result<LocalForge, ForgeError> {
+        LocalForge::with_backend(remote_path, Arc::new(FileRecords::new(records_path)))
+    }
+
+    /// The forge of the existing bare repository at `remote_path`, with
+    /// records kept by `backend`.
+    pub fn with_backend(
+        remote_path: &Path,
+        backend: Arc<dyn RecordsBackend>,
+    ) -> Result<LocalForge, ForgeError> {
         Repository::open_bare(remote_path).map_err(ForgeError::git(format!(
             "opening the bare remote {}",
             remote_path.display()
@@ -160,11 +178,39 @@ impl LocalForge {
         Ok(LocalForge {
             inner: Arc::new(Inner {
                 remote: remote_path.to_path_buf(),
-                records: records_path.to_path_buf(),
+                records: backend,
                 identity: CommitIdentity::default(),
-                lock: Mutex::new(()),
             }),
         })
+    }
+
+    /// Like [`LocalForge::with_backend`], but first creates the bare
+    /// repository (and its parent directories) when there is none at
+    /// `remote_path`, so a service can start from an empty data directory.
+    /// The new remote has no branches: the first pull request seeds its
+    /// base (see [`LocalForge::open_pull_request`]). A path that exists and
+    /// is something else than an empty directory or a bare repository is
+    /// refused, never overwritten.
+    pub fn open_or_init(
+        remote_path: &Path,
+        backend: Arc<dyn RecordsBackend>,
+    ) -> Result<LocalForge, ForgeError> {
+        let vacant = match std::fs::read_dir(remote_path) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(error) => error.kind() == std::io::ErrorKind::NotFound,
+        };
+        if vacant {
+            std::fs::create_dir_all(remote_path).map_err(|error| ForgeError::Git {
+                context: format!("creating the bare remote {}", remote_path.display()),
+                source: git2::Error::from_str(&error.to_string()),
+            })?;
+            Repository::init_bare(remote_path).map_err(ForgeError::git(format!(
+                "creating the bare remote {}",
+                remote_path.display()
+            )))?;
+            tracing::info!(remote = %remote_path.display(), "created the local forge's bare remote");
+        }
+        LocalForge::with_backend(remote_path, backend)
     }
 
     /// The same forge committing as `identity`.
@@ -174,7 +220,6 @@ impl LocalForge {
                 remote: self.inner.remote.clone(),
                 records: self.inner.records.clone(),
                 identity,
-                lock: Mutex::new(()),
             }),
         }
     }
@@ -206,8 +251,24 @@ impl LocalForge {
         Ok(self.read()?.issues)
     }
 
-    /// Pushes the fix branch to the bare repository and records the pull
-    /// request and the tracking issue; finds them instead when they exist.
+    /// Issue `number`.
+    pub fn issue(&self, number: u64) -> Result<LocalIssue, ForgeError> {
+        self.read()?
+            .issues
+            .into_iter()
+            .find(|issue| issue.number == number)
+            .ok_or(ForgeError::NotFound {
+                kind: "issue",
+                number,
+            })
+    }
+
+    /// Pushes the round's fix branch to the bare repository and records its
+    /// pull request and the incident's tracking issue; finds them instead
+    /// when they exist. A later round gets a new pull request linked from
+    /// the same tracking issue. When the remote has no base branch yet (a
+    /// fresh remote), it is created at the proposal's base revision first;
+    /// an existing base branch is never moved.
     pub fn open_pull_request(
         &self,
         proposal: &FixProposal,
@@ -242,6 +303,12 @@ impl LocalForge {
             let head_sha = match git::branch_head(&self.inner.remote, &branch)? {
                 Some(sha) => sha,
                 None => {
+                    git::seed_branch(
+                        source_repo,
+                        &self.inner.remote,
+                        &proposal.base_branch,
+                        &proposal.base_revision,
+                    )?;
                     let url = self.inner.remote.to_string_lossy().into_owned();
                     git::push_fix(
                         source_repo,
@@ -275,6 +342,7 @@ impl LocalForge {
                 head_sha: head_sha.clone(),
                 base_sha: proposal.base_revision.clone(),
                 strategy: proposal.strategy.clone(),
+                round: proposal.round,
                 labels: vec!["suture".to_string(), proposal.strategy.clone()],
                 reviewers,
                 state: PrState::Open,
@@ -414,23 +482,26 @@ impl LocalForge {
     }
 
     fn read(&self) -> Result<Records, ForgeError> {
-        let _guard = lock(&self.inner.lock);
-        let _file_lock = FileLock::acquire(&self.inner.records)?;
-        read_records(&self.inner.records)
+        parse_records(self.inner.records.read()?)
     }
 
-    /// Read, change, write back, under both locks. A failing `change`
-    /// writes nothing.
+    /// Read, change, write back, as one turn of the backend's lock. A
+    /// failing `change` writes nothing. `change` runs once per turn the
+    /// backend takes (once, unless a backend retries a turn), and the
+    /// result of the last run is returned.
     fn update<T>(
         &self,
-        change: impl FnOnce(&mut Records) -> Result<T, ForgeError>,
+        mut change: impl FnMut(&mut Records) -> Result<T, ForgeError>,
     ) -> Result<T, ForgeError> {
-        let _guard = lock(&self.inner.lock);
-        let _file_lock = FileLock::acquire(&self.inner.records)?;
-        let mut records = read_records(&self.inner.records)?;
-        let result = change(&mut records)?;
-        write_records(&self.inner.records, &records)?;
-        Ok(result)
+        let mut result = None;
+        self.inner.records.update(&mut |document| {
+            let mut records = parse_records(document)?;
+            result = Some(change(&mut records)?);
+            serde_json::to_string_pretty(&records)
+                .map(Some)
+                .map_err(|error| ForgeError::records(format!("serialising: {error}")))
+        })?;
+        result.ok_or_else(|| ForgeError::records("the records backend did not run the change"))
     }
 }
 
@@ -552,99 +623,22 @@ fn merge_branch(
     })
 }
 
-fn read_records(path: &Path) -> Result<Records, ForgeError> {
-    let io = |source: std::io::Error| ForgeError::Records {
-        path: path.to_path_buf(),
-        source,
+/// The records in `document`; empty records when there is none yet.
+fn parse_records(document: Option<String>) -> Result<Records, ForgeError> {
+    let Some(text) = document else {
+        return Ok(Records {
+            version: RECORDS_VERSION,
+            next_number: 1,
+            ..Records::default()
+        });
     };
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Records {
-                version: RECORDS_VERSION,
-                next_number: 1,
-                ..Records::default()
-            });
-        }
-        Err(error) => return Err(io(error)),
-    };
-    let records: Records = serde_json::from_str(&text).map_err(|error| io(error.into()))?;
+    let records: Records = serde_json::from_str(&text)
+        .map_err(|error| ForgeError::records(format!("not a records document: {error}")))?;
     if records.version != RECORDS_VERSION {
-        return Err(io(std::io::Error::other(format!(
+        return Err(ForgeError::records(format!(
             "records version {} is not {RECORDS_VERSION}",
             records.version
-        ))));
+        )));
     }
     Ok(records)
-}
-
-fn write_records(path: &Path, records: &Records) -> Result<(), ForgeError> {
-    let io = |source: std::io::Error| ForgeError::Records {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    let text = serde_json::to_string_pretty(records).map_err(|error| io(error.into()))?;
-    temp.write_all(text.as_bytes())
-        .and_then(|()| temp.as_file().sync_all())
-        .map_err(io)?;
-    temp.persist(path).map_err(|error| io(error.error))?;
-    Ok(())
-}
-
-fn lock(mutex: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// An advisory exclusive lock on `<records>.lock`, released on drop (and by
-/// the kernel if the process dies).
-struct FileLock {
-    #[cfg_attr(not(unix), allow(dead_code))]
-    file: File,
-}
-
-impl FileLock {
-    fn acquire(records: &Path) -> Result<FileLock, ForgeError> {
-        let mut name = records.as_os_str().to_owned();
-        name.push(".lock");
-        let lock_path = PathBuf::from(name);
-        let io = |source: std::io::Error| ForgeError::Records {
-            path: lock_path.clone(),
-            source,
-        };
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io)?;
-        #[cfg(unix)]
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: `flock` on a file descriptor this function owns for
-            // the lock's lifetime; no memory is shared with the call.
-            let result = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-            if result != 0 {
-                return Err(io(std::io::Error::last_os_error()));
-            }
-        }
-        Ok(FileLock { file })
-    }
-}
-
-#[cfg(unix)]
-impl Drop for FileLock {
-    fn drop(&mut self) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: as in `acquire`; closing the file would release it too.
-        unsafe {
-            libc::flock(self.file.as_raw_fd(), libc::LOCK_UN);
-        }
-    }
 }

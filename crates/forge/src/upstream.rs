@@ -1,5 +1,6 @@
 //! The close step's calls to the services that raised the incident:
-//! resolve the Sentry issue, resolve (and annotate) the PagerDuty incident.
+//! find and resolve the Sentry issue, resolve (and annotate) the PagerDuty
+//! incident.
 //!
 //! Both are small JSON clients over the same HTTP client and retry rules as
 //! the GitHub forge (429 with `Retry-After` waits that long; 5xx and
@@ -10,7 +11,9 @@
 //!
 //! Wire formats (`shared/contracts/*-api-subset.json`, WIRE-FORMATS.md e/f):
 //! Sentry `PUT /api/0/organizations/{org}/issues/{id}/` with
-//! `{"status":"resolved"}` and `Authorization: Bearer <token>`; PagerDuty
+//! `{"status":"resolved"}` and `Authorization: Bearer <token>`, and
+//! `GET /api/0/projects/{org}/{project}/events/{event_id}/` whose `groupID`
+//! is the issue of an event an SDK sent straight to suture; PagerDuty
 //! `PUT /incidents/{id}` with `{"incident":{"type":"incident_reference",
 //! "status":"resolved"}}`, `Authorization: Token token=<key>`,
 //! `Accept: application/vnd.pagerduty+json;version=2` and `From: <email>`.
@@ -64,6 +67,68 @@ impl SentryClient {
         Ok(SentryClient { http, config })
     }
 
+    /// The id of the Sentry issue event `event_id` of `project` (id or
+    /// slug) was grouped into, its `groupID`; `None` when Sentry does not
+    /// know the event (404: never sent there, not yet processed, or
+    /// deleted) or has not grouped it. An SDK event carries no issue id, so
+    /// this is how the close step finds the issue to resolve. The event id
+    /// is the SDK's 32 hex digits; the UUID form with dashes is accepted.
+    pub async fn issue_for_event(
+        &self,
+        project: &str,
+        event_id: &str,
+    ) -> Result<Option<String>, ForgeError> {
+        let operation = "look up the sentry event";
+        let event_id: String = event_id
+            .chars()
+            .filter(|c| *c != '-')
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        if event_id.len() != 32 || !event_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ForgeError::invalid(
+                "sentry event id",
+                format!("{event_id:?} is not 32 hex digits"),
+            ));
+        }
+        if project.is_empty() {
+            return Err(ForgeError::invalid("sentry project", "it is empty"));
+        }
+        let path = format!(
+            "/api/0/projects/{}/{}/events/{event_id}/",
+            encode(&self.config.organization),
+            encode(project),
+        );
+        let reply = call(
+            &self.http,
+            &self.config.retry,
+            operation,
+            Method::GET,
+            &path,
+            &self.headers()?,
+            None,
+        )
+        .await?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        if !reply.is_success() {
+            return Err(reply.into_error(self.http.service, operation));
+        }
+        let event: Value = reply.json(self.http.service, operation)?;
+        match &event["groupID"] {
+            Value::String(group) if !group.is_empty() => Ok(Some(group.clone())),
+            Value::Null | Value::String(_) => Ok(None),
+            // Sentry's serialiser writes ids as strings; a number is not
+            // what the API documents but names the issue all the same.
+            Value::Number(group) => Ok(Some(group.to_string())),
+            other => Err(ForgeError::Protocol {
+                service: self.http.service,
+                operation: operation.to_string(),
+                reason: format!("groupID is {other}, not a string"),
+            }),
+        }
+    }
+
     /// Marks issue `issue_id` resolved.
     pub async fn resolve_issue(&self, issue_id: &str) -> Result<(), ForgeError> {
         self.update(issue_id, &json!({ "status": "resolved" }))
@@ -92,24 +157,27 @@ impl SentryClient {
             encode(&self.config.organization),
             encode(issue_id)
         );
-        let headers = vec![
-            (ACCEPT, HeaderValue::from_static("application/json")),
-            (
-                AUTHORIZATION,
-                secret_header(&format!("Bearer {}", self.config.token.expose_secret()))?,
-            ),
-        ];
         let reply = call(
             &self.http,
             &self.config.retry,
             operation,
             Method::PUT,
             &path,
-            &headers,
+            &self.headers()?,
             Some(body),
         )
         .await?;
         expect_success(reply, self.http.service, operation)
+    }
+
+    fn headers(&self) -> Result<Vec<(HeaderName, HeaderValue)>, ForgeError> {
+        Ok(vec![
+            (ACCEPT, HeaderValue::from_static("application/json")),
+            (
+                AUTHORIZATION,
+                secret_header(&format!("Bearer {}", self.config.token.expose_secret()))?,
+            ),
+        ])
     }
 }
 

@@ -220,7 +220,12 @@ impl Api {
     /// says which 422 answers are worth another round (e.g. "already
     /// exists" while the list lags). Returns the object and whether this
     /// call created it (or may have).
-    pub(crate) async fn create<T, F>(
+    ///
+    /// `find` is a plain closure returning a future that borrows only what
+    /// the closure captured by reference, not the closure itself: with an
+    /// `AsyncFn` the compiler cannot prove the caller's future `Send` for
+    /// every borrow, and a service could not box or spawn it.
+    pub(crate) async fn create<T, F, Found>(
         &self,
         operation: &str,
         path: &str,
@@ -231,7 +236,8 @@ impl Api {
     ) -> Result<(T, bool), ForgeError>
     where
         T: DeserializeOwned,
-        F: AsyncFn() -> Result<Option<T>, ForgeError>,
+        F: Fn() -> Found,
+        Found: Future<Output = Result<Option<T>, ForgeError>>,
     {
         let mut backoff = Backoff::new(&self.policy, operation);
         let mut maybe_applied = false;
@@ -412,13 +418,14 @@ impl Api {
         let marker = format!("<!-- suture:comment={key} -->");
         let path = self.repo_path(&format!("/issues/{number}/comments"));
         let payload = json!({ "body": format!("{body}\n\n{marker}") });
-        let find = async || -> Result<Option<Value>, ForgeError> {
+        let marker = &marker;
+        let find = || async move {
             let latest = self.latest_comment(number).await?;
             Ok(latest
-                .filter(|comment| comment.contains(&marker))
+                .filter(|comment| comment.contains(marker))
                 .map(|_| Value::Null))
         };
-        self.create::<Value, _>("comment", &path, &payload, look_first, find, |_| false)
+        self.create::<Value, _, _>("comment", &path, &payload, look_first, find, |_| false)
             .await
             .map(drop)
     }

@@ -10,6 +10,10 @@
 //! issue's body gains a link to the pull request. Every step can be
 //! repeated, so the whole call can be: after a crash, a timeout, a 502 that
 //! was in fact applied.
+//!
+//! Each round of an incident has its own branch and so its own pull
+//! request; the tracking issue is the incident's, found by its marker
+//! whatever the round, and lists every round's pull request.
 
 mod api;
 mod auth;
@@ -356,10 +360,11 @@ impl GitHubForge {
             "body": format!("{body}\n\n{marker}"),
             "labels": [label],
         });
-        let find = async || self.api().issue_by_marker(&label, &marker).await;
+        let (api, label_ref, marker_ref) = (self.api(), &label, &marker);
+        let find = move || api.issue_by_marker(label_ref, marker_ref);
         match self
             .api()
-            .create::<Issue, _>(
+            .create::<Issue, _, _>(
                 "create the tracking issue",
                 &path,
                 &payload,
@@ -390,8 +395,13 @@ impl GitHubForge {
         if let Some(issue) = issue {
             body.push_str(&format!("Tracking issue: #{issue}\n"));
         }
+        let round = if proposal.round > 1 {
+            format!(", round {}", proposal.round)
+        } else {
+            String::new()
+        };
         body.push_str(&format!(
-            "Opened by suture for incident `{}` (strategy `{}`).\n\n{}",
+            "Opened by suture for incident `{}` (strategy `{}`{round}).\n\n{}",
             proposal.incident_id,
             proposal.strategy,
             incident_marker(&proposal.incident_id)
@@ -408,7 +418,8 @@ impl GitHubForge {
             self.config().owner,
             self.config().repo
         );
-        let find = async || self.api().pull_by_head(branch).await;
+        let api = self.api();
+        let find = move || api.pull_by_head(branch);
         // "A pull request already exists" while the list lags, or a head
         // GitHub does not see yet right after the push: look again.
         let retry_unprocessable = |reply: &crate::http::Reply| {
@@ -493,11 +504,16 @@ impl GitHubForge {
             .map(drop)
     }
 
-    /// Adds "Proposed fix: #<pull>" to the tracking issue's body, once.
+    /// Adds "Proposed fix: #<pull>" to the tracking issue's body, once
+    /// per pull request (a later round adds its own line).
     async fn link_issue(&self, issue: &Issue, pull: u64, strategy: &str) -> Result<(), ForgeError> {
         let body = issue.body.clone().unwrap_or_default();
         let link = format!("Proposed fix: #{pull}");
-        if body.contains(&link) {
+        // `#1` must not count as linked because `#12` is.
+        let linked = body
+            .match_indices(&link)
+            .any(|(at, _)| !body[at + link.len()..].starts_with(|c: char| c.is_ascii_digit()));
+        if linked {
             return Ok(());
         }
         let body = format!("{}\n\n{link} (strategy `{strategy}`)", body.trim_end());

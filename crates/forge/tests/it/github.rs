@@ -456,3 +456,89 @@ async fn the_tracking_issue_is_found_on_a_later_page() {
     assert!(last.ends_with("page=2"), "{last}");
     assert_eq!(fake.errors(), Vec::<String>::new());
 }
+
+/// Round 2 pushes its own branch and opens its own pull request, and the
+/// incident's tracking issue (found by its marker) links both; opening
+/// round 2 again finds its pull request.
+#[tokio::test]
+async fn a_second_round_links_the_same_tracking_issue() {
+    let scene = Scene::new(false);
+    let fake = fake_github(&scene).await;
+    let forge = github_forge(&fake, &scene, token_auth());
+    let first = forge
+        .open_pull_request(&scene.proposal("inc-7"), &scene.source)
+        .await
+        .unwrap();
+    fake.close_pull(first.number);
+    let mut proposal = scene.proposal("inc-7");
+    proposal.round = 2;
+
+    let second = forge
+        .open_pull_request(&proposal, &scene.source)
+        .await
+        .unwrap();
+    let again = forge
+        .open_pull_request(&proposal, &scene.source)
+        .await
+        .unwrap();
+
+    assert!(second.created);
+    assert_eq!(second.branch, "suture/inc-7-r2-zero-division-in-checkout");
+    assert_eq!(
+        scene.tip(&second.branch).as_deref(),
+        Some(second.head_sha.as_str())
+    );
+    assert_eq!(second.tracking_issue, first.tracking_issue);
+    assert_eq!((again.created, again.number), (false, second.number));
+    let pulls = fake.pulls();
+    assert_eq!(pulls.len(), 2);
+    assert_eq!(pulls[1].head_ref, second.branch);
+    assert!(
+        pulls[1].body.as_deref().unwrap().contains("round 2"),
+        "{:?}",
+        pulls[1].body
+    );
+    let issues = fake.issues();
+    assert_eq!(issues.len(), 1);
+    let body = issues[0].body.as_deref().unwrap();
+    for number in [first.number, second.number] {
+        assert_eq!(
+            body.matches(&format!("Proposed fix: #{number} ")).count(),
+            1,
+            "{body}"
+        );
+    }
+    assert_eq!(fake.errors(), Vec::<String>::new());
+}
+
+/// After the merge button, the pull request reads as merged and the base
+/// branch of the remote holds the merge commit the fake reports.
+#[tokio::test]
+async fn a_merged_pull_request_reads_as_merged() {
+    let scene = Scene::new(false);
+    let fake = fake_github(&scene).await;
+    let forge = Forge::GitHub(github_forge(&fake, &scene, token_auth()));
+    let opened = forge
+        .open_pull_request(&scene.proposal("inc-1"), &scene.source)
+        .await
+        .unwrap();
+
+    let merge_commit = fake.merge_pull(opened.number);
+
+    assert_eq!(
+        forge.pr_state(opened.number).await.unwrap(),
+        PrState::Merged
+    );
+    assert_eq!(scene.tip("main").as_deref(), Some(merge_commit.as_str()));
+    assert_eq!(scene.file_on("main", "app/checkout.py"), FIXED);
+    let payload = fake.pull_request_closed_webhook(opened.number);
+    assert_eq!(
+        payload["pull_request"]["merge_commit_sha"],
+        merge_commit.as_str()
+    );
+    assert_eq!(
+        payload["pull_request"]["head"]["sha"],
+        opened.head_sha.as_str()
+    );
+    assert_eq!(fake.errors(), Vec::<String>::new());
+}

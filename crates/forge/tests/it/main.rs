@@ -6,5 +6,6 @@ mod faults;
 mod github;
 mod local;
 mod secrets;
+mod send;
 mod support;
 mod upstream;

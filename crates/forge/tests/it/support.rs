@@ -91,6 +91,7 @@ impl Scene {
             touched_paths: vec!["app/checkout.py".to_string()],
             culprit_author_email: Some("bob@example.com".to_string()),
             culprit_author_login: Some("bob".to_string()),
+            round: 1,
         }
     }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use fakes::pagerduty::{self as pd, FakePagerDuty};
-use fakes::sentry::{FakeSentry, Fault};
+use fakes::sentry::{self as sentry_fake, FakeSentry, Fault};
 use forge::upstream::{PagerDutyClient, PagerDutyConfig, SentryClient, SentryConfig};
 use forge::{ForgeError, RetryPolicy, SecretString};
 use tokio::time::Instant;
@@ -113,6 +113,99 @@ async fn sentry_gives_up_and_reports_unknown_issues() {
         "{error}"
     );
     assert_eq!(fake.requests().len(), 4);
+    assert_eq!(fake.errors(), Vec::<String>::new());
+}
+
+/// An event's issue is its `groupID`; an event Sentry does not know is
+/// `None`; the UUID form of an id is sent as Sentry's 32 hex digits, and
+/// an id that is neither is refused without a request.
+#[tokio::test]
+async fn finds_the_issue_of_an_event() {
+    let fake = FakeSentry::start("acme", "sntrys_secret", &["42"]).await;
+    let event = "0123456789abcdef0123456789abcdef";
+    fake.add_event("shop", event, "42");
+    let client = sentry(&fake, policy());
+
+    assert_eq!(
+        client
+            .issue_for_event("shop", event)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("42")
+    );
+    assert_eq!(
+        client
+            .issue_for_event("shop", "01234567-89AB-CDEF-0123-456789ABCDEF")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("42")
+    );
+    assert_eq!(
+        client
+            .issue_for_event("shop", &"f".repeat(32))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(client.issue_for_event("web", event).await.unwrap(), None);
+    let error = client.issue_for_event("shop", "nope").await.unwrap_err();
+    assert!(matches!(error, ForgeError::Invalid { .. }), "{error}");
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 4);
+    assert_eq!(requests[0].method, "GET");
+    assert_eq!(
+        requests[0].path,
+        format!("/api/0/projects/acme/shop/events/{event}/")
+    );
+    assert_eq!(requests[1].path, requests[0].path);
+    assert_eq!(
+        requests[0].header("authorization"),
+        Some("Bearer sntrys_secret")
+    );
+    assert_eq!(fake.errors(), Vec::<String>::new());
+}
+
+/// The event lookup is retried like the other calls: a 429 waits its
+/// `Retry-After`, a 502 backs off, then the answer comes; a 401 is an
+/// error, not a missing event.
+#[tokio::test(start_paused = true)]
+async fn the_event_lookup_is_retried() {
+    let fake = FakeSentry::start("acme", "sntrys_secret", &["42"]).await;
+    let event = "0123456789abcdef0123456789abcdef";
+    fake.add_event("shop", event, "42");
+    fake.inject_on(
+        "GET",
+        sentry_fake::PROJECT_EVENT,
+        Fault::retry_after(429, 20),
+    );
+    fake.inject_on("GET", sentry_fake::PROJECT_EVENT, Fault::status(502));
+    let client = sentry(&fake, policy());
+    let start = Instant::now();
+
+    let issue = client.issue_for_event("shop", event).await.unwrap();
+
+    assert_eq!(issue.as_deref(), Some("42"));
+    assert!(
+        start.elapsed() >= Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(fake.requests().len(), 3);
+    let mut config = SentryConfig::new("acme", SecretString::from("wrong".to_string()));
+    config.base_url = fake.base_url();
+    config.retry = policy();
+    let refused = SentryClient::new(config)
+        .unwrap()
+        .issue_for_event("shop", event)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, ForgeError::Status { status: 401, .. }),
+        "{refused}"
+    );
     assert_eq!(fake.errors(), Vec::<String>::new());
 }
 
