@@ -2,6 +2,7 @@
 //! dirs, real `sentry-sdk` events, and running the real `suture` binary.
 //! The scenarios themselves are in `e2e/`.
 
+pub mod loop_support;
 pub mod serve_support;
 
 use std::path::{Path, PathBuf};

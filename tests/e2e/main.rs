@@ -7,5 +7,7 @@ mod diagnose_input;
 mod heal;
 mod heal_js;
 mod heal_llm;
+mod loop_github;
+mod loop_local;
 mod serve;
 mod serve_crash;

@@ -208,7 +208,8 @@ fn interrupted_job_completes_exactly_once(db: Db) {
         steps,
         [
             ("diagnose".into(), "finished".into(), 1),
-            ("heal".into(), "finished".into(), 2)
+            ("heal".into(), "finished".into(), 2),
+            ("propose".into(), "finished".into(), 1)
         ]
     );
     let ended: Vec<&str> = done["timeline"]
@@ -218,11 +219,11 @@ fn interrupted_job_completes_exactly_once(db: Db) {
         .filter(|e| e["kind"] == "step_finished" || e["kind"] == "step_failed")
         .map(|e| e["message"].as_str().unwrap())
         .collect();
-    assert_eq!(ended.len(), 2, "each step ended once: {ended:?}");
+    assert_eq!(ended.len(), 3, "each step ended once: {ended:?}");
     assert!(ended[0].starts_with("diagnosed"), "{ended:?}");
     assert!(ended[1].starts_with("heal finished"), "{ended:?}");
     assert!(
-        ["fixed", "unfixed"].contains(&done["state"].as_str().unwrap()),
+        ["proposed", "unfixed"].contains(&done["state"].as_str().unwrap()),
         "{done:#}"
     );
     assert!(done["diagnosis"]["suspects"].is_array(), "{done:#}");

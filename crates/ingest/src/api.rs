@@ -1,8 +1,9 @@
 //! The read side: health, readiness, metrics and the incidents API.
 //!
 //! `GET /api/incidents` lists incidents newest first; `GET
-//! /api/incidents/{id}` adds the diagnosis and heal report (the persisted
-//! outputs of those steps), the job's attempts and steps, and the timeline.
+//! /api/incidents/{id}` adds the latest round's diagnosis, heal report and
+//! proposal (the persisted outputs of those steps), the fix memory of its
+//! fingerprint (`fixes`), the jobs with their steps, and the timeline.
 //! When `SUTURE_API_TOKEN` is set both require `Authorization: Bearer`.
 
 use axum::Json;
@@ -97,6 +98,7 @@ fn summary(incident: &Incident) -> Value {
         "project": incident.project,
         "upstream_id": incident.upstream_id,
         "count": incident.count,
+        "round": incident.round,
         "first_seen": incident.first_seen,
         "last_seen": incident.last_seen,
     })
@@ -146,8 +148,15 @@ pub(crate) async fn incident(
         .ok_or(IngestError::NotFound)?;
     let jobs = state.store.incident_jobs(id).await.map_err(store_error)?;
     let timeline = state.store.timeline(id).await.map_err(store_error)?;
+    let fixes = state
+        .store
+        .attempts_for_fingerprint(&incident.fingerprint)
+        .await
+        .map_err(store_error)?;
+    // The latest round's output of a step: later jobs come later.
     let step_output = |name: &str| -> Value {
         jobs.iter()
+            .rev()
             .flat_map(|job| &job.steps)
             .find(|step| step.step == name)
             .and_then(|step| step.output.as_deref())
@@ -157,6 +166,8 @@ pub(crate) async fn incident(
     let mut body = summary(&incident);
     body["diagnosis"] = step_output("diagnose");
     body["heal"] = step_output("heal");
+    body["proposal"] = step_output("propose");
+    body["fixes"] = json!(fixes);
     body["attempts"] = json!(jobs.iter().map(|job| job.attempts).sum::<i64>());
     body["jobs"] = json!(jobs);
     body["timeline"] = json!(timeline);

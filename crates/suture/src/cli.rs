@@ -29,6 +29,9 @@ pub(crate) enum Command {
     Serve(crate::serve_cmd::ServeArgs),
     /// Check the configuration `suture serve` would use, and explain any problem.
     CheckConfig(crate::check_config_cmd::CheckConfigArgs),
+    /// Review suture's pull requests on the local forge: list, show,
+    /// merge, close, comment.
+    Pr(crate::pr_cmd::PrArgs),
 }
 
 /// Flags of `suture diagnose`.

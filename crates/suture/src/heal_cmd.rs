@@ -136,7 +136,7 @@ fn options(args: &HealArgs) -> HealOptions {
         sandbox,
         scope,
         llm: LlmConfig::from_env(),
-        guidance: None,
+        ..HealOptions::default()
     }
 }
 

@@ -7,8 +7,14 @@ mod check_config_cmd;
 mod cli;
 mod diagnose_cmd;
 mod event_file;
+mod forge_events;
+mod forges;
 mod heal_cmd;
+mod pipeline;
+mod pr_cmd;
+mod propose;
 mod serve_cmd;
+mod verify;
 mod worker;
 
 use std::process::ExitCode;
@@ -78,6 +84,7 @@ fn main() -> ExitCode {
         cli::Command::Heal(args) => heal_cmd::run(&args),
         cli::Command::Serve(args) => serve_cmd::run(&args),
         cli::Command::CheckConfig(args) => check_config_cmd::run(&args),
+        cli::Command::Pr(args) => pr_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),

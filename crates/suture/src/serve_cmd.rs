@@ -28,6 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::CommandError;
 use crate::check_config_cmd;
+use crate::forges::Forges;
 use crate::worker::{Pipeline, run_worker};
 
 /// Flags of `suture serve`; each overrides its configuration key.
@@ -81,22 +82,10 @@ async fn serve(config: Config) -> Result<(), CommandError> {
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating the data directory {}", data_dir.display()))
         .map_err(CommandError::failure)?;
-    let database_url = config
-        .store
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite:{}", data_dir.join("suture.db").display()));
     let projects = sdk_projects(&config, &data_dir).map_err(CommandError::failure)?;
-    let store = Store::open(
-        &database_url,
-        &StoreOptions {
-            max_connections: config.store.max_connections,
-            ..StoreOptions::default()
-        },
-    )
-    .await
-    .with_context(|| format!("opening the store {}", store::redact_url(&database_url)))
-    .map_err(CommandError::failure)?;
+    let store = open_store(&config).await.map_err(CommandError::failure)?;
+    let forges = Forges::build(&config, &store, &tokio::runtime::Handle::current())
+        .map_err(CommandError::failure)?;
 
     let metrics = Arc::new(Metrics::default());
     let (writer, writer_task) = Writer::spawn(
@@ -130,6 +119,7 @@ async fn serve(config: Config) -> Result<(), CommandError> {
         store: store.clone(),
         config: config.clone(),
         metrics,
+        forges: Arc::new(forges),
         owner_prefix: format!("{}-{}", hostname(), std::process::id()),
     });
     for index in 0..config.queue.workers {
@@ -153,6 +143,28 @@ async fn serve(config: Config) -> Result<(), CommandError> {
         .map_err(CommandError::failure)?;
     eprintln!("suture stopped");
     Ok(())
+}
+
+/// Opens (and migrates) the configured store: `store.database_url`, else
+/// SQLite in `store.data_dir`.
+pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let data_dir = PathBuf::from(&config.store.data_dir);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    let database_url = config
+        .store
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite:{}", data_dir.join("suture.db").display()));
+    Store::open(
+        &database_url,
+        &StoreOptions {
+            max_connections: config.store.max_connections,
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .with_context(|| format!("opening the store {}", store::redact_url(&database_url)))
 }
 
 /// Cancels `shutdown` on the first SIGTERM or SIGINT; exits at once on the second.
@@ -232,6 +244,16 @@ fn announce(config: &Config, address: SocketAddr, projects: &[SentryProject], st
     let _ = writeln!(out, "  incidents:         {base}/api/incidents");
     let _ = writeln!(out, "  store:             {}", store.description());
     let _ = writeln!(out, "  workers:           {}", config.queue.workers);
+    for repo in &config.repos {
+        let target = match repo.forge.as_str() {
+            "github" => format!("github {}", repo.github_repo.as_deref().unwrap_or("?")),
+            _ => format!(
+                "local forge {} (suture pr list)",
+                crate::forges::local_remote(config, repo).display()
+            ),
+        };
+        let _ = writeln!(out, "  repo {}: {} mode → {target}", repo.name, repo.mode);
+    }
     let _ = out.flush();
 }
 

@@ -1,49 +1,61 @@
-//! The pipeline workers of `suture serve`: lease a job, run diagnose → heal
-//! for its incident, persist each step, and give the job back done, failed
-//! or for a retry.
+//! The workers of `suture serve`: lease a job, run it, give it back done,
+//! failed or for a retry.
 //!
-//! Each worker owns its loop: lease (or wait `poll_millis`), run the job
-//! while a heartbeat task renews the lease, repeat until shutdown. A step
-//! whose output is already persisted is not run again, so a job resumed
-//! after a crash picks up at the first unfinished step. Failures split two
-//! ways: the store failing is transient (retry with backoff: the job goes
-//! back to the queue), the pipeline failing (an unreadable event, a
-//! repository that cannot be opened, heal unable to run) is recorded on the
-//! timeline and ends the job, so it never loops. On shutdown a worker gets
-//! `drain_seconds` to finish its step; past that it releases the lease for
-//! the next process to resume.
+//! Jobs come in three kinds ([`JobKind`]): a pipeline round of an incident
+//! (diagnose → heal → propose, in `pipeline.rs`), a forge event (a pull
+//! request merged or closed, a `/suture` comment: `forge_events.rs`), and
+//! the verification of a merged fix at the end of its quiet window
+//! (`verify.rs`). Each worker owns its loop: lease (or wait
+//! `poll_millis`), run the job while a heartbeat task renews the lease,
+//! repeat until shutdown.
+//!
+//! Steps are persisted before and after they run, and a step whose output
+//! is already persisted is not run again, so a job resumed after a crash
+//! picks up at the first unfinished step. Failures split three ways: the
+//! store failing or a forge being unreachable is transient (retry with
+//! backoff: the job goes back to the queue); anything else (an unreadable
+//! event, a repository that cannot be opened, heal unable to run) is
+//! recorded on the timeline and ends the job, so it never loops. On
+//! shutdown a worker gets `drain_seconds` to finish its step; past that it
+//! releases the lease for the next process to resume.
 //!
 //! Test hook (documented in README.md): with `SUTURE_TEST_PAUSE_IN_STEP=STEP`
 //! a worker sleeps `SUTURE_TEST_PAUSE_SECONDS` (default 600) right after
 //! persisting the start of `STEP`, so a test can SIGKILL it mid-pipeline.
 
-use std::str::FromStr;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use agent::diagnose::DiagnoseOptions;
-use domain::config::{Config, RepoConfig};
+use domain::config::Config;
 use ingest::metrics::Metrics;
-use repo::pathmap::CodeMapping;
-use serde_json::{Value, json};
-use store::{IncidentState, LeasedJob, Store, StoreError};
+use serde_json::Value;
+use store::{IncidentState, JobKind, LeasedJob, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+
+use crate::forges::Forges;
 
 /// What every worker shares.
 pub(crate) struct Pipeline {
     pub(crate) store: Store,
     pub(crate) config: Arc<Config>,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) forges: Arc<Forges>,
     /// Unique to this process: workers append their index.
     pub(crate) owner_prefix: String,
 }
 
 /// Why a job stopped before its end.
-enum Stop {
+pub(crate) enum Stop {
     /// The store failed: retry later.
     Store(StoreError),
+    /// Something outside failed in a way that may pass (a forge or an
+    /// upstream API unreachable, rate-limited): retry later.
+    Retry(String),
+    /// Something failed for good: end the job (and fail its incident).
+    Fail(String),
     /// Another worker holds the job now: touch nothing.
     LeaseLost,
     /// Shutdown outlasted the drain: give the job back.
@@ -56,6 +68,15 @@ impl From<StoreError> for Stop {
     fn from(error: StoreError) -> Stop {
         Stop::Store(error)
     }
+}
+
+/// One leased job being run: what its steps need to persist themselves.
+pub(crate) struct Ctx<'a> {
+    pub(crate) pipeline: &'a Arc<Pipeline>,
+    pub(crate) owner: &'a str,
+    pub(crate) job: &'a LeasedJob,
+    shutdown: &'a CancellationToken,
+    lost: &'a AtomicBool,
 }
 
 /// Runs worker `index` until `shutdown` is cancelled.
@@ -71,6 +92,7 @@ pub(crate) async fn run_worker(pipeline: Arc<Pipeline>, index: usize, shutdown: 
                 let span = tracing::info_span!(
                     "job",
                     job_id = job.id,
+                    kind = job.kind,
                     incident_id = job.incident_id,
                     attempt = job.attempt
                 );
@@ -108,39 +130,78 @@ async fn run_job(
         job.id,
         lost.clone(),
     ));
-    let result = run_steps(pipeline, owner, &job, shutdown, &lost).await;
+    let ctx = Ctx {
+        pipeline,
+        owner,
+        job: &job,
+        shutdown,
+        lost: &lost,
+    };
+    let result = match run_kind(&ctx).await {
+        Err(Stop::Fail(message)) => ctx.fail(&message).await,
+        other => other,
+    };
     heartbeat.abort();
     let store = &pipeline.store;
-    let ended = match result {
-        Ok(()) => store
-            .complete_job(job.id, owner)
-            .await
-            .map(|held| (held, "done")),
-        Err(Stop::LeaseLost) => Ok((false, "lease_lost")),
-        Err(Stop::Ended) => return,
-        Err(Stop::Shutdown) => {
-            tracing::info!("drain timed out: releasing the job");
-            store
-                .release_job(job.id, owner)
-                .await
-                .map(|held| (held, "released"))
-        }
-        Err(Stop::Store(error)) => {
+    let retry_reason = match &result {
+        Err(Stop::Store(error)) => Some(error_chain(error)),
+        Err(Stop::Retry(reason) | Stop::Fail(reason)) => Some(reason.clone()),
+        _ => None,
+    };
+    let ended = match (result, retry_reason) {
+        (_, Some(reason)) => {
             let delay = backoff(&pipeline.config, job.attempt);
-            tracing::warn!(error = %error_chain(&error), retry_in_seconds = delay.as_secs(), "job failed on the store, retrying");
+            tracing::warn!(
+                reason,
+                retry_in_seconds = delay.as_secs(),
+                "job failed, retrying"
+            );
             let run_after =
                 chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
             store
-                .retry_job(job.id, owner, &error_chain(&error), run_after)
+                .retry_job(job.id, owner, &reason, run_after)
                 .await
                 .map(|held| (held, "retried"))
         }
+        (result, None) => match result {
+            Ok(()) => store
+                .complete_job(job.id, owner)
+                .await
+                .map(|held| (held, "done")),
+            Err(Stop::LeaseLost) => Ok((false, "lease_lost")),
+            Err(Stop::Ended) => return,
+            Err(Stop::Shutdown) => {
+                tracing::info!("drain timed out: releasing the job");
+                store
+                    .release_job(job.id, owner)
+                    .await
+                    .map(|held| (held, "released"))
+            }
+            Err(Stop::Store(_) | Stop::Retry(_) | Stop::Fail(_)) => {
+                unreachable!("retried above")
+            }
+        },
     };
     match ended {
         Ok((_, outcome)) => pipeline.metrics.job(outcome),
         Err(error) => {
             tracing::warn!(error = %error_chain(&error), "recording the end of a job failed; its lease will expire")
         }
+    }
+}
+
+/// Runs the job by its kind, after the checks every kind shares.
+async fn run_kind(ctx: &Ctx<'_>) -> Result<(), Stop> {
+    let config = &ctx.pipeline.config;
+    if ctx.job.attempt > config.queue.max_attempts {
+        let message = format!("gave up after {} attempts", config.queue.max_attempts);
+        return ctx.fail(&message).await;
+    }
+    match JobKind::parse(&ctx.job.kind) {
+        JobKind::Pipeline { round } => crate::pipeline::run(ctx, round).await,
+        JobKind::ForgeEvent { signal_id } => crate::forge_events::run(ctx, signal_id).await,
+        JobKind::Verify { attempt_id } => crate::verify::run(ctx, attempt_id).await,
+        JobKind::Other(kind) => ctx.fail(&format!("unknown job kind {kind:?}")).await,
     }
 }
 
@@ -177,343 +238,127 @@ fn backoff(config: &Config, attempt: i64) -> Duration {
     )
 }
 
-async fn run_steps(
-    pipeline: &Arc<Pipeline>,
-    owner: &str,
-    job: &LeasedJob,
-    shutdown: &CancellationToken,
-    lost: &AtomicBool,
-) -> Result<(), Stop> {
-    let store = &pipeline.store;
-    let config = &pipeline.config;
-    let incident_id = job.incident_id;
-    if job.attempt > config.queue.max_attempts {
-        let message = format!("gave up after {} attempts", config.queue.max_attempts);
-        store
-            .set_incident_state(incident_id, IncidentState::Failed, &message, None)
-            .await?;
-        if !store.fail_job(job.id, owner, &message).await? {
-            return Err(Stop::LeaseLost);
-        }
-        pipeline.metrics.job("failed");
-        return Err(Stop::Ended);
-    }
-    let Some(incident) = store.incident(incident_id).await? else {
-        return Ok(());
-    };
-    let signal = match incident.event_signal_id {
-        Some(id) => store.signal(id).await?,
-        None => None,
-    };
-    let Some(signal) = signal else {
-        store
-            .add_timeline(
-                incident_id,
-                "skipped",
-                "no event with a stack trace to diagnose",
-                None,
-            )
-            .await?;
-        return Ok(());
-    };
-    let Some(repo_config) = config
-        .repo_for(&signal.source, signal.project.as_deref())
-        .cloned()
-    else {
-        let message = format!(
-            "no repository is configured for {} project {}: add one under [[repos]] in suture.toml",
-            signal.source,
-            signal.project.as_deref().unwrap_or("-")
-        );
-        store
-            .set_incident_state(incident_id, IncidentState::NoRepo, &message, None)
-            .await?;
-        return Ok(());
-    };
-    let event = match domain::event::parse_event(signal.payload.as_bytes()) {
-        Ok(parsed) => parsed.event,
-        Err(error) => {
-            return fail(
-                pipeline,
-                owner,
-                job,
-                &format!("the stored event cannot be read: {error}"),
-            )
-            .await;
-        }
-    };
-    let options = diagnose_options(&repo_config);
-
-    // Step 1: diagnose.
-    if store
-        .step(job.id, "diagnose")
-        .await?
-        .is_none_or(|step| step.state != "finished")
-    {
-        store
-            .set_incident_state(
-                incident_id,
-                IncidentState::Diagnosing,
-                &format!("diagnosing against {}", repo_config.name),
-                None,
-            )
-            .await?;
-        let repo_path = repo_config.path.clone();
-        let event = event.clone();
-        let options = options.clone();
-        let work = tokio::task::spawn_blocking(move || -> Result<Value, String> {
-            let repo = repo::git::Repo::open(std::path::Path::new(&repo_path))
-                .map_err(|e| error_chain(&e))?;
-            let mut index = repo::index::CodeIndex::new();
-            let diagnosis = agent::diagnose::diagnose(&repo, &mut index, &event, &options)
-                .map_err(|e| error_chain(&e))?;
-            serde_json::to_value(&diagnosis).map_err(|e| e.to_string())
-        });
-        let output = run_step(pipeline, owner, job, "diagnose", shutdown, lost, work).await?;
-        match output {
-            Ok(diagnosis) => {
-                let message = match diagnosis.get("culprit").and_then(Value::as_str) {
-                    Some(culprit) => {
-                        format!("diagnosed: culprit {}", &culprit[..culprit.len().min(10)])
-                    }
-                    None => "diagnosed: no culprit with confidence".to_owned(),
-                };
-                finish(pipeline, owner, job, "diagnose", true, &diagnosis, &message).await?;
-            }
-            Err(error) => {
-                finish(
-                    pipeline,
-                    owner,
-                    job,
-                    "diagnose",
-                    false,
-                    &json!({"error": error}),
-                    &format!("diagnose failed: {error}"),
-                )
-                .await?;
-                return fail(pipeline, owner, job, &format!("diagnose failed: {error}")).await;
-            }
-        }
-    }
-    if repo_config.mode == "observe" {
-        store
-            .set_incident_state(
-                incident_id,
-                IncidentState::Diagnosed,
-                "diagnosed; the repository is in observe mode",
-                None,
-            )
-            .await?;
-        return Ok(());
+impl Ctx<'_> {
+    pub(crate) fn store(&self) -> &Store {
+        &self.pipeline.store
     }
 
-    // Step 2: heal.
-    if store
-        .step(job.id, "heal")
-        .await?
-        .is_none_or(|step| step.state != "finished")
-    {
-        store
-            .set_incident_state(
-                incident_id,
-                IncidentState::Healing,
-                "looking for the smallest safe fix",
-                None,
-            )
-            .await?;
-        let heal_options = heal_options(&repo_config, options);
-        let repo_path = repo_config.path.clone();
-        let runtime = tokio::runtime::Handle::current();
-        let work = tokio::task::spawn_blocking(move || -> Result<Value, String> {
-            let repo = repo::git::Repo::open(std::path::Path::new(&repo_path))
-                .map_err(|e| error_chain(&e))?;
-            let mut index = repo::index::CodeIndex::new();
-            let (report, transcript) =
-                agent::heal::heal(&repo, &mut index, &event, &heal_options, &runtime)
-                    .map_err(|e| error_chain(&e))?;
-            let mut output = serde_json::to_value(&report).map_err(|e| e.to_string())?;
-            if let Some(transcript) = transcript {
-                output["transcript"] =
-                    serde_json::to_value(&transcript).map_err(|e| e.to_string())?;
-            }
-            Ok(output)
-        });
-        let output = run_step(pipeline, owner, job, "heal", shutdown, lost, work).await?;
-        match output {
-            Ok(report) => {
-                let outcome = report
-                    .get("outcome")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown")
-                    .to_owned();
-                finish(
-                    pipeline,
-                    owner,
-                    job,
-                    "heal",
-                    true,
-                    &report,
-                    &format!("heal finished: {outcome}"),
-                )
-                .await?;
-                let (state, message) = if outcome == "proven" {
-                    (IncidentState::Fixed, "a fix was proven in the sandbox")
-                } else {
-                    (
-                        IncidentState::Unfixed,
-                        "no proven fix: a human takes it from here",
-                    )
-                };
-                store
-                    .set_incident_state(incident_id, state, message, None)
-                    .await?;
-            }
-            Err(error) => {
-                finish(
-                    pipeline,
-                    owner,
-                    job,
-                    "heal",
-                    false,
-                    &json!({"error": error}),
-                    &format!("heal failed: {error}"),
-                )
-                .await?;
-                return fail(pipeline, owner, job, &format!("heal failed: {error}")).await;
-            }
-        }
+    pub(crate) fn config(&self) -> &Config {
+        &self.pipeline.config
     }
-    Ok(())
-}
 
-/// Persists the start of `step`, runs `work`, and returns its result; on
-/// shutdown the step gets the drain time to finish.
-async fn run_step(
-    pipeline: &Pipeline,
-    owner: &str,
-    job: &LeasedJob,
-    step: &str,
-    shutdown: &CancellationToken,
-    lost: &AtomicBool,
-    work: tokio::task::JoinHandle<Result<Value, String>>,
-) -> Result<Result<Value, String>, Stop> {
-    // Shutting down: start nothing new; the job resumes here elsewhere.
-    if shutdown.is_cancelled() {
-        return Err(Stop::Shutdown);
+    pub(crate) fn forges(&self) -> &Forges {
+        &self.pipeline.forges
     }
-    if lost.load(Ordering::SeqCst) || !pipeline.store.start_step(job, owner, step).await? {
-        return Err(Stop::LeaseLost);
+
+    /// Whether step `step` of this job already finished (its output is
+    /// persisted): then it is not run again.
+    pub(crate) async fn finished_output(&self, step: &str) -> Result<Option<Value>, Stop> {
+        let record = self.store().step(self.job.id, step).await?;
+        Ok(record
+            .filter(|record| record.state == "finished")
+            .map(|record| {
+                record
+                    .output
+                    .and_then(|output| serde_json::from_str(&output).ok())
+                    .unwrap_or(Value::Null)
+            }))
     }
-    let started = Instant::now();
-    let pause = test_pause(step);
-    let drain = Duration::from_secs(pipeline.config.server.drain_seconds);
-    let finished = async {
-        if let Some(pause) = pause {
-            tracing::warn!(
-                step,
-                seconds = pause.as_secs(),
-                "test hook: pausing inside the step"
-            );
-            tokio::time::sleep(pause).await;
-        }
-        work.await
-            .unwrap_or_else(|error| Err(format!("the step panicked: {error}")))
-    };
-    let finished = finished.instrument(tracing::info_span!("step", step));
-    tokio::pin!(finished);
-    let result = tokio::select! {
-        result = &mut finished => result,
-        () = async { shutdown.cancelled().await; tokio::time::sleep(drain).await } => {
-            pipeline.metrics.job_step(step, "interrupted", started.elapsed());
+
+    /// Persists the start of `step`, runs `work`, and returns its result; on
+    /// shutdown the step gets the drain time to finish.
+    pub(crate) async fn run_step<T>(
+        &self,
+        step: &str,
+        work: impl Future<Output = T>,
+    ) -> Result<T, Stop> {
+        // Shutting down: start nothing new; the job resumes here elsewhere.
+        if self.shutdown.is_cancelled() {
             return Err(Stop::Shutdown);
         }
-    };
-    pipeline.metrics.job_step(
-        step,
-        if result.is_ok() { "finished" } else { "failed" },
-        started.elapsed(),
-    );
-    if lost.load(Ordering::SeqCst) {
-        return Err(Stop::LeaseLost);
+        if self.lost.load(Ordering::SeqCst)
+            || !self.store().start_step(self.job, self.owner, step).await?
+        {
+            return Err(Stop::LeaseLost);
+        }
+        let started = Instant::now();
+        let pause = test_pause(step);
+        let drain = Duration::from_secs(self.config().server.drain_seconds);
+        let finished = async {
+            if let Some(pause) = pause {
+                tracing::warn!(
+                    step,
+                    seconds = pause.as_secs(),
+                    "test hook: pausing inside the step"
+                );
+                tokio::time::sleep(pause).await;
+            }
+            work.await
+        };
+        let finished = finished.instrument(tracing::info_span!("step", step));
+        tokio::pin!(finished);
+        let result = tokio::select! {
+            result = &mut finished => result,
+            () = async { self.shutdown.cancelled().await; tokio::time::sleep(drain).await } => {
+                self.pipeline.metrics.job_step(step, "interrupted", started.elapsed());
+                return Err(Stop::Shutdown);
+            }
+        };
+        self.pipeline
+            .metrics
+            .job_step(step, "finished", started.elapsed());
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(Stop::LeaseLost);
+        }
+        Ok(result)
     }
-    Ok(result)
+
+    /// Records the end of `step` with its output and a timeline message.
+    pub(crate) async fn finish(
+        &self,
+        step: &str,
+        ok: bool,
+        output: &Value,
+        message: &str,
+    ) -> Result<(), Stop> {
+        if self
+            .store()
+            .finish_step(self.job, self.owner, step, ok, output, message)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Stop::LeaseLost)
+        }
+    }
+
+    /// Ends the job for good; its incident (if it has one) is failed with
+    /// `message`.
+    pub(crate) async fn fail(&self, message: &str) -> Result<(), Stop> {
+        if self.job.incident_id != 0 {
+            self.store()
+                .set_incident_state(self.job.incident_id, IncidentState::Failed, message, None)
+                .await?;
+        }
+        if !self
+            .store()
+            .fail_job(self.job.id, self.owner, message)
+            .await?
+        {
+            return Err(Stop::LeaseLost);
+        }
+        self.pipeline.metrics.job("failed");
+        Err(Stop::Ended)
+    }
 }
 
-async fn finish(
-    pipeline: &Pipeline,
-    owner: &str,
-    job: &LeasedJob,
-    step: &str,
-    ok: bool,
-    output: &Value,
-    message: &str,
-) -> Result<(), Stop> {
-    if pipeline
-        .store
-        .finish_step(job, owner, step, ok, output, message)
-        .await?
-    {
-        Ok(())
-    } else {
-        Err(Stop::LeaseLost)
-    }
-}
-
-/// Ends the job for good: the incident is failed with `message`.
-async fn fail(
-    pipeline: &Pipeline,
-    owner: &str,
-    job: &LeasedJob,
-    message: &str,
-) -> Result<(), Stop> {
-    pipeline
-        .store
-        .set_incident_state(job.incident_id, IncidentState::Failed, message, None)
-        .await?;
-    if !pipeline.store.fail_job(job.id, owner, message).await? {
-        return Err(Stop::LeaseLost);
-    }
-    pipeline.metrics.job("failed");
-    Err(Stop::Ended)
-}
-
-fn diagnose_options(repo: &RepoConfig) -> DiagnoseOptions {
-    DiagnoseOptions {
-        days: repo.days,
-        max_commits: repo.max_commits,
-        code_mappings: repo
-            .code_mappings
-            .iter()
-            .filter_map(|mapping| CodeMapping::from_str(mapping).ok())
-            .collect(),
-        ..DiagnoseOptions::default()
-    }
-}
-
-fn heal_options(repo: &RepoConfig, diagnose: DiagnoseOptions) -> agent::heal::HealOptions {
-    use repo::sandbox::{Backend, SandboxConfig};
-    let backend = match repo.sandbox.as_str() {
-        "process" => Backend::Process,
-        "docker" => Backend::Docker {
-            image: repo.docker_image.clone().unwrap_or_default(),
-        },
-        _ => Backend::Bubblewrap,
-    };
-    let mut scope = repo::scope::ScopePolicy::default();
-    scope.deny.extend(repo.deny.iter().cloned());
-    agent::heal::HealOptions {
-        diagnose,
-        test_command: repo.test_command.clone(),
-        sandbox: SandboxConfig {
-            backend,
-            timeout: Duration::from_secs(repo.test_timeout_seconds),
-            memory_bytes: repo.test_memory_mib.saturating_mul(1 << 20),
-            ..SandboxConfig::default()
-        },
-        scope,
-        llm: agent::llm::LlmConfig::from_env(),
-        guidance: None,
-    }
+/// Runs blocking work (git, tree-sitter, the sandbox) off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|error| Err(format!("the step panicked: {error}")))
 }
 
 /// The test hook's pause for `step`, when one is asked for.
@@ -530,7 +375,7 @@ fn test_pause(step: &str) -> Option<Duration> {
 }
 
 /// An error with its sources, `a: b: c`.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -572,6 +417,7 @@ mod tests {
             store,
             config: Arc::new(config),
             metrics: Arc::default(),
+            forges: Arc::default(),
             owner_prefix: "test".into(),
         })
     }

@@ -1,0 +1,298 @@
+//! Verify and close: at the end of a merged fix's quiet window, decide
+//! whether it held.
+//!
+//! A recurrence is an event of the incident received after the merge on a
+//! release other than those the error was seen on before the merge (an
+//! event without a release counts: nothing shows it ran old code). Old
+//! releases still serving traffic during a rollout do not count against
+//! the fix.
+//!
+//! Held → the tracking issue is closed as completed with a summary, and the
+//! Sentry issue or PagerDuty incident the error came from is resolved.
+//! Recurred → the tracking issue is reopened with the new evidence, the
+//! fix is remembered as failed for the fingerprint (never proposed again),
+//! and the incident is escalated to a human. Each outside effect is its
+//! own persisted step, so a retried job never comments twice.
+
+use serde_json::{Value, json};
+use store::{AttemptState, FixAttempt, Incident, IncidentState, StoredSignal};
+
+use crate::forge_events::{forge_stop, release_of};
+use crate::forges::RepoForge;
+use crate::worker::{Ctx, Stop, error_chain};
+
+/// Recurrences read at most; enough to tell the story.
+const MAX_RECURRENCES: i64 = 500;
+
+/// Verifies fix attempt `attempt_id`.
+pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
+    let store = ctx.store();
+    let Some(mut attempt) = store.attempt(attempt_id).await? else {
+        return Ok(());
+    };
+    if attempt.state != AttemptState::Merged {
+        return Ok(());
+    }
+    let Some(incident) = store.incident(attempt.incident_id).await? else {
+        return Ok(());
+    };
+    if incident.state == IncidentState::Stopped {
+        store
+            .add_timeline(
+                incident.id,
+                "skipped",
+                "verification not run: work on this incident was stopped",
+                None,
+            )
+            .await?;
+        return Ok(());
+    }
+    let Some((_, forge)) = ctx.forges().find(&attempt.forge, &attempt.forge_repo) else {
+        return Err(Stop::Fail(format!(
+            "no configured repository is {} {}",
+            attempt.forge, attempt.forge_repo
+        )));
+    };
+    let forge = forge.clone();
+    let merged_at = attempt.merged_at.unwrap_or(attempt.updated_at);
+    let recurrences: Vec<StoredSignal> = store
+        .event_signals(incident.id, Some(merged_at), None, MAX_RECURRENCES)
+        .await?
+        .into_iter()
+        .filter(|signal| {
+            release_of(&signal.payload)
+                .is_none_or(|release| !attempt.releases_before.contains(&release))
+        })
+        .collect();
+    let quiet = ctx.config().verify.quiet_seconds;
+    if recurrences.is_empty() {
+        let summary = held_summary(&incident, &attempt, quiet);
+        once(ctx, "close_issue", async {
+            match attempt.tracking_issue {
+                Some(number) => {
+                    close_issue(&forge, number, &summary).await?;
+                    Ok(json!({"closed": number}))
+                }
+                None => Ok(json!({"skipped": "no tracking issue"})),
+            }
+        })
+        .await?;
+        let resolved = once(ctx, "resolve_upstream", resolve_upstream(ctx, &incident)).await?;
+        attempt.state = AttemptState::Held;
+        attempt.closed_at = Some(chrono::Utc::now());
+        attempt.note = Some(format!("no recurrence in the {quiet} s after the merge"));
+        store.save_attempt(&attempt).await?;
+        let upstream = resolved
+            .get("resolved")
+            .and_then(Value::as_str)
+            .map(|what| format!("; {what} resolved"))
+            .unwrap_or_default();
+        store
+            .set_incident_state(
+                incident.id,
+                IncidentState::Resolved,
+                &format!(
+                    "the fix held: no recurrence in the {quiet} s after the merge; tracking issue closed{upstream}"
+                ),
+                Some(&resolved),
+            )
+            .await?;
+    } else {
+        let evidence = recurrence_evidence(&attempt, &recurrences);
+        once(ctx, "reopen_issue", async {
+            match attempt.tracking_issue {
+                Some(number) => {
+                    forge
+                        .forge
+                        .reopen_issue(u64::try_from(number).unwrap_or_default(), &evidence)
+                        .await
+                        .map_err(|error| forge_stop("reopening the tracking issue", &error))?;
+                    Ok(json!({"reopened": number}))
+                }
+                None => Ok(json!({"skipped": "no tracking issue"})),
+            }
+        })
+        .await?;
+        if incident.source == "pagerduty"
+            && let (Some(id), Some(pagerduty)) = (&incident.upstream_id, &ctx.forges().pagerduty)
+        {
+            once(ctx, "pagerduty_note", async {
+                pagerduty
+                    .add_note(id, &evidence)
+                    .await
+                    .map_err(|error| forge_stop("adding a PagerDuty note", &error))?;
+                Ok(json!({"noted": id}))
+            })
+            .await?;
+        }
+        attempt.state = AttemptState::Failed;
+        attempt.closed_at = Some(chrono::Utc::now());
+        attempt.note = Some(format!(
+            "the error recurred {} time(s) after the merge",
+            recurrences.len()
+        ));
+        store.save_attempt(&attempt).await?;
+        store
+            .set_incident_state(
+                incident.id,
+                IncidentState::Regressed,
+                &format!(
+                    "the fix did not hold: {} recurrence(s) after the merge; tracking issue reopened, escalated to a human",
+                    recurrences.len()
+                ),
+                Some(&json!({"recurrences": recurrences.len(), "first_signal_id": recurrences[0].id})),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Runs `work` as step `step` unless it already finished; a failure is
+/// recorded on the step and stops the job (retried when it may pass).
+async fn once(
+    ctx: &Ctx<'_>,
+    step: &str,
+    work: impl std::future::Future<Output = Result<Value, Stop>> + Send,
+) -> Result<Value, Stop> {
+    if let Some(output) = ctx.finished_output(step).await? {
+        return Ok(output);
+    }
+    match ctx.run_step(step, work).await? {
+        Ok(output) => {
+            ctx.finish(
+                step,
+                true,
+                &output,
+                &format!("{} done", step.replace('_', " ")),
+            )
+            .await?;
+            Ok(output)
+        }
+        Err(Stop::Retry(reason) | Stop::Fail(reason)) => {
+            ctx.finish(step, false, &json!({"error": reason}), &reason)
+                .await?;
+            Err(Stop::Retry(reason))
+        }
+        Err(stop) => Err(stop),
+    }
+}
+
+async fn close_issue(forge: &RepoForge, number: i64, summary: &str) -> Result<(), Stop> {
+    forge
+        .forge
+        .close_issue(u64::try_from(number).unwrap_or_default(), summary)
+        .await
+        .map_err(|error| forge_stop("closing the tracking issue", &error))
+}
+
+/// Resolves the Sentry issue or PagerDuty incident the error came from,
+/// when suture can reach it.
+async fn resolve_upstream(ctx: &Ctx<'_>, incident: &Incident) -> Result<Value, Stop> {
+    let forges = ctx.forges();
+    match incident.source.as_str() {
+        "pagerduty" => {
+            let (Some(id), Some(pagerduty)) = (&incident.upstream_id, &forges.pagerduty) else {
+                return Ok(json!({"skipped": "PagerDuty's API is not configured"}));
+            };
+            pagerduty
+                .resolve_incident(id)
+                .await
+                .map_err(|error| forge_stop("resolving the PagerDuty incident", &error))?;
+            Ok(json!({"resolved": format!("PagerDuty incident {id}")}))
+        }
+        "sentry_webhook" | "sentry_sdk" => {
+            let Some(sentry) = &forges.sentry else {
+                return Ok(json!({"skipped": "Sentry's API is not configured"}));
+            };
+            let issue = match &incident.upstream_id {
+                Some(id) => Some(id.clone()),
+                None => sentry_issue_of_event(ctx, incident, sentry).await?,
+            };
+            let Some(issue) = issue else {
+                return Ok(json!({"skipped": "Sentry has no issue for this event"}));
+            };
+            sentry
+                .resolve_issue(&issue)
+                .await
+                .map_err(|error| forge_stop("resolving the Sentry issue", &error))?;
+            Ok(json!({"resolved": format!("Sentry issue {issue}")}))
+        }
+        _ => Ok(json!({"skipped": "the source has no upstream to resolve"})),
+    }
+}
+
+/// The Sentry issue an SDK event was grouped into, when the application
+/// reports to Sentry as well: looked up by the event's id.
+async fn sentry_issue_of_event(
+    ctx: &Ctx<'_>,
+    incident: &Incident,
+    sentry: &forge::upstream::SentryClient,
+) -> Result<Option<String>, Stop> {
+    let Some(signal_id) = incident.event_signal_id else {
+        return Ok(None);
+    };
+    let Some(signal) = ctx.store().signal(signal_id).await? else {
+        return Ok(None);
+    };
+    let event: Value = serde_json::from_str(&signal.payload).unwrap_or(Value::Null);
+    let (Some(event_id), Some(project)) = (
+        event.get("event_id").and_then(Value::as_str),
+        signal.project.as_deref(),
+    ) else {
+        return Ok(None);
+    };
+    sentry
+        .issue_for_event(project, event_id)
+        .await
+        .map_err(|error| {
+            Stop::Retry(format!(
+                "looking up the Sentry issue of event {event_id}: {}",
+                error_chain(&error)
+            ))
+        })
+}
+
+fn held_summary(incident: &Incident, attempt: &FixAttempt, quiet: u64) -> String {
+    let pr = attempt
+        .pr_number
+        .map(|number| format!(" in #{number}"))
+        .unwrap_or_default();
+    format!(
+        "The fix{pr} held: `{}` did not recur in the {quiet} s after the merge. \
+         suture is closing this issue.",
+        incident
+            .title
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .replace('`', "'")
+    )
+}
+
+fn recurrence_evidence(attempt: &FixAttempt, recurrences: &[StoredSignal]) -> String {
+    let pr = attempt
+        .pr_number
+        .map(|number| format!("#{number}"))
+        .unwrap_or_else(|| "the fix".to_owned());
+    let mut releases: Vec<String> = recurrences
+        .iter()
+        .filter_map(|signal| release_of(&signal.payload))
+        .collect();
+    releases.sort();
+    releases.dedup();
+    let first = &recurrences[0];
+    let last = &recurrences[recurrences.len() - 1];
+    format!(
+        "The error recurred after {pr} was merged: {} event(s) between {} and {}{}.\n\n\
+         The fix did not hold, so suture will not propose it again. A human takes it from \
+         here; comment `/suture retry` with guidance to start a new attempt.",
+        recurrences.len(),
+        first.received_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        last.received_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        if releases.is_empty() {
+            " (no release named)".to_owned()
+        } else {
+            format!(" on release {}", releases.join(", "))
+        }
+    )
+}
