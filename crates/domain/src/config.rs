@@ -625,7 +625,8 @@ impl Config {
                     } else if self.secrets.github_token.is_none() {
                         problem(
                             key("forge"),
-                            "\"github\" needs github.app_id (a GitHub App) or SUTURE_GITHUB_TOKEN".into(),
+                            "\"github\" needs github.app_id (a GitHub App) or SUTURE_GITHUB_TOKEN"
+                                .into(),
                         );
                     }
                 }
