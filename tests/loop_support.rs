@@ -27,7 +27,9 @@ pub const SENTRY_ISSUE: &str = "4242";
 pub struct World {
     /// `<dir>/git/acme/shop.git` is the repository's "GitHub" remote.
     pub dir: TempDir,
+    /// The fake GitHub REST API for `acme/shop`.
     pub github: FakeGitHub,
+    /// The fake Sentry API for organisation `acme`.
     pub sentry: FakeSentry,
 }
 
@@ -83,7 +85,7 @@ impl World {
              [sentry]\napi_url = \"{}\"\norganization = \"acme\"\n\
              {extra}\n\
              [[repos]]\nname = \"shop\"\npath = \"{}\"\nforge = \"github\"\ngithub_repo = \"acme/shop\"\n\
-             test_command = \"{}\"\ndays = 60\n",
+             test_command = \"{}\"\ndays = 30\n",
             self.github.base_url(),
             self.dir.path().join("git").display(),
             self.sentry.base_url(),

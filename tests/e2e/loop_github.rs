@@ -219,10 +219,10 @@ fn github_faults_delay_but_do_not_duplicate() {
     world
         .github
         .inject("POST", PULLS, Fault::status(502).after_applying());
+    world.github.inject("POST", ISSUES, Fault::status(503));
     world
         .github
         .inject("POST", ISSUES, Fault::hang().after_applying());
-    world.github.inject("POST", ISSUES, Fault::status(503));
     let home = home(Db::Sqlite, &world, &repo, 3600, "");
     let serve = home.start(&[]);
     report_crash(&serve.dsn, repo.path(), "main.py", "1.0.0");

@@ -46,7 +46,7 @@ fn local_loop(db: Db) {
         format!(
             "[store]\ndata_dir = \"{}\"\n\
              [queue]\npoll_millis = 100\nbackoff_seconds = 1\n[verify]\nquiet_seconds = 3\n\
-             [[repos]]\nname = \"inventory\"\npath = \"{}\"\ntest_command = \"{}\"\ndays = 60\n",
+             [[repos]]\nname = \"inventory\"\npath = \"{}\"\ntest_command = \"{}\"\ndays = 30\n",
             data_dir.display(),
             repo.path().display(),
             test_command()
