@@ -147,3 +147,123 @@ fn local_loop_sqlite() {
 fn local_loop_postgres() {
     local_loop(Db::Postgres);
 }
+
+/// A repository with the default local forge and `extra` repo keys.
+fn local_home(repo: &tests::ScriptedRepo, extra: &str) -> ServeHome {
+    let mut home = ServeHome::new(Db::Sqlite, "");
+    home.config = format!(
+        "[store]\ndata_dir = \"{}\"\n\
+         [queue]\npoll_millis = 100\nbackoff_seconds = 1\n\
+         [[repos]]\nname = \"inventory\"\npath = \"{}\"\ntest_command = \"{}\"\ndays = 30\n{extra}",
+        home.data_dir().display(),
+        repo.path().display(),
+        test_command()
+    );
+    home
+}
+
+fn settled(serve: &tests::serve_support::Serve, states: &[&str]) -> Value {
+    serve.wait_json("/api/incidents/1", PATIENCE, |incident| {
+        let state = incident["state"].as_str().unwrap_or("");
+        states.contains(&state) || state == "failed"
+    })
+}
+
+/// Suggest mode: the proven diff goes into the tracking issue; no branch,
+/// no pull request.
+#[test]
+fn suggest_mode_puts_the_diff_in_the_tracking_issue() {
+    let (repo, _) = inventory();
+    let home = local_home(&repo, "mode = \"suggest\"\n");
+    let serve = home.start(&[("SUTURE_LLM_BASE_URL", "")]);
+    report_crash(&serve.dsn, repo.path(), "main.py", "1.0.0");
+    let suggested = settled(&serve, &["suggested", "unfixed"]);
+    assert_eq!(suggested["state"], "suggested", "{suggested:#}");
+    assert_eq!(suggested["fixes"][0]["state"], "suggested");
+    assert!(suggested["fixes"][0]["pr_number"].is_null());
+    assert_eq!(ok(pr(&home, &["list"])).trim(), "no pull requests");
+    let records = tests::serve_support::block_on(home.store().document("local_forge/inventory"))
+        .unwrap()
+        .unwrap();
+    let records: Value = serde_json::from_str(&records).unwrap();
+    let body = records["issues"][0]["body"].as_str().unwrap();
+    assert!(body.contains("```diff"), "{body}");
+    assert!(body.contains("+    if not text:"), "{body}");
+    let remote = home.data_dir().join("forge/inventory.git");
+    let branches = git2::Repository::open_bare(&remote)
+        .unwrap()
+        .branches(None)
+        .unwrap()
+        .count();
+    assert_eq!(branches, 0, "no fix branch was pushed");
+}
+
+/// A pull request closed without merging is remembered: `/suture retry`
+/// starts a round that refuses the same revert; `/suture stop` halts the
+/// incident.
+#[test]
+fn a_rejected_fix_is_not_proposed_again() {
+    let (repo, _) = inventory();
+    let home = local_home(&repo, "");
+    let serve = home.start(&[("SUTURE_LLM_BASE_URL", "")]);
+    report_crash(&serve.dsn, repo.path(), "main.py", "1.0.0");
+    let proposed = settled(&serve, &["proposed", "unfixed"]);
+    assert_eq!(proposed["state"], "proposed", "{proposed:#}");
+    let number = proposed["fixes"][0]["pr_number"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let closed = ok(pr(&home, &["close", &number]));
+    assert!(closed.contains("will not propose"), "{closed}");
+    let rejected = settled(&serve, &["rejected"]);
+    assert_eq!(rejected["fixes"][0]["state"], "rejected", "{rejected:#}");
+
+    ok(pr(
+        &home,
+        &[
+            "comment",
+            &number,
+            "/suture retry keep the guard",
+            "--as",
+            "ops",
+        ],
+    ));
+    let second = serve.wait_json("/api/incidents/1", PATIENCE, |incident| {
+        incident["round"] == 2
+            && ["unfixed", "failed"].contains(&incident["state"].as_str().unwrap_or(""))
+    });
+    assert_eq!(second["state"], "unfixed", "{second:#}");
+    let refused = second["heal"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|attempt| attempt["violation"]["kind"] == "previously_failed");
+    assert!(refused, "{:#}", second["heal"]);
+    assert!(
+        second["heal"]["history"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("rejected"),
+        "{:#}",
+        second["heal"]
+    );
+    let listed: Value = serde_json::from_str(&ok(pr(&home, &["list", "--json"]))).unwrap();
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "no second pull request"
+    );
+
+    ok(pr(
+        &home,
+        &["comment", &number, "/suture stop", "--as", "ops"],
+    ));
+    let stopped = settled(&serve, &["stopped"]);
+    assert_eq!(stopped["state"], "stopped");
+    let bad = pr(&home, &["merge", "99"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "an unknown pull request is bad input"
+    );
+}
