@@ -42,7 +42,8 @@ fn assert_contracts_kept(world: &World) {
 
 /// A fix that holds: one pull request even though the service is killed
 /// while GitHub is creating it, then merge → quiet window → tracking issue
-/// closed as completed and the Sentry issue resolved.
+/// closed as completed and the Sentry issue resolved. When the error comes
+/// back later, the issue is reopened for a human.
 fn fix_that_holds(db: Db) {
     let (repo, culprit) = inventory();
     let world = World::new(&repo, &[("maintainer", "write")]);
@@ -110,6 +111,24 @@ fn fix_that_holds(db: Db) {
     let sentry = world.sentry.issues();
     assert_eq!(sentry[0].status, "resolved", "{sentry:#?}");
     assert_eq!(resolved["fixes"][0]["state"], "held");
+    assert_eq!(world.github.pulls().len(), 1);
+
+    // Later, the error comes back: the incident is reopened for a human,
+    // and the fix is remembered as one that held.
+    report_crash(&serve.dsn, repo.path(), "main.py", "3.1.0");
+    let regressed = serve.wait_json("/api/incidents/1", PATIENCE, |incident| {
+        incident["fixes"][0]["note"]
+            .as_str()
+            .is_some_and(|note| note.contains("recurred"))
+    });
+    assert_state(&regressed, "regressed");
+    assert_eq!(regressed["fixes"][0]["state"], "held");
+    let issue = world.github.issues()[0].clone();
+    assert_eq!(issue.state, "open", "{issue:#?}");
+    assert!(
+        issue.comments.iter().any(|c| c.contains("3.1.0")),
+        "{issue:#?}"
+    );
     assert_eq!(world.github.pulls().len(), 1);
     assert_contracts_kept(&world);
 }

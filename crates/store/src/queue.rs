@@ -56,6 +56,12 @@ pub enum JobKind {
         /// The [`crate::FixAttempt`] to verify.
         attempt_id: i64,
     },
+    /// The error came back after fix attempt `attempt_id` held and its
+    /// incident was resolved: reopen and escalate (`regressed/<attempt_id>`).
+    Regressed {
+        /// The [`crate::FixAttempt`] that had held.
+        attempt_id: i64,
+    },
     /// A kind this build does not know, kept verbatim so such jobs can be
     /// failed with a reason rather than lost.
     Other(String),
@@ -80,6 +86,9 @@ impl JobKind {
                 number(id).map(|signal_id| JobKind::ForgeEvent { signal_id })
             }
             Some(("verify", id)) => number(id).map(|attempt_id| JobKind::Verify { attempt_id }),
+            Some(("regressed", id)) => {
+                number(id).map(|attempt_id| JobKind::Regressed { attempt_id })
+            }
             _ => None,
         };
         parsed.unwrap_or_else(|| JobKind::Other(text.to_owned()))
@@ -93,6 +102,7 @@ impl fmt::Display for JobKind {
             JobKind::Pipeline { round } => write!(f, "pipeline/{round}"),
             JobKind::ForgeEvent { signal_id } => write!(f, "forge_event/{signal_id}"),
             JobKind::Verify { attempt_id } => write!(f, "verify/{attempt_id}"),
+            JobKind::Regressed { attempt_id } => write!(f, "regressed/{attempt_id}"),
             JobKind::Other(text) => f.write_str(text),
         }
     }

@@ -7,7 +7,9 @@
 //! HTTP layer collects concurrent deliveries and commits them together, one
 //! fsync for many. Within a batch, deliveries of one fingerprint update their
 //! incident once (`signal_count += n`), so a storm of one error is one row
-//! touched per batch, one incident and one job.
+//! touched per batch, one incident and one job. An event for a resolved
+//! incident marks it regressed (its fix held, then the error came back) and
+//! queues the job that reopens it.
 
 use std::collections::HashMap;
 
@@ -297,6 +299,52 @@ impl Store {
                 }
                 update.push(") AS v WHERE incidents.id = v.column1");
                 update.build().execute(&mut *tx).await?;
+            }
+            // A resolved incident that receives an event again regressed
+            // after its fix held: it is flipped here, in the commit, and the
+            // job that reopens its tracking issue is queued with it.
+            let mut with_events: Vec<i64> = groups
+                .values()
+                .filter(|group| !group.new_incident && group.first_event_signal.is_some())
+                .map(|group| group.incident_id)
+                .collect();
+            with_events.sort_unstable();
+            for chunk in with_events.chunks(SIGNALS_PER_INSERT) {
+                let mut update = sqlx::QueryBuilder::new("UPDATE incidents SET state = ");
+                update.push_bind(IncidentState::Regressed.as_str());
+                update.push(", updated_at = ");
+                update.push_bind(now);
+                update.push(" WHERE state = ");
+                update.push_bind(IncidentState::Resolved.as_str());
+                update.push(" AND id IN (");
+                let mut ids = update.separated(", ");
+                for id in chunk {
+                    ids.push_bind(*id);
+                }
+                update.push(") RETURNING id");
+                let regressed: Vec<i64> = update.build_query_scalar().fetch_all(&mut *tx).await?;
+                for incident_id in regressed {
+                    let held: Option<i64> = sqlx::query_scalar(
+                        "SELECT id FROM fix_attempts WHERE incident_id = $1 AND state = 'held' \
+                         ORDER BY id DESC LIMIT 1",
+                    )
+                    .bind(incident_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO timeline (incident_id, at, kind, message, data) \
+                         VALUES ($1, $2, 'state', 'the error recurred after its fix held', $3)",
+                    )
+                    .bind(incident_id)
+                    .bind(now)
+                    .bind(serde_json::json!({"attempt_id": held}).to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                    if let Some(attempt_id) = held {
+                        let kind = JobKind::Regressed { attempt_id };
+                        queue_job!(tx, incident_id, &kind, now, None::<String>, now);
+                    }
+                }
             }
             let mut enqueued: HashMap<i64, bool> = HashMap::new();
             for group in groups.values() {

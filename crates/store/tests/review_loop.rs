@@ -40,7 +40,65 @@ on_both!(
     event_signals_respect_the_window,
     document_updates_serialise,
     document_edit_can_decline_or_fail,
+    an_event_for_a_resolved_incident_regresses_it,
 );
+
+/// An event for a resolved incident flips it to `regressed` in the same
+/// commit and queues the job about the fix that had held; events for
+/// incidents in other states change no state.
+async fn an_event_for_a_resolved_incident_regresses_it(store: Store) {
+    let id = incident_with_event(&store, "fp-regress").await;
+    let other = incident_with_event(&store, "fp-open").await;
+    let mut attempt = store
+        .record_attempt(&new_attempt(id, 1, "aaa"))
+        .await
+        .unwrap();
+    attempt.fingerprint = "fp-regress".into();
+    attempt.state = AttemptState::Held;
+    store.save_attempt(&attempt).await.unwrap();
+    store
+        .set_incident_state(id, IncidentState::Resolved, "held", None)
+        .await
+        .unwrap();
+    store
+        .commit_signals(&[
+            signal("sentry_sdk", "again-1", Some("fp-regress"), true),
+            signal("sentry_sdk", "again-2", Some("fp-open"), true),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.incident(id).await.unwrap().unwrap().state,
+        IncidentState::Regressed
+    );
+    assert_eq!(
+        store.incident(other).await.unwrap().unwrap().state,
+        IncidentState::New
+    );
+    let kinds: Vec<String> = store
+        .incident_jobs(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|job| job.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "pipeline".to_owned(),
+            JobKind::Regressed {
+                attempt_id: attempt.id
+            }
+            .to_string()
+        ]
+    );
+    // A second event while regressed queues nothing more.
+    store
+        .commit_signals(&[signal("sentry_sdk", "again-3", Some("fp-regress"), true)])
+        .await
+        .unwrap();
+    assert_eq!(store.incident_jobs(id).await.unwrap().len(), 2);
+}
 
 fn signal(source: &str, key: &str, fingerprint: Option<&str>, has_event: bool) -> NewSignal {
     NewSignal {
@@ -98,6 +156,7 @@ fn job_kinds_round_trip() {
         (JobKind::Pipeline { round: 17 }, "pipeline/17"),
         (JobKind::ForgeEvent { signal_id: 42 }, "forge_event/42"),
         (JobKind::Verify { attempt_id: 7 }, "verify/7"),
+        (JobKind::Regressed { attempt_id: 8 }, "regressed/8"),
         (JobKind::Other("reindex".into()), "reindex"),
     ];
     for (kind, text) in kinds {

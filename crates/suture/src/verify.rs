@@ -98,7 +98,12 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
             )
             .await?;
     } else {
-        let evidence = recurrence_evidence(&attempt, &recurrences);
+        let evidence = recurrence_evidence(
+            &recurrences,
+            &format!("{} was merged", pr_name(&attempt)),
+            "The fix did not hold, so suture will not propose it again. A human takes it from \
+             here; comment `/suture retry` with guidance to start a new attempt.",
+        );
         once(ctx, "reopen_issue", async {
             match attempt.tracking_issue {
                 Some(number) => {
@@ -144,6 +149,69 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
             )
             .await?;
     }
+    Ok(())
+}
+
+/// The error came back after fix attempt `attempt_id` held and its
+/// incident was resolved (the store flipped it to `regressed`): reopen the
+/// tracking issue with the new evidence and leave it to a human. The fix
+/// stays remembered as one that held: a clue, not a failure.
+pub(crate) async fn regressed(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
+    let store = ctx.store();
+    let Some(mut attempt) = store.attempt(attempt_id).await? else {
+        return Ok(());
+    };
+    let Some(incident) = store.incident(attempt.incident_id).await? else {
+        return Ok(());
+    };
+    let Some((_, forge)) = ctx.forges().find(&attempt.forge, &attempt.forge_repo) else {
+        return Err(Stop::Fail(format!(
+            "no configured repository is {} {}",
+            attempt.forge, attempt.forge_repo
+        )));
+    };
+    let forge = forge.clone();
+    let since = attempt.closed_at.unwrap_or(attempt.updated_at);
+    let recurrences = store
+        .event_signals(incident.id, Some(since), None, MAX_RECURRENCES)
+        .await?;
+    if recurrences.is_empty() {
+        return Ok(());
+    }
+    let evidence = recurrence_evidence(
+        &recurrences,
+        &format!("{} held and this issue was closed", pr_name(&attempt)),
+        "The fix had held through its quiet window, so this may be a new cause of the same \
+         error. A human takes it from here; comment `/suture retry` with guidance to start a \
+         new attempt.",
+    );
+    once(ctx, "reopen_issue", async {
+        match attempt.tracking_issue {
+            Some(number) => {
+                forge
+                    .forge
+                    .reopen_issue(u64::try_from(number).unwrap_or_default(), &evidence)
+                    .await
+                    .map_err(|error| forge_stop("reopening the tracking issue", &error))?;
+                Ok(json!({"reopened": number}))
+            }
+            None => Ok(json!({"skipped": "no tracking issue"})),
+        }
+    })
+    .await?;
+    attempt.note = Some(format!(
+        "held through the quiet window, then the error recurred {} time(s) after the incident was resolved",
+        recurrences.len()
+    ));
+    store.save_attempt(&attempt).await?;
+    store
+        .add_timeline(
+            incident.id,
+            "escalated",
+            "tracking issue reopened with the new evidence; a human takes it from here",
+            Some(&json!({"recurrences": recurrences.len()})),
+        )
+        .await?;
     Ok(())
 }
 
@@ -269,11 +337,15 @@ fn held_summary(incident: &Incident, attempt: &FixAttempt, quiet: u64) -> String
     )
 }
 
-fn recurrence_evidence(attempt: &FixAttempt, recurrences: &[StoredSignal]) -> String {
-    let pr = attempt
+fn pr_name(attempt: &FixAttempt) -> String {
+    attempt
         .pr_number
         .map(|number| format!("#{number}"))
-        .unwrap_or_else(|| "the fix".to_owned());
+        .unwrap_or_else(|| "the fix".to_owned())
+}
+
+/// What recurred, when and on which releases, then `conclusion`.
+fn recurrence_evidence(recurrences: &[StoredSignal], after: &str, conclusion: &str) -> String {
     let mut releases: Vec<String> = recurrences
         .iter()
         .filter_map(|signal| release_of(&signal.payload))
@@ -283,9 +355,7 @@ fn recurrence_evidence(attempt: &FixAttempt, recurrences: &[StoredSignal]) -> St
     let first = &recurrences[0];
     let last = &recurrences[recurrences.len() - 1];
     format!(
-        "The error recurred after {pr} was merged: {} event(s) between {} and {}{}.\n\n\
-         The fix did not hold, so suture will not propose it again. A human takes it from \
-         here; comment `/suture retry` with guidance to start a new attempt.",
+        "The error recurred after {after}: {} event(s) between {} and {}{}.\n\n{conclusion}",
         recurrences.len(),
         first.received_at.format("%Y-%m-%d %H:%M:%S UTC"),
         last.received_at.format("%Y-%m-%d %H:%M:%S UTC"),

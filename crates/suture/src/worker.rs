@@ -201,6 +201,7 @@ async fn run_kind(ctx: &Ctx<'_>) -> Result<(), Stop> {
         JobKind::Pipeline { round } => crate::pipeline::run(ctx, round).await,
         JobKind::ForgeEvent { signal_id } => crate::forge_events::run(ctx, signal_id).await,
         JobKind::Verify { attempt_id } => crate::verify::run(ctx, attempt_id).await,
+        JobKind::Regressed { attempt_id } => crate::verify::regressed(ctx, attempt_id).await,
         JobKind::Other(kind) => ctx.fail(&format!("unknown job kind {kind:?}")).await,
     }
 }
