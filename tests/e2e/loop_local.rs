@@ -109,6 +109,12 @@ fn local_loop(db: Db) {
     });
     assert_eq!(resolved["state"], "resolved", "{resolved:#}");
     assert_eq!(resolved["fixes"][0]["state"], "held");
+    let (_, metrics) = tests::serve_support::http(serve.addr, "GET", "/metrics", &[], b"");
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("suture_fix_attempts{strategy=\"revert\",state=\"held\"} 1"),
+        "{metrics}"
+    );
 
     // The tracking issue is closed, with the summary; explain answers on it.
     let records = tests::serve_support::block_on(home.store().document("local_forge/inventory"))

@@ -53,6 +53,17 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
             tracing::warn!(error = %crate::error::DisplayChain(&error), "reading incident counts for metrics")
         }
     }
+    match state.store.attempt_counts().await {
+        Ok(counts) => {
+            gauges.fix_attempts = counts
+                .into_iter()
+                .map(|(strategy, attempt_state, n)| (strategy, attempt_state.as_str(), n))
+                .collect();
+        }
+        Err(error) => {
+            tracing::warn!(error = %crate::error::DisplayChain(&error), "reading fix attempt counts for metrics")
+        }
+    }
     match state.store.queued_jobs().await {
         Ok(queued) => gauges.queued_jobs = queued,
         Err(error) => {

@@ -90,6 +90,8 @@ pub struct StoreGauges {
     pub incidents_by_state: Vec<(&'static str, i64)>,
     /// Jobs waiting in the durable queue.
     pub queued_jobs: i64,
+    /// Fix attempts by (strategy, state): what was proposed and what held.
+    pub fix_attempts: Vec<(String, &'static str, i64)>,
 }
 
 impl Metrics {
@@ -203,6 +205,16 @@ impl Metrics {
         for (state, n) in &gauges.incidents_by_state {
             let _ = writeln!(out, "suture_incidents{{state=\"{state}\"}} {n}");
         }
+        out.push_str(
+            "# HELP suture_fix_attempts Fix attempts by strategy and state (held, failed, rejected, ...).\n",
+        );
+        out.push_str("# TYPE suture_fix_attempts gauge\n");
+        for (strategy, state, n) in &gauges.fix_attempts {
+            let _ = writeln!(
+                out,
+                "suture_fix_attempts{{strategy=\"{strategy}\",state=\"{state}\"}} {n}"
+            );
+        }
         out
     }
 }
@@ -231,6 +243,7 @@ mod tests {
         let text = metrics.render(&StoreGauges {
             incidents_by_state: vec![("new", 2)],
             queued_jobs: 1,
+            fix_attempts: vec![("revert".into(), "held", 3)],
         });
         for line in [
             "suture_http_requests_total{route=\"/api/{project_id}/envelope/\",status=\"200\"} 1",
@@ -240,6 +253,7 @@ mod tests {
             "suture_job_step_duration_seconds_count{step=\"diagnose\",outcome=\"finished\"} 1",
             "suture_jobs_total{outcome=\"done\"} 1",
             "suture_incidents{state=\"new\"} 2",
+            "suture_fix_attempts{strategy=\"revert\",state=\"held\"} 3",
             "suture_jobs_queued 1",
             "suture_ingest_queue_depth 0",
         ] {

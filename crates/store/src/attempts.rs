@@ -374,6 +374,28 @@ impl Store {
             rows.iter().map(attempt_from_row).collect()
         })
     }
+
+    /// How many attempts there are per strategy and state (pairs with none
+    /// are left out): the metrics of what suture proposes and what holds.
+    pub async fn attempt_counts(&self) -> Result<Vec<(String, AttemptState, i64)>, StoreError> {
+        dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT strategy, state, COUNT(*) AS n FROM fix_attempts \
+                 GROUP BY strategy, state ORDER BY strategy, state",
+            )
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get("strategy")?,
+                        row.try_get::<String, _>("state")?.parse()?,
+                        row.try_get("n")?,
+                    ))
+                })
+                .collect()
+        })
+    }
 }
 
 #[cfg(test)]
