@@ -199,10 +199,36 @@ fn culprit_removed_a_guard_in_the_crashing_function() {
         "{diagnosis:#}"
     );
     let evidence = &diagnosis["suspects"][0]["evidence"][0];
-    assert_eq!(evidence["kind"], "function");
+    assert_eq!(evidence["kind"], "adjacent", "{diagnosis:#}");
     assert_eq!(evidence["symbol"], "Cart.first_price");
     assert_eq!(diagnosis["locations"][0]["symbol"], "Cart.first_price");
     assert_eq!(diagnosis["culprit"], culprit.to_string());
+}
+
+/// A young repository: the commit that created the files is inside the
+/// window and wrote every line of the stack. The guard removed days ago
+/// right above the crashing line is the culprit, not the file's creation.
+#[test]
+fn culprit_removed_a_guard_in_a_file_created_within_the_window() {
+    let (repo, culprit) = crate::heal::inventory();
+    let out = repo.path().join(".git/captured.json");
+    let event = capture_python_event(repo.path(), "main.py", Some(&repo.head().to_string()), &out);
+    let diagnosis = diagnose(&repo, &event, &["--days", "60"]);
+    assert_eq!(diagnosis["window"]["commits"], 4, "{diagnosis:#}");
+    assert_eq!(diagnosis["culprit"], culprit, "{diagnosis:#}");
+    let top = &diagnosis["suspects"][0]["evidence"][0];
+    assert_eq!(top["kind"], "adjacent", "{diagnosis:#}");
+    assert_eq!(top["symbol"], "parse_quantity");
+    let creation = &diagnosis["suspects"][1];
+    assert_eq!(creation["subject"], "Initial inventory", "{diagnosis:#}");
+    assert!(
+        creation["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|item| item["kind"] == "created" || item["kind"] == "file"),
+        "{diagnosis:#}"
+    );
 }
 
 /// The culprit rewrote the very line that raises.

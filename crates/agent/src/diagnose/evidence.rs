@@ -76,10 +76,23 @@ pub(crate) fn collect(
         for ((frame_idx, line), origin) in lines.iter().zip(origins) {
             blame[*frame_idx] = Some(origin);
             if let LineOrigin::Window { commit_idx, .. } = origin {
+                // The commit that created the file wrote every line of it:
+                // that it wrote this one says little about a regression.
+                let created = window.change_of(commit_idx, path).is_some_and(|change| {
+                    window.commits[commit_idx].changes[change].status == ChangeStatus::Added
+                });
                 per_commit[commit_idx].push(Item {
-                    kind: EvidenceKind::Line,
+                    kind: if created {
+                        EvidenceKind::Created
+                    } else {
+                        EvidenceKind::Line
+                    },
                     frame: *frame_idx,
-                    detail: format!("last changed {path}:{line}"),
+                    detail: if created {
+                        format!("created {path}, with line {line}")
+                    } else {
+                        format!("last changed {path}:{line}")
+                    },
                 });
             }
         }
@@ -95,6 +108,29 @@ pub(crate) fn collect(
             _ => None,
         };
         let mut seen: BTreeSet<usize> = line_commit.into_iter().collect();
+        // What changed right above an older line: a guard removed, a value
+        // the line uses rewritten. Only inside the frame's function.
+        if let (Some(line), Some(symbol)) = (frame.line, &frame.symbol)
+            && line > symbol.start_line
+        {
+            for touch in window.range_touches(path, line - 1, line - 1)? {
+                if !touch.created_file && seen.insert(touch.commit_idx) {
+                    per_commit[touch.commit_idx].push(Item {
+                        kind: EvidenceKind::Adjacent,
+                        frame: frame_idx,
+                        detail: format!(
+                            "{} right above {path}:{line} in {}",
+                            match (touch.removed.len(), touch.added.len()) {
+                                (removed, 0) => format!("removed {removed} line(s)"),
+                                (0, _) => "added the line".to_owned(),
+                                _ => "rewrote the line".to_owned(),
+                            },
+                            symbol.qualified_name
+                        ),
+                    });
+                }
+            }
+        }
         if let Some(symbol) = &frame.symbol {
             for touch in window.range_touches(path, symbol.start_line, symbol.end_line)? {
                 if seen.insert(touch.commit_idx) {
@@ -159,6 +195,10 @@ fn identifier_evidence(
             let Some(change_idx) = window.change_of(commit_idx, path) else {
                 continue;
             };
+            // Creating the file mentions every identifier in it.
+            if window.commits[commit_idx].changes[change_idx].status == ChangeStatus::Added {
+                continue;
+            }
             let hunks = window.hunks(commit_idx, change_idx)?;
             let changed_tokens: BTreeSet<String> = hunks
                 .iter()

@@ -20,6 +20,13 @@ use super::window::Target;
 pub enum EvidenceKind {
     /// The commit last changed the frame's line.
     Line,
+    /// The commit removed or rewrote the lines right above the frame's
+    /// line, in its function (a removed guard, a changed value the line
+    /// uses), while the line itself is older.
+    Adjacent,
+    /// The commit created the frame's file: it wrote the line, as it wrote
+    /// every other; authorship, not a change to working code.
+    Created,
     /// The commit changed the function enclosing the frame's line.
     Function,
     /// The commit changed the class (impl, trait…) enclosing it.

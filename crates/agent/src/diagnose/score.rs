@@ -1,8 +1,9 @@
 //! Scoring: evidence → a score per commit, and an overall confidence.
 //!
 //! A commit earns, for each frame, the weight of its strongest evidence
-//! (line > function, or class together with a distinctive identifier of the
-//! line > callee on the line > class > callee, identifier > file) plus a
+//! (line > the lines right above it > function, or class together with a
+//! distinctive identifier of the line > callee on the line > class >
+//! callee, identifier, creation of the file > file) plus a
 //! quarter of the rest, times the frame's weight (the crash frame most, callers less,
 //! test code and causes half). File-level evidence counts once per file, so
 //! a long stack through one big file cannot outweigh a precise hit.
@@ -29,7 +30,9 @@ const STRENGTH_SCALE: f64 = 0.6;
 pub(crate) fn kind_weight(kind: EvidenceKind) -> f64 {
     match kind {
         EvidenceKind::Line => 1.0,
+        EvidenceKind::Adjacent => 0.9,
         EvidenceKind::Function => 0.6,
+        EvidenceKind::Created => 0.3,
         EvidenceKind::LineCallee => 0.55,
         EvidenceKind::Class => 0.35,
         EvidenceKind::Callee => 0.3,
@@ -168,9 +171,10 @@ fn confidence(suspects: &[Ranked]) -> f64 {
     (confidence * 1000.0).round() / 1000.0
 }
 
-/// Precise evidence: the commit changed the frame's line, its function, or a
-/// function called on its line; or, inside the frame's own class, state the
-/// line reads (a distinctive identifier of the line on a changed line).
+/// Precise evidence: the commit changed (or created) the frame's line, the
+/// lines right above it, its function, or a function called on its line;
+/// or, inside the frame's own class, state the line reads (a distinctive
+/// identifier of the line on a changed line).
 fn is_precise(suspect: &Ranked) -> bool {
     let on_frame = |kind: EvidenceKind, frame: usize| {
         suspect
@@ -179,7 +183,11 @@ fn is_precise(suspect: &Ranked) -> bool {
             .any(|item| item.kind == kind && item.frame == frame)
     };
     suspect.items.iter().any(|item| match item.kind {
-        EvidenceKind::Line | EvidenceKind::Function | EvidenceKind::LineCallee => true,
+        EvidenceKind::Line
+        | EvidenceKind::Adjacent
+        | EvidenceKind::Created
+        | EvidenceKind::Function
+        | EvidenceKind::LineCallee => true,
         EvidenceKind::Identifier => on_frame(EvidenceKind::Class, item.frame),
         _ => false,
     })
