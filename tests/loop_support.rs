@@ -31,12 +31,27 @@ pub struct World {
     pub github: FakeGitHub,
     /// The fake Sentry API for organisation `acme`.
     pub sentry: FakeSentry,
+    /// Whether suture acts as a GitHub App (else with a token).
+    app: bool,
 }
+
+/// The GitHub App's id and its installation's, in App mode.
+const APP: (u64, u64) = (42, 4242);
 
 impl World {
     /// Starts the fakes; the bare remote holds `repo`'s `main`, as the
     /// repository on GitHub would. `collaborators` are `(login, role)`.
     pub fn new(repo: &ScriptedRepo, collaborators: &[(&str, &str)]) -> World {
+        World::start(repo, collaborators, false)
+    }
+
+    /// [`World::new`], with suture acting as a GitHub App installed on the
+    /// repository: JWT → installation token, its private key in a file.
+    pub fn with_app(repo: &ScriptedRepo, collaborators: &[(&str, &str)]) -> World {
+        World::start(repo, collaborators, true)
+    }
+
+    fn start(repo: &ScriptedRepo, collaborators: &[(&str, &str)], app: bool) -> World {
         let dir = tempfile::Builder::new()
             .prefix("suture-world-")
             .tempdir()
@@ -49,9 +64,19 @@ impl World {
         push.push(&["refs/heads/main:refs/heads/main"], None)
             .unwrap();
         bare.set_head("refs/heads/main").unwrap();
-        let mut builder = FakeGitHub::builder("acme", "shop")
-            .git_dir(&remote)
-            .token(GITHUB_TOKEN);
+        let mut builder = FakeGitHub::builder("acme", "shop").git_dir(&remote);
+        builder = if app {
+            // A throwaway key: the fake checks the JWT's shape and claims.
+            let key = Command::new("openssl")
+                .args(["genrsa", "2048"])
+                .output()
+                .expect("the tests make a throwaway rsa key with the openssl cli");
+            assert!(key.status.success(), "openssl genrsa failed");
+            std::fs::write(dir.path().join("app.pem"), key.stdout).unwrap();
+            builder.app(APP.0, APP.1)
+        } else {
+            builder.token(GITHUB_TOKEN)
+        };
         for (login, role) in collaborators {
             builder = builder.collaborator(login, role);
         }
@@ -61,6 +86,7 @@ impl World {
             dir,
             github,
             sentry,
+            app,
         }
     }
 
@@ -78,14 +104,22 @@ impl World {
         quiet_seconds: u64,
         extra: &str,
     ) -> String {
+        let (app_id, installation) = if self.app {
+            (
+                format!("app_id = {}\n", APP.0),
+                format!("github_installation_id = {}\n", APP.1),
+            )
+        } else {
+            (String::new(), String::new())
+        };
         format!(
             "[queue]\nlease_seconds = 6\nheartbeat_seconds = 1\npoll_millis = 100\nbackoff_seconds = 1\n\
              [verify]\nquiet_seconds = {quiet_seconds}\n\
-             [github]\napi_url = \"{}\"\ngit_url = \"{}\"\nrequest_timeout_seconds = 2\n\
+             [github]\napi_url = \"{}\"\ngit_url = \"{}\"\nrequest_timeout_seconds = 2\n{app_id}\
              [sentry]\napi_url = \"{}\"\norganization = \"acme\"\n\
              {extra}\n\
              [[repos]]\nname = \"shop\"\npath = \"{}\"\nforge = \"github\"\ngithub_repo = \"acme/shop\"\n\
-             test_command = \"{}\"\ndays = 30\n",
+             test_command = \"{}\"\ndays = 30\n{installation}",
             self.github.base_url(),
             self.dir.path().join("git").display(),
             self.sentry.base_url(),
@@ -96,8 +130,16 @@ impl World {
 
     /// The environment the service needs for this world.
     pub fn env(&self) -> Vec<(String, String)> {
+        let credentials = if self.app {
+            (
+                "SUTURE_GITHUB_APP_PRIVATE_KEY_FILE".to_owned(),
+                self.dir.path().join("app.pem").display().to_string(),
+            )
+        } else {
+            ("SUTURE_GITHUB_TOKEN".to_owned(), GITHUB_TOKEN.to_owned())
+        };
         vec![
-            ("SUTURE_GITHUB_TOKEN".into(), GITHUB_TOKEN.into()),
+            credentials,
             ("SUTURE_GITHUB_WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into()),
             ("SUTURE_SENTRY_API_TOKEN".into(), SENTRY_TOKEN.into()),
             ("SUTURE_LLM_BASE_URL".into(), String::new()),

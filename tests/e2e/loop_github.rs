@@ -227,11 +227,12 @@ fn fix_that_does_not_hold() {
 }
 
 /// Rate limits, 502s after the fact and timeouts from GitHub delay the
-/// pull request; none duplicates or loses it.
+/// pull request; none duplicates or loses it. suture acts as a GitHub App
+/// here: installation tokens from a JWT signed with the App's key.
 #[test]
 fn github_faults_delay_but_do_not_duplicate() {
     let (repo, _) = inventory();
-    let world = World::new(&repo, &[]);
+    let world = World::with_app(&repo, &[]);
     world
         .github
         .inject("POST", PULLS, Fault::retry_after(403, 1));
