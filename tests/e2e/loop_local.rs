@@ -115,6 +115,14 @@ fn local_loop(db: Db) {
         metrics.contains("suture_fix_attempts{strategy=\"revert\",state=\"held\"} 1"),
         "{metrics}"
     );
+    for milestone in ["diagnosed", "pull_request", "resolved"] {
+        assert!(
+            metrics.contains(&format!(
+                "suture_incident_milestone_seconds_count{{milestone=\"{milestone}\"}} 1"
+            )),
+            "{metrics}"
+        );
+    }
 
     // The tracking issue is closed, with the summary; explain answers on it.
     let records = tests::serve_support::block_on(home.store().document("local_forge/inventory"))

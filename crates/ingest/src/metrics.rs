@@ -13,6 +13,11 @@ use std::time::Duration;
 
 /// Buckets of the job step duration histogram, in seconds.
 const STEP_BUCKETS: [f64; 10] = [0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0];
+/// Buckets of the incident milestone histogram, in seconds (a second to a
+/// week: a pull request comes in minutes, a resolution after a quiet window).
+const MILESTONE_BUCKETS: [f64; 10] = [
+    1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 14_400.0, 86_400.0, 259_200.0, 604_800.0,
+];
 /// Buckets of the request latency histogram, in seconds.
 const REQUEST_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
 
@@ -24,6 +29,7 @@ pub struct Metrics {
     signals: Mutex<BTreeMap<(&'static str, &'static str, &'static str), u64>>,
     job_steps: Mutex<BTreeMap<(String, &'static str), Histogram>>,
     jobs: Mutex<BTreeMap<&'static str, u64>>,
+    milestones: Mutex<BTreeMap<&'static str, Histogram>>,
     /// Deliveries waiting in the ingest queue right now.
     pub ingest_queue_depth: AtomicI64,
 }
@@ -131,6 +137,15 @@ impl Metrics {
         *lock(&self.jobs).entry(outcome).or_default() += 1;
     }
 
+    /// Records that an incident reached `milestone` (`diagnosed`,
+    /// `pull_request`, `resolved`) `since_first_seen` after its first signal.
+    pub fn milestone(&self, milestone: &'static str, since_first_seen: Duration) {
+        lock(&self.milestones)
+            .entry(milestone)
+            .or_default()
+            .observe(&MILESTONE_BUCKETS, since_first_seen.as_secs_f64());
+    }
+
     /// Accepted deliveries so far, all sources: for tests and the benchmark.
     pub fn accepted_total(&self) -> u64 {
         lock(&self.signals)
@@ -198,6 +213,16 @@ impl Metrics {
                 "suture_job_step_duration_seconds",
                 &format!("step=\"{step}\",outcome=\"{outcome}\""),
                 &STEP_BUCKETS,
+            );
+        }
+        out.push_str("# HELP suture_incident_milestone_seconds Time from an incident's first signal to its diagnosis, pull request and resolution.\n");
+        out.push_str("# TYPE suture_incident_milestone_seconds histogram\n");
+        for (milestone, histogram) in lock(&self.milestones).iter() {
+            histogram.render(
+                &mut out,
+                "suture_incident_milestone_seconds",
+                &format!("milestone=\"{milestone}\""),
+                &MILESTONE_BUCKETS,
             );
         }
         out.push_str("# HELP suture_incidents Incidents by state.\n");

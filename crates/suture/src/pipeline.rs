@@ -81,6 +81,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
 
     if ctx.finished_output("diagnose").await?.is_none() {
         diagnose_step(ctx, &repo_config, &event, &options).await?;
+        ctx.milestone("diagnosed", &incident);
     }
     if repo_config.mode == "observe" {
         store

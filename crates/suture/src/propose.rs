@@ -99,6 +99,9 @@ pub(crate) async fn run(
                     Some(&proposed.output),
                 )
                 .await?;
+            if attempt.state == AttemptState::Open {
+                ctx.milestone("pull_request", incident);
+            }
             Ok(())
         }
         Err(error) => {

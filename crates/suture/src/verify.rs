@@ -97,6 +97,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
                 Some(&resolved),
             )
             .await?;
+        ctx.milestone("resolved", &incident);
     } else {
         let evidence = recurrence_evidence(
             &recurrences,

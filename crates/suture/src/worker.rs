@@ -252,6 +252,14 @@ impl Ctx<'_> {
         &self.pipeline.forges
     }
 
+    /// Records that `incident` reached `milestone` now.
+    pub(crate) fn milestone(&self, milestone: &'static str, incident: &store::Incident) {
+        let since = (chrono::Utc::now() - incident.first_seen)
+            .to_std()
+            .unwrap_or_default();
+        self.pipeline.metrics.milestone(milestone, since);
+    }
+
     /// Whether step `step` of this job already finished (its output is
     /// persisted): then it is not run again.
     pub(crate) async fn finished_output(&self, step: &str) -> Result<Option<Value>, Stop> {
