@@ -39,6 +39,19 @@ pub(crate) async fn run(
     if ctx.finished_output("propose").await?.is_some() {
         return Ok(());
     }
+    // A human may have said `/suture stop` while the fix was being made.
+    let current = ctx.store().incident(incident.id).await?;
+    if current.is_some_and(|current| current.state == IncidentState::Stopped) {
+        ctx.store()
+            .add_timeline(
+                incident.id,
+                "skipped",
+                "the fix is not proposed: work on this incident was stopped",
+                None,
+            )
+            .await?;
+        return Ok(());
+    }
     let Some(repo_forge) = ctx.forges().for_repo(&repo.name).cloned() else {
         return ctx
             .fail(&format!("repository {} has no forge", repo.name))
