@@ -402,6 +402,24 @@ impl Forge {
     }
 }
 
+/// Sets how long fix-branch pushes wait for a remote to connect and then
+/// to answer, so a stalled remote fails the push (a transient error the
+/// caller retries) instead of hanging its step. The setting is libgit2's
+/// and process-wide: call it once at process start, before any thread is
+/// spawned.
+pub fn set_git_network_timeouts(connect: std::time::Duration, io: std::time::Duration) {
+    let millis = |duration: std::time::Duration| {
+        libc::c_int::try_from(duration.as_millis()).unwrap_or(libc::c_int::MAX)
+    };
+    // SAFETY: libgit2 reads these globals without synchronisation; the
+    // documented contract (once, before threads exist) is what makes the
+    // writes sound.
+    unsafe {
+        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(millis(connect));
+        let _ = git2::opts::set_server_timeout_in_milliseconds(millis(io));
+    }
+}
+
 /// Runs blocking git and file work off the async threads.
 pub(crate) async fn blocking<T: Send + 'static>(
     what: &'static str,

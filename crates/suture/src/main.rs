@@ -62,7 +62,14 @@ impl CommandError {
     }
 }
 
+/// How long a git push waits for a remote to connect, and then to answer.
+const GIT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// See [`GIT_CONNECT_TIMEOUT`].
+const GIT_IO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 fn main() -> ExitCode {
+    // Process-wide and only safe before any thread exists: first thing.
+    forge::set_git_network_timeouts(GIT_CONNECT_TIMEOUT, GIT_IO_TIMEOUT);
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

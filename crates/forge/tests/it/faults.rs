@@ -125,3 +125,39 @@ async fn an_overlong_rate_limit_gives_up() {
     assert!(start.elapsed() < Duration::from_secs(1));
     assert_eq!(fake.errors(), Vec::<String>::new());
 }
+
+/// A git remote that accepts the connection and never answers fails the
+/// push once the network timeout passes, instead of hanging the caller.
+#[test]
+fn a_stalled_git_remote_fails_the_push() {
+    // The harness already runs threads, but no other test of this binary
+    // pushes over the network, so none reads the setting while it changes.
+    forge::set_git_network_timeouts(Duration::from_secs(1), Duration::from_secs(1));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let pushed = runtime.block_on(async {
+            let scene = Scene::new(true);
+            let fake = fake_github(&scene).await;
+            let mut config = config(&fake, &scene, token_auth());
+            config.push_url = Some(format!("http://127.0.0.1:{port}/acme/shop.git"));
+            let forge = GitHubForge::new(config).unwrap();
+            let proposal = scene.proposal("inc-stall");
+            forge.push_fix_branch(&proposal, &scene.source).await
+        });
+        let _ = done.send(pushed);
+    });
+    let pushed = outcome
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the push gave up instead of hanging");
+    let error = pushed.expect_err("nothing answered");
+    assert!(matches!(error, ForgeError::Git { .. }), "{error:?}");
+}
