@@ -73,6 +73,21 @@ pub(crate) fn problems(config: &Config) -> Vec<String> {
     problems
 }
 
+/// Refuses a configuration with problems, printing each: what `serve` and
+/// `pr` do before they touch anything.
+pub(crate) fn refuse_problems(problems: &[String]) -> Result<(), CommandError> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    for problem in problems {
+        eprintln!("error: {problem}");
+    }
+    Err(CommandError::bad_input(anyhow::anyhow!(
+        "{} problem(s) in the configuration: run `suture check-config`",
+        problems.len()
+    )))
+}
+
 pub(crate) fn run(args: &CheckConfigArgs) -> Result<(), CommandError> {
     let (config, path) = load(args.config.as_deref())?;
     let problems = problems(&config);

@@ -78,15 +78,7 @@ const SOURCE: &str = "local_forge";
 pub(crate) fn run(args: &PrArgs) -> Result<(), CommandError> {
     let (config, _) = check_config_cmd::load(args.config.as_deref())?;
     let problems: Vec<String> = config.validate().iter().map(ToString::to_string).collect();
-    if !problems.is_empty() {
-        for problem in &problems {
-            eprintln!("error: {problem}");
-        }
-        return Err(CommandError::bad_input(anyhow::anyhow!(
-            "{} problem(s) in the configuration: run `suture check-config`",
-            problems.len()
-        )));
-    }
+    check_config_cmd::refuse_problems(&problems)?;
     let repo = pick_repo(&config, args.repo.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -154,17 +146,7 @@ pub(crate) fn run(args: &PrArgs) -> Result<(), CommandError> {
             deliver(
                 "pull_request.closed",
                 format!("pull_request.closed:{}:{number}", repo.name),
-                json!({
-                    "action": "closed",
-                    "pull_request": {
-                        "number": number,
-                        "merged": true,
-                        "merge_commit_sha": outcome.commit,
-                        "head": {"ref": pull.branch},
-                        "base": {"ref": pull.base_branch},
-                    },
-                    "repository": repository,
-                }),
+                pull_closed(&pull, Some(&outcome.commit), &repository),
             )?;
             println!(
                 "merged #{number} into {} ({}, {}); suture verifies the fix",
@@ -183,16 +165,7 @@ pub(crate) fn run(args: &PrArgs) -> Result<(), CommandError> {
             deliver(
                 "pull_request.closed",
                 format!("pull_request.closed:{}:{number}", repo.name),
-                json!({
-                    "action": "closed",
-                    "pull_request": {
-                        "number": number,
-                        "merged": false,
-                        "head": {"ref": pull.branch},
-                        "base": {"ref": pull.base_branch},
-                    },
-                    "repository": repository,
-                }),
+                pull_closed(&pull, None, &repository),
             )?;
             println!("closed #{number} without merging; suture will not propose this fix again");
         }
@@ -228,6 +201,26 @@ pub(crate) fn run(args: &PrArgs) -> Result<(), CommandError> {
         }
     }
     Ok(())
+}
+
+/// A `pull_request` `closed` delivery in GitHub's shape: merged as
+/// `merge_commit` when there is one.
+fn pull_closed(
+    pull: &LocalPullRequest,
+    merge_commit: Option<&str>,
+    repository: &serde_json::Value,
+) -> serde_json::Value {
+    json!({
+        "action": "closed",
+        "pull_request": {
+            "number": pull.number,
+            "merged": merge_commit.is_some(),
+            "merge_commit_sha": merge_commit,
+            "head": {"ref": pull.branch},
+            "base": {"ref": pull.base_branch},
+        },
+        "repository": repository,
+    })
 }
 
 /// The repository `name`, or the only one on the local forge.

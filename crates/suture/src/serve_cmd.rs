@@ -59,16 +59,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CommandError> {
     if let Some(workers) = args.workers {
         config.queue.workers = workers;
     }
-    let problems = check_config_cmd::problems(&config);
-    if !problems.is_empty() {
-        for problem in &problems {
-            eprintln!("error: {problem}");
-        }
-        return Err(CommandError::bad_input(anyhow::anyhow!(
-            "{} problem(s) in the configuration: run `suture check-config`",
-            problems.len()
-        )));
-    }
+    check_config_cmd::refuse_problems(&check_config_cmd::problems(&config))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

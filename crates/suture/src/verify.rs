@@ -105,20 +105,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
             "The fix did not hold, so suture will not propose it again. A human takes it from \
              here; comment `/suture retry` with guidance to start a new attempt.",
         );
-        once(ctx, "reopen_issue", async {
-            match attempt.tracking_issue {
-                Some(number) => {
-                    forge
-                        .forge
-                        .reopen_issue(u64::try_from(number).unwrap_or_default(), &evidence)
-                        .await
-                        .map_err(|error| forge_stop("reopening the tracking issue", &error))?;
-                    Ok(json!({"reopened": number}))
-                }
-                None => Ok(json!({"skipped": "no tracking issue"})),
-            }
-        })
-        .await?;
+        reopen_issue(ctx, &forge, &attempt, &evidence).await?;
         if incident.source == "pagerduty"
             && let (Some(id), Some(pagerduty)) = (&incident.upstream_id, &ctx.forges().pagerduty)
         {
@@ -186,20 +173,7 @@ pub(crate) async fn regressed(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop
          error. A human takes it from here; comment `/suture retry` with guidance to start a \
          new attempt.",
     );
-    once(ctx, "reopen_issue", async {
-        match attempt.tracking_issue {
-            Some(number) => {
-                forge
-                    .forge
-                    .reopen_issue(u64::try_from(number).unwrap_or_default(), &evidence)
-                    .await
-                    .map_err(|error| forge_stop("reopening the tracking issue", &error))?;
-                Ok(json!({"reopened": number}))
-            }
-            None => Ok(json!({"skipped": "no tracking issue"})),
-        }
-    })
-    .await?;
+    reopen_issue(ctx, &forge, &attempt, &evidence).await?;
     attempt.note = Some(format!(
         "held through the quiet window, then the error recurred {} time(s) after the incident was resolved",
         recurrences.len()
@@ -244,6 +218,29 @@ async fn once(
         }
         Err(stop) => Err(stop),
     }
+}
+
+/// Reopens the attempt's tracking issue with `evidence`, once.
+async fn reopen_issue(
+    ctx: &Ctx<'_>,
+    forge: &RepoForge,
+    attempt: &FixAttempt,
+    evidence: &str,
+) -> Result<Value, Stop> {
+    once(ctx, "reopen_issue", async {
+        match attempt.tracking_issue {
+            Some(number) => {
+                forge
+                    .forge
+                    .reopen_issue(u64::try_from(number).unwrap_or_default(), evidence)
+                    .await
+                    .map_err(|error| forge_stop("reopening the tracking issue", &error))?;
+                Ok(json!({"reopened": number}))
+            }
+            None => Ok(json!({"skipped": "no tracking issue"})),
+        }
+    })
+    .await
 }
 
 async fn close_issue(forge: &RepoForge, number: i64, summary: &str) -> Result<(), Stop> {
