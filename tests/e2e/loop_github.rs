@@ -264,6 +264,28 @@ fn github_faults_delay_but_do_not_duplicate() {
     assert_contracts_kept(&world);
 }
 
+/// GitHub refuses the pull request for good (403, as when the App lacks
+/// the pull requests permission): the job is not retried for minutes; the
+/// incident fails with GitHub's reason on the record and the attempt says
+/// why it never became a proposal.
+#[test]
+fn a_refused_pull_request_is_recorded_not_retried() {
+    let (repo, _) = inventory();
+    let world = World::new(&repo, &[]);
+    world.github.inject("POST", PULLS, Fault::status(403));
+    let home = home(Db::Sqlite, &world, &repo, 3600, "");
+    let serve = home.start(&[]);
+    report_crash(&serve.dsn, repo.path(), "main.py", "1.0.0");
+    let failed = incident(&serve, "failed");
+    assert_state(&failed, "failed");
+    assert_eq!(failed["jobs"][0]["attempts"], 1, "not retried: {failed:#}");
+    assert_eq!(failed["fixes"][0]["state"], "abandoned", "{failed:#}");
+    let note = failed["fixes"][0]["note"].as_str().unwrap_or_default();
+    assert!(note.contains("403"), "{note}");
+    assert!(world.github.pulls().is_empty());
+    assert_contracts_kept(&world);
+}
+
 fn timeline(incident: &Value) -> Vec<(String, String)> {
     incident["timeline"]
         .as_array()

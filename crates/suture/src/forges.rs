@@ -258,16 +258,21 @@ impl RecordsBackend for StoreRecords {
 }
 
 /// Whether a forge failure may pass with time (rate limits, outages,
-/// timeouts), so the step is retried later, or is permanent.
+/// timeouts, a network that failed a push), so the step is retried later,
+/// or is permanent (the forge refused the request, the patch or the
+/// credentials are wrong): then retrying only delays the record.
 pub(crate) fn is_transient(error: &ForgeError) -> bool {
-    !matches!(
-        error,
+    match error {
+        ForgeError::Status { status, .. } => *status >= 500 || matches!(status, 408 | 429),
         ForgeError::Invalid { .. }
-            | ForgeError::PatchDoesNotApply { .. }
-            | ForgeError::EmptyPatch { .. }
-            | ForgeError::NotFound { .. }
-            | ForgeError::WrongState { .. }
-            | ForgeError::MergeConflict { .. }
-            | ForgeError::Jwt(_)
-    )
+        | ForgeError::PatchDoesNotApply { .. }
+        | ForgeError::EmptyPatch { .. }
+        | ForgeError::PushRejected { .. }
+        | ForgeError::Protocol { .. }
+        | ForgeError::NotFound { .. }
+        | ForgeError::WrongState { .. }
+        | ForgeError::MergeConflict { .. }
+        | ForgeError::Jwt(_) => false,
+        _ => true,
+    }
 }

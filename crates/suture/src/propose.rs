@@ -118,19 +118,22 @@ pub(crate) async fn run(
             Ok(())
         }
         Err(error) => {
-            let transient = is_transient(&error);
+            let retry = is_transient(&error) && ctx.job.attempt < ctx.config().queue.max_attempts;
             let message = format!(
                 "proposing the fix failed{}: {}",
-                if transient { " (will retry)" } else { "" },
+                if retry { " (will retry)" } else { "" },
                 error_chain(&error)
             );
             ctx.finish("propose", false, &json!({"error": message}), &message)
                 .await?;
-            if transient {
-                Err(Stop::Retry(message))
-            } else {
-                ctx.fail(&message).await
+            if retry {
+                return Err(Stop::Retry(message));
             }
+            // For good: the attempt says why it never became a proposal.
+            attempt.state = AttemptState::Abandoned;
+            attempt.note = Some(message.clone());
+            ctx.store().save_attempt(&attempt).await?;
+            ctx.fail(&message).await
         }
     }
 }
