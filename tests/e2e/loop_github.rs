@@ -101,6 +101,20 @@ fn fix_that_holds(db: Db) {
     let resolved = incident(&serve, "resolved");
     assert_state(&resolved, "resolved");
     assert_eq!(resolved["count"], 2, "the old release's event was counted");
+    // The old release's event woke the verification early; it went back to
+    // wait, and the fix was declared held only once the window was over.
+    let verify_until = resolved["fixes"][0]["verify_until"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let held_at = timeline_entry(&resolved, "the fix held")["at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        held_at >= verify_until,
+        "held at {held_at}, window until {verify_until}"
+    );
     let issue = world
         .github
         .issues()
@@ -148,8 +162,9 @@ fn fix_that_holds_postgres() {
     fix_that_holds(Db::Postgres);
 }
 
-/// The error recurs on a new release after the merge: the tracking issue
-/// is reopened with the evidence and the incident escalated; a command from
+/// The error recurs on a new release after the merge: at once, without
+/// waiting for the window's end, the tracking issue is reopened with the
+/// evidence and the incident escalated; a command from
 /// someone without write access is ignored and audited; `/suture retry`
 /// from a maintainer starts a new attempt that does not propose the same
 /// revert again.
@@ -157,7 +172,9 @@ fn fix_that_holds_postgres() {
 fn fix_that_does_not_hold() {
     let (repo, _) = inventory();
     let world = World::new(&repo, &[("maintainer", "maintain"), ("visitor", "read")]);
-    let home = home(Db::Sqlite, &world, &repo, 8, "");
+    // An hour's window: the recurrence must be escalated when it comes,
+    // not when the window ends.
+    let home = home(Db::Sqlite, &world, &repo, 3600, "");
     let serve = home.start(&[]);
     let release = repo.head().to_string();
     report_crash(&serve.dsn, repo.path(), "main.py", &release);
@@ -284,6 +301,19 @@ fn a_refused_pull_request_is_recorded_not_retried() {
     assert!(note.contains("403"), "{note}");
     assert!(world.github.pulls().is_empty());
     assert_contracts_kept(&world);
+}
+
+fn timeline_entry<'a>(incident: &'a Value, message_start: &str) -> &'a Value {
+    incident["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| {
+            entry["message"]
+                .as_str()
+                .is_some_and(|message| message.starts_with(message_start))
+        })
+        .unwrap_or_else(|| panic!("no timeline entry {message_start:?}: {incident:#}"))
 }
 
 fn timeline(incident: &Value) -> Vec<(String, String)> {

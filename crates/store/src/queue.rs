@@ -396,6 +396,28 @@ impl Store {
         .await
     }
 
+    /// Puts job `job_id` back to run again at `run_after` without counting
+    /// this lease as an attempt: a job that ran early (woken by a signal)
+    /// and has to wait for its time after all. `false` when `owner` no
+    /// longer holds it.
+    pub async fn reschedule_job(
+        &self,
+        job_id: i64,
+        owner: &str,
+        run_after: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.update_leased(
+            "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, \
+             attempts = attempts - 1, run_after = $3, updated_at = $4 \
+             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+            job_id,
+            owner,
+            millis(run_after),
+            None,
+        )
+        .await
+    }
+
     /// One fenced update of a leased job: `$1` id, `$2` owner, `$3` `value`,
     /// `$4` now, `$5` `error` (when given).
     async fn update_leased(

@@ -310,6 +310,21 @@ impl Store {
                 .collect();
             with_events.sort_unstable();
             for chunk in with_events.chunks(SIGNALS_PER_INSERT) {
+                // An event during a quiet window wakes the verification at
+                // once: a recurrence escalates now, not at the window's end.
+                let mut wake = sqlx::QueryBuilder::new("UPDATE jobs SET run_after = ");
+                wake.push_bind(now);
+                wake.push(" WHERE state = 'queued' AND run_after > ");
+                wake.push_bind(now);
+                wake.push(" AND kind LIKE 'verify/%' AND incident_id IN (SELECT id FROM incidents WHERE state = ");
+                wake.push_bind(IncidentState::Verifying.as_str());
+                wake.push(" AND id IN (");
+                let mut ids = wake.separated(", ");
+                for id in chunk {
+                    ids.push_bind(*id);
+                }
+                wake.push("))");
+                wake.build().execute(&mut *tx).await?;
                 let mut update = sqlx::QueryBuilder::new("UPDATE incidents SET state = ");
                 update.push_bind(IncidentState::Regressed.as_str());
                 update.push(", updated_at = ");

@@ -41,7 +41,50 @@ on_both!(
     document_updates_serialise,
     document_edit_can_decline_or_fail,
     an_event_for_a_resolved_incident_regresses_it,
+    an_event_during_the_quiet_window_wakes_the_verification,
 );
+
+/// An event for a verifying incident makes its verification due now; the
+/// verification of an incident in another state keeps its time.
+async fn an_event_during_the_quiet_window_wakes_the_verification(store: Store) {
+    let verifying = incident_with_event(&store, "fp-verifying").await;
+    let other = incident_with_event(&store, "fp-other").await;
+    let later = Utc::now() + Duration::hours(1);
+    for (id, attempt_id) in [(verifying, 1), (other, 2)] {
+        store
+            .enqueue_job(id, &JobKind::Verify { attempt_id }, later, None)
+            .await
+            .unwrap();
+    }
+    store
+        .set_incident_state(verifying, IncidentState::Verifying, "merged", None)
+        .await
+        .unwrap();
+    // The round-1 pipeline jobs are out of the way.
+    let lease = Utc::now() + Duration::minutes(5);
+    for _ in 0..2 {
+        let job = store.lease_job("w", lease).await.unwrap().unwrap();
+        assert_eq!(job.kind, "pipeline");
+        assert!(store.complete_job(job.id, "w").await.unwrap());
+    }
+    assert_eq!(store.lease_job("w", lease).await.unwrap(), None);
+    store
+        .commit_signals(&[
+            signal("sentry_sdk", "during-1", Some("fp-verifying"), true),
+            signal("sentry_sdk", "during-2", Some("fp-other"), true),
+        ])
+        .await
+        .unwrap();
+    let woken = store.lease_job("w", lease).await.unwrap().unwrap();
+    assert_eq!(woken.incident_id, verifying);
+    assert_eq!(woken.kind, "verify/1");
+    assert!(store.reschedule_job(woken.id, "w", later).await.unwrap());
+    assert_eq!(
+        store.lease_job("w", lease).await.unwrap(),
+        None,
+        "both wait again"
+    );
+}
 
 /// An event for a resolved incident flips it to `regressed` in the same
 /// commit and queues the job about the fix that had held; events for

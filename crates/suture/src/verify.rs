@@ -1,5 +1,7 @@
 //! Verify and close: at the end of a merged fix's quiet window, decide
-//! whether it held.
+//! whether it held. An event during the window wakes the verification
+//! early: a recurrence is escalated at once; an event that does not count
+//! sends it back to wait for the window's end.
 //!
 //! A recurrence is an event of the incident received after the merge on a
 //! release other than those the error was seen on before the merge (an
@@ -65,6 +67,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
         })
         .collect();
     let quiet = ctx.config().verify.quiet_seconds;
+    // Woken early by an event that does not count (an old release still
+    // reporting): the window is not over yet.
+    if let Some(until) = attempt.verify_until
+        && recurrences.is_empty()
+        && chrono::Utc::now() < until
+    {
+        return Err(Stop::Reschedule(until));
+    }
     if recurrences.is_empty() {
         let summary = held_summary(&incident, &attempt, quiet);
         once(ctx, "close_issue", async {

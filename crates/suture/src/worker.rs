@@ -56,6 +56,8 @@ pub(crate) enum Stop {
     Retry(String),
     /// Something failed for good: end the job (and fail its incident).
     Fail(String),
+    /// The job ran before its time (woken early) and must wait until then.
+    Reschedule(chrono::DateTime<chrono::Utc>),
     /// Another worker holds the job now: touch nothing.
     LeaseLost,
     /// Shutdown outlasted the drain: give the job back.
@@ -170,6 +172,10 @@ async fn run_job(
                 .map(|held| (held, "done")),
             Err(Stop::LeaseLost) => Ok((false, "lease_lost")),
             Err(Stop::Ended) => return,
+            Err(Stop::Reschedule(run_after)) => store
+                .reschedule_job(job.id, owner, run_after)
+                .await
+                .map(|held| (held, "rescheduled")),
             Err(Stop::Shutdown) => {
                 tracing::info!("drain timed out: releasing the job");
                 store
