@@ -142,7 +142,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, signal_id: i64) -> Result<(), Stop> {
     let Some(event) = ForgeEvent::parse(&signal.kind, &payload) else {
         return Ok(());
     };
-    let Some((_, repo_forge)) = ctx.forges().find(forge_kind, &event.repo) else {
+    let Some(repo_forge) = ctx.forges().find(forge_kind, &event.repo) else {
         tracing::debug!(
             repo = event.repo,
             "a forge event about a repository suture does not serve"

@@ -97,15 +97,11 @@ impl Forges {
         self.by_repo.get(name)
     }
 
-    /// The repository (its name and forge) that `forge_repo` on forge
-    /// `kind` is.
-    pub(crate) fn find(&self, kind: &str, forge_repo: &str) -> Option<(&str, &RepoForge)> {
+    /// The forge of the repository that is `forge_repo` on forge `kind`.
+    pub(crate) fn find(&self, kind: &str, forge_repo: &str) -> Option<&RepoForge> {
         self.by_repo
-            .iter()
-            .find(|(_, forge)| {
-                forge.kind == kind && forge.forge_repo.eq_ignore_ascii_case(forge_repo)
-            })
-            .map(|(name, forge)| (name.as_str(), forge))
+            .values()
+            .find(|forge| forge.kind == kind && forge.forge_repo.eq_ignore_ascii_case(forge_repo))
     }
 }
 

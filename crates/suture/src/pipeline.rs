@@ -14,12 +14,9 @@ use agent::heal::AvoidedFix;
 use domain::config::RepoConfig;
 use repo::pathmap::CodeMapping;
 use serde_json::{Value, json};
-use store::{FixAttempt, Incident, IncidentState};
+use store::{FixAttempt, IncidentState};
 
 use crate::worker::{Ctx, Stop, blocking, error_chain};
-
-/// Most characters of `/suture retry` guidance passed on to the agent.
-const MAX_GUIDANCE_CHARS: usize = 4_000;
 
 /// Runs round `round` of the job's incident.
 pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
@@ -107,7 +104,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
                 .as_ref()
                 .and_then(|payload| payload.get("guidance"))
                 .and_then(Value::as_str)
-                .map(|text| text.chars().take(MAX_GUIDANCE_CHARS).collect::<String>());
+                .map(str::to_owned);
             let mut heal_options = heal_options(&repo_config, options);
             heal_options.avoid = avoided(&memory);
             heal_options.history = history(&memory);
@@ -316,13 +313,6 @@ fn heal_options(repo: &RepoConfig, diagnose: DiagnoseOptions) -> agent::heal::He
         },
         scope,
         llm: agent::llm::LlmConfig::from_env(),
-        guidance: None,
-        avoid: Vec::new(),
-        history: None,
+        ..agent::heal::HealOptions::default()
     }
-}
-
-/// The incident this job is about, for steps that need its fingerprint.
-pub(crate) fn incident_key(incident: &Incident) -> String {
-    incident.id.to_string()
 }

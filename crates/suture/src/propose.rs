@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use store::{AttemptState, FixAttempt, Incident, IncidentState, NewFixAttempt};
 
 use crate::forges::{RepoForge, is_transient};
-use crate::pipeline::incident_key;
 use crate::worker::{Ctx, Stop, error_chain};
 
 /// What the forge made of the proposal.
@@ -258,6 +257,12 @@ async fn escalate(
         ),
         output: json!({ "tracking_issue": number }),
     })
+}
+
+/// The incident's key on the forge: branch names and the tracking issue's
+/// marker carry it.
+fn incident_key(incident: &Incident) -> String {
+    incident.id.to_string()
 }
 
 fn text(value: &Value, key: &str) -> String {

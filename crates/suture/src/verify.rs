@@ -29,15 +29,12 @@ const MAX_RECURRENCES: i64 = 500;
 /// Verifies fix attempt `attempt_id`.
 pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
     let store = ctx.store();
-    let Some(mut attempt) = store.attempt(attempt_id).await? else {
+    let Some((mut attempt, incident, forge)) = load(ctx, attempt_id).await? else {
         return Ok(());
     };
     if attempt.state != AttemptState::Merged {
         return Ok(());
     }
-    let Some(incident) = store.incident(attempt.incident_id).await? else {
-        return Ok(());
-    };
     if incident.state == IncidentState::Stopped {
         store
             .add_timeline(
@@ -49,13 +46,6 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
             .await?;
         return Ok(());
     }
-    let Some((_, forge)) = ctx.forges().find(&attempt.forge, &attempt.forge_repo) else {
-        return Err(Stop::Fail(format!(
-            "no configured repository is {} {}",
-            attempt.forge, attempt.forge_repo
-        )));
-    };
-    let forge = forge.clone();
     let merged_at = attempt.merged_at.unwrap_or(attempt.updated_at);
     let recurrences: Vec<StoredSignal> = store
         .event_signals(incident.id, Some(merged_at), None, MAX_RECURRENCES)
@@ -156,19 +146,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
 /// stays remembered as one that held: a clue, not a failure.
 pub(crate) async fn regressed(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
     let store = ctx.store();
-    let Some(mut attempt) = store.attempt(attempt_id).await? else {
+    let Some((mut attempt, incident, forge)) = load(ctx, attempt_id).await? else {
         return Ok(());
     };
-    let Some(incident) = store.incident(attempt.incident_id).await? else {
-        return Ok(());
-    };
-    let Some((_, forge)) = ctx.forges().find(&attempt.forge, &attempt.forge_repo) else {
-        return Err(Stop::Fail(format!(
-            "no configured repository is {} {}",
-            attempt.forge, attempt.forge_repo
-        )));
-    };
-    let forge = forge.clone();
     let since = attempt.closed_at.unwrap_or(attempt.updated_at);
     let recurrences = store
         .event_signals(incident.id, Some(since), None, MAX_RECURRENCES)
@@ -228,6 +208,32 @@ async fn once(
         }
         Err(stop) => Err(stop),
     }
+}
+
+/// Fix attempt `attempt_id`, its incident and its repository's forge;
+/// `None` when the attempt or incident is gone.
+async fn load(
+    ctx: &Ctx<'_>,
+    attempt_id: i64,
+) -> Result<Option<(FixAttempt, Incident, RepoForge)>, Stop> {
+    let store = ctx.store();
+    let Some(attempt) = store.attempt(attempt_id).await? else {
+        return Ok(None);
+    };
+    let Some(incident) = store.incident(attempt.incident_id).await? else {
+        return Ok(None);
+    };
+    let Some(forge) = ctx
+        .forges()
+        .find(&attempt.forge, &attempt.forge_repo)
+        .cloned()
+    else {
+        return Err(Stop::Fail(format!(
+            "no configured repository is {} {}",
+            attempt.forge, attempt.forge_repo
+        )));
+    };
+    Ok(Some((attempt, incident, forge)))
 }
 
 /// Reopens the attempt's tracking issue with `evidence`, once.

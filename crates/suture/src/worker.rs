@@ -145,48 +145,28 @@ async fn run_job(
     };
     heartbeat.abort();
     let store = &pipeline.store;
-    let retry_reason = match &result {
-        Err(Stop::Store(error)) => Some(error_chain(error)),
-        Err(Stop::Retry(reason) | Stop::Fail(reason)) => Some(reason.clone()),
-        _ => None,
-    };
-    let ended = match (result, retry_reason) {
-        (_, Some(reason)) => {
-            let delay = backoff(&pipeline.config, job.attempt);
-            tracing::warn!(
-                reason,
-                retry_in_seconds = delay.as_secs(),
-                "job failed, retrying"
-            );
-            let run_after =
-                chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+    let ended = match result {
+        Ok(()) => store
+            .complete_job(job.id, owner)
+            .await
+            .map(|held| (held, "done")),
+        Err(Stop::LeaseLost) => Ok((false, "lease_lost")),
+        Err(Stop::Ended) => return,
+        Err(Stop::Reschedule(run_after)) => store
+            .reschedule_job(job.id, owner, run_after)
+            .await
+            .map(|held| (held, "rescheduled")),
+        Err(Stop::Shutdown) => {
+            tracing::info!("drain timed out: releasing the job");
             store
-                .retry_job(job.id, owner, &reason, run_after)
+                .release_job(job.id, owner)
                 .await
-                .map(|held| (held, "retried"))
+                .map(|held| (held, "released"))
         }
-        (result, None) => match result {
-            Ok(()) => store
-                .complete_job(job.id, owner)
-                .await
-                .map(|held| (held, "done")),
-            Err(Stop::LeaseLost) => Ok((false, "lease_lost")),
-            Err(Stop::Ended) => return,
-            Err(Stop::Reschedule(run_after)) => store
-                .reschedule_job(job.id, owner, run_after)
-                .await
-                .map(|held| (held, "rescheduled")),
-            Err(Stop::Shutdown) => {
-                tracing::info!("drain timed out: releasing the job");
-                store
-                    .release_job(job.id, owner)
-                    .await
-                    .map(|held| (held, "released"))
-            }
-            Err(Stop::Store(_) | Stop::Retry(_) | Stop::Fail(_)) => {
-                unreachable!("retried above")
-            }
-        },
+        Err(Stop::Store(error)) => retry_later(pipeline, &job, owner, &error_chain(&error)).await,
+        Err(Stop::Retry(reason) | Stop::Fail(reason)) => {
+            retry_later(pipeline, &job, owner, &reason).await
+        }
     };
     match ended {
         Ok((_, outcome)) => pipeline.metrics.job(outcome),
@@ -194,6 +174,27 @@ async fn run_job(
             tracing::warn!(error = %error_chain(&error), "recording the end of a job failed; its lease will expire")
         }
     }
+}
+
+/// Puts the job back in the queue after the backoff for its attempt.
+async fn retry_later(
+    pipeline: &Pipeline,
+    job: &LeasedJob,
+    owner: &str,
+    reason: &str,
+) -> Result<(bool, &'static str), StoreError> {
+    let delay = backoff(&pipeline.config, job.attempt);
+    tracing::warn!(
+        reason,
+        retry_in_seconds = delay.as_secs(),
+        "job failed, retrying"
+    );
+    let run_after = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+    pipeline
+        .store
+        .retry_job(job.id, owner, reason, run_after)
+        .await
+        .map(|held| (held, "retried"))
 }
 
 /// Runs the job by its kind, after the checks every kind shares.
