@@ -451,40 +451,55 @@ mod tests {
         assert_eq!(Command::parse("/suturexyz stop"), None);
     }
 
-    /// The shared fixture's comment parses into a comment event on its
-    /// issue, by its author.
+    fn fixture(name: &str) -> Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/github")
+            .join(name);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// GitHub's own payloads (the shared fixtures) parse into the events
+    /// suture acts on: a comment on its issue by its author, a review body,
+    /// a pull request closed unmerged; other events are none of them.
     #[test]
-    fn parses_github_comment_payloads() {
-        let payload = json!({
-            "action": "created",
-            "issue": {"number": 7},
-            "comment": {"body": "/suture explain", "user": {"login": "octo", "type": "User"}},
-            "repository": {"full_name": "acme/shop"},
-        });
-        let event = ForgeEvent::parse("issue_comment.created", &payload).unwrap();
-        assert_eq!(event.repo, "acme/shop");
-        assert_eq!(event.number, 7);
+    fn parses_github_payloads() {
+        let comment = ForgeEvent::parse(
+            "issue_comment.created",
+            &fixture("issue_comment.created.payload.json"),
+        )
+        .unwrap();
+        assert_eq!(comment.repo, "Codertocat/Hello-World");
+        assert_eq!(comment.number, 1);
         assert_eq!(
-            event.action,
+            comment.action,
             Action::Comment {
-                login: "octo".into(),
-                body: "/suture explain".into(),
+                login: "Codertocat".into(),
+                body: "You are totally right! I'll get this fixed right away.".into(),
                 bot: false
             }
         );
-        let merged = json!({
-            "action": "closed",
-            "pull_request": {"number": 3, "merged": true, "merge_commit_sha": "abc"},
-            "repository": {"full_name": "acme/shop"},
-        });
-        let event = ForgeEvent::parse("pull_request.closed", &merged).unwrap();
+        let review = ForgeEvent::parse(
+            "pull_request_review.submitted",
+            &fixture("pull_request_review.submitted.payload.json"),
+        )
+        .unwrap();
+        assert_eq!(review.number, 2);
+        assert!(
+            matches!(review.action, Action::Comment { ref login, ref body, .. }
+            if login == "Codertocat" && body.is_empty())
+        );
+        let closed = fixture("pull_request.closed.payload.json");
+        let event = ForgeEvent::parse("pull_request.closed", &closed).unwrap();
+        assert_eq!(event.number, 2);
         assert_eq!(
             event.action,
             Action::PullClosed {
-                merged: true,
-                merge_commit_sha: Some("abc".into())
+                merged: false,
+                merge_commit_sha: Some("c4295bd74fb0f4fda03689c3df3f2803b658fd85".into())
             }
         );
-        assert_eq!(ForgeEvent::parse("push", &merged), None);
+        assert_eq!(ForgeEvent::parse("push", &closed), None);
     }
 }
