@@ -39,7 +39,7 @@ use sqlx::sqlite::{
 
 pub use attempts::{AttemptState, FixAttempt, NewFixAttempt};
 pub use incidents::{Incident, IncidentState, JobSummary, StepSummary, TimelineEntry};
-pub use queue::{FORGE_SOURCES, JobKind, LeasedJob, PIPELINE_JOB, StepRecord};
+pub use queue::{FORGE_EVENT_KINDS, FORGE_SOURCES, JobKind, LeasedJob, PIPELINE_JOB, StepRecord};
 pub use signals::{NewSignal, SignalOutcome, StoredSignal};
 
 /// Why a store operation failed.

@@ -26,10 +26,19 @@ use crate::{Db, Store, StoreError, begin_write, dispatch, millis};
 pub const PIPELINE_JOB: &str = "pipeline";
 
 /// The signal sources whose deliveries are forge events (pull requests
-/// merged or closed, review comments): each accepted one gets a
-/// [`JobKind::ForgeEvent`] job in the transaction that stores it, so an
-/// acknowledged delivery is never lost.
+/// merged or closed, review comments): each accepted one of a kind in
+/// [`FORGE_EVENT_KINDS`] gets a [`JobKind::ForgeEvent`] job in the
+/// transaction that stores it, so an acknowledged delivery is never lost.
 pub const FORGE_SOURCES: &[&str] = &["github", "local_forge"];
+
+/// The forge deliveries (`<event>.<action>`) the service acts on; others
+/// (pushes, check runs, …) are kept with no job.
+pub const FORGE_EVENT_KINDS: &[&str] = &[
+    "pull_request.closed",
+    "issue_comment.created",
+    "pull_request_review.submitted",
+    "pull_request_review_comment.created",
+];
 
 /// What a job does, as stored in `jobs.kind`. The text is what makes a job
 /// unique per incident, so each variant's text names exactly one piece of

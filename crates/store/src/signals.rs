@@ -18,8 +18,8 @@ use sqlx::Row;
 
 use crate::queue::queue_job;
 use crate::{
-    FORGE_SOURCES, IncidentState, JobKind, Store, StoreError, begin_write, dispatch, from_millis,
-    millis,
+    FORGE_EVENT_KINDS, FORGE_SOURCES, IncidentState, JobKind, Store, StoreError, begin_write,
+    dispatch, from_millis, millis,
 };
 
 /// One delivery to store.
@@ -273,6 +273,8 @@ impl Store {
             // chunk of incidents (sorted, so replicas lock rows in one order);
             // then, per incident, the rare writes: opened, job, timeline.
             let mut counted: Vec<&Group> = groups.values().filter(|group| group.accepted > 0).collect();
+            // What the counters' update returns: each touched incident's state.
+            let mut states: HashMap<i64, String> = HashMap::new();
             counted.sort_by_key(|group| group.incident_id);
             for chunk in counted.chunks(SIGNALS_PER_INSERT) {
                 let mut update = sqlx::QueryBuilder::new(
@@ -297,68 +299,72 @@ impl Store {
                     update.push_bind(event_signal);
                     update.push(" AS BIGINT))");
                 }
-                update.push(") AS v WHERE incidents.id = v.column1");
-                update.build().execute(&mut *tx).await?;
+                update.push(") AS v WHERE incidents.id = v.column1 RETURNING incidents.id, incidents.state");
+                for row in update.build().fetch_all(&mut *tx).await? {
+                    states.insert(row.try_get("id")?, row.try_get("state")?);
+                }
             }
-            // A resolved incident that receives an event again regressed
-            // after its fix held: it is flipped here, in the commit, and the
-            // job that reopens its tracking issue is queued with it.
-            let mut with_events: Vec<i64> = groups
+            // The rare states an event changes something in, read from the
+            // counters' update: no extra statement in the common case.
+            let mut with_events: Vec<(i64, &str)> = groups
                 .values()
                 .filter(|group| !group.new_incident && group.first_event_signal.is_some())
-                .map(|group| group.incident_id)
+                .filter_map(|group| states.get(&group.incident_id).map(|state| (group.incident_id, state.as_str())))
                 .collect();
             with_events.sort_unstable();
-            for chunk in with_events.chunks(SIGNALS_PER_INSERT) {
-                // An event during a quiet window wakes the verification at
-                // once: a recurrence escalates now, not at the window's end.
+            // An event during a quiet window wakes the verification at once:
+            // a recurrence escalates now, not at the window's end.
+            let verifying: Vec<i64> = with_events
+                .iter()
+                .filter(|(_, state)| *state == IncidentState::Verifying.as_str())
+                .map(|(id, _)| *id)
+                .collect();
+            for chunk in verifying.chunks(SIGNALS_PER_INSERT) {
                 let mut wake = sqlx::QueryBuilder::new("UPDATE jobs SET run_after = ");
                 wake.push_bind(now);
                 wake.push(" WHERE state = 'queued' AND run_after > ");
                 wake.push_bind(now);
-                wake.push(" AND kind LIKE 'verify/%' AND incident_id IN (SELECT id FROM incidents WHERE state = ");
-                wake.push_bind(IncidentState::Verifying.as_str());
-                wake.push(" AND id IN (");
+                wake.push(" AND kind LIKE 'verify/%' AND incident_id IN (");
                 let mut ids = wake.separated(", ");
                 for id in chunk {
                     ids.push_bind(*id);
                 }
-                wake.push("))");
+                wake.push(")");
                 wake.build().execute(&mut *tx).await?;
-                let mut update = sqlx::QueryBuilder::new("UPDATE incidents SET state = ");
-                update.push_bind(IncidentState::Regressed.as_str());
-                update.push(", updated_at = ");
-                update.push_bind(now);
-                update.push(" WHERE state = ");
-                update.push_bind(IncidentState::Resolved.as_str());
-                update.push(" AND id IN (");
-                let mut ids = update.separated(", ");
-                for id in chunk {
-                    ids.push_bind(*id);
-                }
-                update.push(") RETURNING id");
-                let regressed: Vec<i64> = update.build_query_scalar().fetch_all(&mut *tx).await?;
-                for incident_id in regressed {
-                    let held: Option<i64> = sqlx::query_scalar(
-                        "SELECT id FROM fix_attempts WHERE incident_id = $1 AND state = 'held' \
-                         ORDER BY id DESC LIMIT 1",
-                    )
-                    .bind(incident_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "INSERT INTO timeline (incident_id, at, kind, message, data) \
-                         VALUES ($1, $2, 'state', 'the error recurred after its fix held', $3)",
-                    )
-                    .bind(incident_id)
+            }
+            // A resolved incident that receives an event again regressed
+            // after its fix held: it is flipped here, in the commit, and the
+            // job that reopens its tracking issue is queued with it.
+            let resolved = with_events
+                .iter()
+                .filter(|(_, state)| *state == IncidentState::Resolved.as_str())
+                .map(|(id, _)| *id);
+            for incident_id in resolved {
+                sqlx::query("UPDATE incidents SET state = $1, updated_at = $2 WHERE id = $3")
+                    .bind(IncidentState::Regressed.as_str())
                     .bind(now)
-                    .bind(serde_json::json!({"attempt_id": held}).to_string())
+                    .bind(incident_id)
                     .execute(&mut *tx)
                     .await?;
-                    if let Some(attempt_id) = held {
-                        let kind = JobKind::Regressed { attempt_id };
-                        queue_job!(tx, incident_id, &kind, now, None::<String>, now);
-                    }
+                let held: Option<i64> = sqlx::query_scalar(
+                    "SELECT id FROM fix_attempts WHERE incident_id = $1 AND state = 'held' \
+                     ORDER BY id DESC LIMIT 1",
+                )
+                .bind(incident_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO timeline (incident_id, at, kind, message, data) \
+                     VALUES ($1, $2, 'state', 'the error recurred after its fix held', $3)",
+                )
+                .bind(incident_id)
+                .bind(now)
+                .bind(serde_json::json!({"attempt_id": held}).to_string())
+                .execute(&mut *tx)
+                .await?;
+                if let Some(attempt_id) = held {
+                    let kind = JobKind::Regressed { attempt_id };
+                    queue_job!(tx, incident_id, &kind, now, None::<String>, now);
                 }
             }
             let mut enqueued: HashMap<i64, bool> = HashMap::new();
@@ -393,33 +399,18 @@ impl Store {
                 }
                 enqueued.insert(group.incident_id, job_enqueued);
             }
-            // Forge deliveries each get the job that handles them, in this
-            // transaction: once answered 2xx, a delivery is never lost. They
-            // are rare, so one multi-row insert per chunk is plenty.
-            let forge_signals: Vec<i64> = batch
-                .iter()
-                .zip(&inserted)
-                .filter(|(signal, _)| FORGE_SOURCES.contains(&signal.source.as_str()))
-                .filter_map(|(_, row)| row.map(|(signal_id, _)| signal_id))
-                .collect();
+            // Forge deliveries suture acts on each get the job that handles
+            // them, in this transaction: once answered 2xx, a delivery is
+            // never lost. They are rare: one insert each.
             let mut forge_jobs = std::collections::HashSet::new();
-            for chunk in forge_signals.chunks(SIGNALS_PER_INSERT) {
-                let mut insert = sqlx::QueryBuilder::new(
-                    "INSERT INTO jobs (incident_id, kind, state, attempts, run_after, created_at, updated_at) ",
-                );
-                insert.push_values(chunk, |mut row, signal_id| {
-                    row.push_bind(0_i64)
-                        .push_bind(JobKind::ForgeEvent { signal_id: *signal_id }.to_string())
-                        .push_bind("queued")
-                        .push_bind(0_i64)
-                        .push_bind(now)
-                        .push_bind(now)
-                        .push_bind(now);
-                });
-                insert.push(" ON CONFLICT (incident_id, kind) DO NOTHING RETURNING kind");
-                for row in insert.build().fetch_all(&mut *tx).await? {
-                    if let JobKind::ForgeEvent { signal_id } = JobKind::parse(&row.try_get::<String, _>("kind")?) {
-                        forge_jobs.insert(signal_id);
+            for (signal, row) in batch.iter().zip(&inserted) {
+                let Some((signal_id, _)) = row else { continue };
+                if FORGE_SOURCES.contains(&signal.source.as_str())
+                    && FORGE_EVENT_KINDS.contains(&signal.kind.as_str())
+                {
+                    let kind = JobKind::ForgeEvent { signal_id: *signal_id };
+                    if queue_job!(tx, 0, &kind, now, None::<String>, now).is_some() {
+                        forge_jobs.insert(*signal_id);
                     }
                 }
             }

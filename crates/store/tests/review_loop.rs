@@ -392,6 +392,23 @@ async fn forge_delivery_gets_exactly_one_job(store: Store) {
         .await
         .unwrap();
     assert_eq!(again, [SignalOutcome::Duplicate]);
+    // A delivery suture does not act on (a push) is kept, with no job.
+    let push = NewSignal {
+        kind: "push".into(),
+        ..signal("github", "delivery-push", None, false)
+    };
+    let kept = store.commit_signals(&[push]).await.unwrap();
+    assert!(matches!(
+        kept[0],
+        SignalOutcome::Accepted {
+            job_enqueued: false,
+            ..
+        }
+    ));
+    assert_eq!(
+        store.job_counts().await.unwrap(),
+        [("queued".to_owned(), 2)]
+    );
     let local = store
         .commit_signals(&[signal("local_forge", "pr-3-merged", None, false)])
         .await
