@@ -172,6 +172,7 @@ async fn commit_event(
         fingerprint: Some(Fingerprint::of_event(event).0),
         upstream_id: None,
         has_event: true,
+        release: event.release.clone(),
         payload,
         received_at: chrono::Utc::now(),
     };

@@ -149,6 +149,7 @@ pub(crate) async fn sentry(
                 fingerprint: Some(fingerprint.0),
                 upstream_id: event.upstream_issue_id.clone(),
                 has_event: true,
+                release: event.release.clone(),
                 payload,
                 received_at,
             }
@@ -175,6 +176,7 @@ pub(crate) async fn sentry(
                     .map(|id| Fingerprint::upstream("sentry-issue", id).0),
                 upstream_id: issue_id,
                 has_event: false,
+                release: None,
                 payload,
                 received_at,
             }
@@ -259,6 +261,7 @@ pub(crate) async fn pagerduty(
                 .map(|id| Fingerprint::upstream("pagerduty", id).0),
             upstream_id: incident_id,
             has_event: false,
+            release: None,
             payload: String::from_utf8_lossy(&bytes).into_owned(),
             received_at: chrono::Utc::now(),
         };
@@ -309,6 +312,7 @@ pub(crate) async fn github(
             fingerprint: None,
             upstream_id: None,
             has_event: false,
+            release: None,
             payload: String::from_utf8_lossy(&bytes).into_owned(),
             received_at: chrono::Utc::now(),
         };

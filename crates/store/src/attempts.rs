@@ -352,29 +352,6 @@ impl Store {
         })
     }
 
-    /// The `limit` newest attempts, on forge `forge` when given, newest
-    /// first: for the read API and the forge's listing.
-    pub async fn list_attempts(
-        &self,
-        forge: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<FixAttempt>, StoreError> {
-        let sql = match forge {
-            Some(_) => format!(
-                "SELECT {ATTEMPT_COLUMNS} FROM fix_attempts WHERE forge = $2 ORDER BY id DESC LIMIT $1"
-            ),
-            None => format!("SELECT {ATTEMPT_COLUMNS} FROM fix_attempts ORDER BY id DESC LIMIT $1"),
-        };
-        dispatch!(self, pool => {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit);
-            if let Some(forge) = forge {
-                query = query.bind(forge);
-            }
-            let rows = query.fetch_all(pool).await?;
-            rows.iter().map(attempt_from_row).collect()
-        })
-    }
-
     /// How many attempts there are per strategy and state (pairs with none
     /// are left out): the metrics of what suture proposes and what holds.
     pub async fn attempt_counts(&self) -> Result<Vec<(String, AttemptState, i64)>, StoreError> {

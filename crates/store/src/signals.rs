@@ -42,6 +42,8 @@ pub struct NewSignal {
     pub upstream_id: Option<String>,
     /// Whether `payload` holds an error event the pipeline can diagnose.
     pub has_event: bool,
+    /// The release the event was reported from, when it names one.
+    pub release: Option<String>,
     /// The event JSON (SDK) or the raw webhook body, as text.
     pub payload: String,
     /// When suture received it.
@@ -81,13 +83,15 @@ pub struct StoredSignal {
     pub project: Option<String>,
     /// See [`NewSignal::kind`].
     pub kind: String,
+    /// See [`NewSignal::release`].
+    pub release: Option<String>,
     /// See [`NewSignal::payload`].
     pub payload: String,
     /// See [`NewSignal::received_at`].
     pub received_at: DateTime<Utc>,
 }
 
-const SIGNAL_COLUMNS: &str = "id, source, dedup_key, project, kind, payload, received_at";
+const SIGNAL_COLUMNS: &str = "id, source, dedup_key, project, kind, release, payload, received_at";
 
 fn signal_from_row<R: Row>(row: &R) -> Result<StoredSignal, StoreError>
 where
@@ -102,6 +106,7 @@ where
         dedup_key: row.try_get("dedup_key")?,
         project: row.try_get("project")?,
         kind: row.try_get("kind")?,
+        release: row.try_get("release")?,
         payload: row.try_get("payload")?,
         received_at: from_millis(row.try_get("received_at")?),
     })
@@ -233,7 +238,7 @@ impl Store {
             for chunk in batch.chunks(SIGNALS_PER_INSERT) {
                 let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO signals (source, dedup_key, project, kind, title, fingerprint, \
-                     incident_id, has_event, payload, received_at) ",
+                     incident_id, has_event, release, payload, received_at) ",
                 );
                 insert.push_values(chunk, |mut row, signal| {
                     let incident_id = signal.fingerprint.as_deref().and_then(|f| groups.get(f)).map(|g| g.incident_id);
@@ -245,6 +250,7 @@ impl Store {
                         .push_bind(signal.fingerprint.clone())
                         .push_bind(incident_id)
                         .push_bind(i64::from(signal.has_event))
+                        .push_bind(signal.release.clone())
                         .push_bind(signal.payload.clone())
                         .push_bind(millis(signal.received_at));
                 });
@@ -479,9 +485,10 @@ impl Store {
     }
 
     /// Up to `limit` of incident `incident_id`'s signals that carry an
-    /// event, received strictly after `after` and strictly before `before`
-    /// when given, oldest first: what verification reads to see whether the
-    /// error recurred after a fix was merged.
+    /// event, received strictly after `after`, except those reported from
+    /// one of `except_releases`, oldest first: the recurrences verification
+    /// looks for after a fix was merged (an event without a release always
+    /// counts).
     ///
     /// It walks the incident's signals by `signals_incident`; verification
     /// runs once per merged fix, so that beats a further index that every
@@ -489,23 +496,48 @@ impl Store {
     pub async fn event_signals(
         &self,
         incident_id: i64,
-        after: Option<DateTime<Utc>>,
-        before: Option<DateTime<Utc>>,
+        after: DateTime<Utc>,
+        except_releases: &[String],
         limit: i64,
     ) -> Result<Vec<StoredSignal>, StoreError> {
-        let sql = format!(
-            "SELECT {SIGNAL_COLUMNS} FROM signals WHERE incident_id = $1 AND has_event = 1 \
-             AND received_at > $2 AND received_at < $3 ORDER BY received_at, id LIMIT $4"
-        );
         dispatch!(self, pool => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(incident_id)
-                .bind(after.map_or(i64::MIN, millis))
-                .bind(before.map_or(i64::MAX, millis))
-                .bind(limit)
-                .fetch_all(pool)
-                .await?;
+            let mut query = sqlx::QueryBuilder::new(format!(
+                "SELECT {SIGNAL_COLUMNS} FROM signals WHERE has_event = 1 AND incident_id = "
+            ));
+            query.push_bind(incident_id);
+            query.push(" AND received_at > ");
+            query.push_bind(millis(after));
+            if !except_releases.is_empty() {
+                query.push(" AND (release IS NULL OR release NOT IN (");
+                let mut releases = query.separated(", ");
+                for release in except_releases {
+                    releases.push_bind(release.clone());
+                }
+                query.push("))");
+            }
+            query.push(" ORDER BY received_at, id LIMIT ");
+            query.push_bind(limit);
+            let rows = query.build().fetch_all(pool).await?;
             rows.iter().map(signal_from_row).collect()
+        })
+    }
+
+    /// The releases incident `incident_id`'s events were reported from
+    /// before `before`, sorted: those a fix merged then was not in.
+    pub async fn event_releases(
+        &self,
+        incident_id: i64,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, pool => {
+            Ok(sqlx::query_scalar(
+                "SELECT DISTINCT release FROM signals WHERE incident_id = $1 AND has_event = 1 \
+                 AND received_at < $2 AND release IS NOT NULL ORDER BY release",
+            )
+            .bind(incident_id)
+            .bind(millis(before))
+            .fetch_all(pool)
+            .await?)
         })
     }
 

@@ -127,3 +127,18 @@ pub async fn open_at_version(url: &str, version: i64) -> Store {
         .expect("migrating the test database");
     store
 }
+
+/// Runs `sql` (statements without parameters) on `store`'s database: for
+/// tests that write rows the way an older schema's code did.
+///
+/// # Panics
+///
+/// When the statements fail.
+pub async fn execute(store: &Store, sql: &str) {
+    crate::dispatch!(store, pool => {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(pool)
+            .await
+            .expect("running test sql");
+    });
+}

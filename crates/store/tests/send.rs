@@ -33,8 +33,10 @@ async fn worker_calls(
     store.attempt_for_round(1, 1).await?;
     store.attempts_for_fingerprint(text).await?;
     store.attempt_by_number(text, text, 1).await?;
-    store.list_attempts(Some(text), 1).await?;
-    store.event_signals(1, None, Some(Utc::now()), 1).await?;
+    store
+        .event_signals(1, Utc::now(), &[text.to_owned()], 1)
+        .await?;
+    store.event_releases(1, Utc::now()).await?;
     store.document(text).await?;
     store
         .update_document(text, |doc| {

@@ -52,6 +52,7 @@ fn signal(key: &str, fingerprint: Option<&str>, has_event: bool) -> NewSignal {
         fingerprint: fingerprint.map(str::to_owned),
         upstream_id: None,
         has_event,
+        release: None,
         payload: format!(r#"{{"event_id":"{key}"}}"#),
         received_at: Utc::now(),
     }

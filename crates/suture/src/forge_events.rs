@@ -227,15 +227,9 @@ async fn merged_pull(
     }
     let now = chrono::Utc::now();
     let quiet = ctx.config().verify.quiet_seconds;
-    let verify_until = now + chrono::Duration::seconds(i64::try_from(quiet).unwrap_or(i64::MAX));
-    let mut releases: Vec<String> = store
-        .event_signals(attempt.incident_id, None, Some(now), 10_000)
-        .await?
-        .iter()
-        .filter_map(|signal| release_of(&signal.payload))
-        .collect();
-    releases.sort();
-    releases.dedup();
+    // At most ten years: a window longer than that is "watch forever".
+    let verify_until = now + chrono::Duration::seconds(quiet.min(315_360_000) as i64);
+    let releases = store.event_releases(attempt.incident_id, now).await?;
     // The verification is queued before the attempt says merged, so a
     // crash in between leaves a job that finds the attempt still open and
     // a rerun of this effect that queues nothing twice.
@@ -417,21 +411,6 @@ pub(crate) fn forge_stop(what: &str, error: &forge::ForgeError) -> Stop {
     } else {
         Stop::Fail(message)
     }
-}
-
-/// The `release` of a stored event, when it names one.
-pub(crate) fn release_of(payload: &str) -> Option<String> {
-    let event: Value = serde_json::from_str(payload).ok()?;
-    // Event text is the sender's: keep it on one line and short before it
-    // reaches a comment.
-    let release: String = event
-        .get("release")
-        .and_then(Value::as_str)?
-        .chars()
-        .filter(|c| !c.is_control() && *c != '`')
-        .take(100)
-        .collect();
-    Some(release).filter(|release| !release.trim().is_empty())
 }
 
 #[cfg(test)]

@@ -107,6 +107,7 @@ pub(crate) fn run(args: &PrArgs) -> Result<(), CommandError> {
             fingerprint: None,
             upstream_id: None,
             has_event: false,
+            release: None,
             payload: payload.to_string(),
             received_at: chrono::Utc::now(),
         };

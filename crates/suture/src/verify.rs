@@ -19,7 +19,7 @@
 use serde_json::{Value, json};
 use store::{AttemptState, FixAttempt, Incident, IncidentState, StoredSignal};
 
-use crate::forge_events::{forge_stop, release_of};
+use crate::forge_events::forge_stop;
 use crate::forges::RepoForge;
 use crate::worker::{Ctx, Stop, error_chain};
 
@@ -47,15 +47,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
         return Ok(());
     }
     let merged_at = attempt.merged_at.unwrap_or(attempt.updated_at);
-    let recurrences: Vec<StoredSignal> = store
-        .event_signals(incident.id, Some(merged_at), None, MAX_RECURRENCES)
-        .await?
-        .into_iter()
-        .filter(|signal| {
-            release_of(&signal.payload)
-                .is_none_or(|release| !attempt.releases_before.contains(&release))
-        })
-        .collect();
+    let recurrences = store
+        .event_signals(
+            incident.id,
+            merged_at,
+            &attempt.releases_before,
+            MAX_RECURRENCES,
+        )
+        .await?;
     let quiet = ctx.config().verify.quiet_seconds;
     // Woken early by an event that does not count (an old release still
     // reporting): the window is not over yet.
@@ -151,7 +150,7 @@ pub(crate) async fn regressed(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop
     };
     let since = attempt.closed_at.unwrap_or(attempt.updated_at);
     let recurrences = store
-        .event_signals(incident.id, Some(since), None, MAX_RECURRENCES)
+        .event_signals(incident.id, since, &[], MAX_RECURRENCES)
         .await?;
     if recurrences.is_empty() {
         return Ok(());
@@ -360,9 +359,18 @@ fn pr_name(attempt: &FixAttempt) -> String {
 
 /// What recurred, when and on which releases, then `conclusion`.
 fn recurrence_evidence(recurrences: &[StoredSignal], after: &str, conclusion: &str) -> String {
+    // Event text is the sender's: one line, short, no backticks, before it
+    // reaches a comment.
     let mut releases: Vec<String> = recurrences
         .iter()
-        .filter_map(|signal| release_of(&signal.payload))
+        .filter_map(|signal| signal.release.as_deref())
+        .map(|release| {
+            release
+                .chars()
+                .filter(|c| !c.is_control() && *c != '`')
+                .take(100)
+                .collect()
+        })
         .collect();
     releases.sort();
     releases.dedup();

@@ -204,7 +204,7 @@ async fn run_kind(ctx: &Ctx<'_>) -> Result<(), Stop> {
         let message = format!("gave up after {} attempts", config.queue.max_attempts);
         return ctx.fail(&message).await;
     }
-    match JobKind::parse(&ctx.job.kind) {
+    match ctx.job.job_kind() {
         JobKind::Pipeline { round } => crate::pipeline::run(ctx, round).await,
         JobKind::ForgeEvent { signal_id } => crate::forge_events::run(ctx, signal_id).await,
         JobKind::Verify { attempt_id } => crate::verify::run(ctx, attempt_id).await,
@@ -422,6 +422,7 @@ mod tests {
                 fingerprint: Some("exception:x".into()),
                 upstream_id: None,
                 has_event: true,
+                release: None,
                 payload: event.into(),
                 received_at: chrono::Utc::now(),
             }])
