@@ -616,12 +616,6 @@ impl Config {
                                 "is required with github.app_id: the App's installation on the repository's owner".into(),
                             );
                         }
-                        if self.secrets.github_app_private_key.is_none() {
-                            problem(
-                                "github.app_id".into(),
-                                "needs the App's private key in SUTURE_GITHUB_APP_PRIVATE_KEY or SUTURE_GITHUB_APP_PRIVATE_KEY_FILE".into(),
-                            );
-                        }
                     } else if self.secrets.github_token.is_none() {
                         problem(
                             key("forge"),
@@ -649,6 +643,14 @@ impl Config {
                     format!("{other:?} is not one of bubblewrap, docker, process"),
                 ),
             }
+        }
+        let github_app_in_use =
+            self.github.app_id.is_some() && self.repos.iter().any(|repo| repo.forge == "github");
+        if github_app_in_use && self.secrets.github_app_private_key.is_none() {
+            problems.push(ConfigProblem {
+                key: "github.app_id".into(),
+                message: "needs the App's private key in SUTURE_GITHUB_APP_PRIVATE_KEY or SUTURE_GITHUB_APP_PRIVATE_KEY_FILE".into(),
+            });
         }
         problems
     }
@@ -850,8 +852,8 @@ mod tests {
                 "repos[0].mode: \"auto\" is not one of observe, suggest, pr",
                 "repos[0].github_repo: is required with forge = \"github\": owner/name",
                 "repos[0].github_installation_id: is required with github.app_id: the App's installation on the repository's owner",
-                "github.app_id: needs the App's private key in SUTURE_GITHUB_APP_PRIVATE_KEY or SUTURE_GITHUB_APP_PRIVATE_KEY_FILE",
                 "repos[1].forge: \"gitlab\" is not one of local, github",
+                "github.app_id: needs the App's private key in SUTURE_GITHUB_APP_PRIVATE_KEY or SUTURE_GITHUB_APP_PRIVATE_KEY_FILE",
             ]
         );
         let mut config = Config::from_toml(
