@@ -978,20 +978,13 @@ impl GitHubApi {
         let Some(index) = self.find(state, call.route.param("issue_number"), false) else {
             return self.not_found();
         };
-        state.next_id += 1;
-        let comment = Comment {
-            id: 5000 + state.next_id,
-            body: call
-                .body
-                .and_then(|b| b["body"].as_str())
-                .unwrap_or_default()
-                .to_string(),
-            author: self.config.author.clone(),
-            created_at: Utc::now(),
-        };
-        let item = &mut state.items[index];
+        let body = call
+            .body
+            .and_then(|b| b["body"].as_str())
+            .unwrap_or_default();
+        let comment = webhooks::add_comment(state, index, &self.config.author, body);
+        let item = &state.items[index];
         let json = self.comment_json(item, &comment, ISSUE_COMMENTS, "post", 201);
-        item.comments.push(comment);
         let location = json["url"].as_str().unwrap_or_default().to_string();
         Answer::json(201, json).with_header("location", location)
     }

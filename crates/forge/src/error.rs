@@ -133,10 +133,16 @@ pub enum ForgeError {
         #[source]
         source: std::io::Error,
     },
-    /// The local forge's records are unusable (not the expected JSON
-    /// document), or the [`crate::RecordsBackend`] keeping them failed. A
-    /// backend in another crate builds it from its own error's text with
-    /// [`ForgeError::records`].
+    /// The local forge's records document is unusable: not the expected
+    /// JSON, or another version. Retrying cannot mend it.
+    #[error("local pull request records are unusable: {reason}")]
+    CorruptRecords {
+        /// What is wrong with the document.
+        reason: String,
+    },
+    /// The [`crate::RecordsBackend`] keeping the local forge's records
+    /// failed (a backend in another crate builds it from its own error's
+    /// text with [`ForgeError::records`]).
     #[error("local pull request records: {message}")]
     Records {
         /// What went wrong, without secrets (no connection strings).

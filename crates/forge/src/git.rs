@@ -61,53 +61,17 @@ pub(crate) fn push_fix(
 }
 
 /// Creates `refs/heads/<branch>` in the bare repository at `remote` at
-/// `revision` of `source_repo` when the remote has no such branch, copying
-/// the objects it needs; returns whether it did. A fresh remote has no
-/// base branch for a fix branch to be reviewed against: this gives it the
-/// one the fix was built on. An existing branch is never moved, even one
-/// created between the check and the write. When the remote's `HEAD` is
-/// unborn it is pointed at the new branch, so clones check it out.
-pub(crate) fn seed_branch(
-    source_repo: &Path,
-    remote: &Path,
-    branch: &str,
-    revision: &str,
-) -> Result<bool, ForgeError> {
+/// `revision`, which the remote already holds (the fix branch's parent),
+/// when it has no such branch. A fresh remote has no base branch for a fix
+/// branch to be reviewed against: this gives it the one the fix was built
+/// on. An existing branch is never moved, even one created between the
+/// check and the write. When the remote's `HEAD` is unborn it is pointed
+/// at the new branch, so clones check it out.
+pub(crate) fn seed_branch(remote: &Path, branch: &str, revision: &str) -> Result<(), ForgeError> {
     let oid = parse_oid(revision)?;
     let target = Repository::open_bare(remote)
         .map_err(ForgeError::git(format!("opening {}", remote.display())))?;
     let reference = format!("refs/heads/{branch}");
-    match target.find_reference(&reference) {
-        Ok(_) => return Ok(false),
-        Err(error) if error.code() == git2::ErrorCode::NotFound => {}
-        Err(error) => {
-            return Err(ForgeError::Git {
-                context: format!("reading {reference}"),
-                source: error,
-            });
-        }
-    }
-    // The objects travel by a push into a scratch ref of the remote (so
-    // that nothing can move `branch`), then the branch is created there
-    // without force.
-    let scratch_ref = "refs/suture/seed";
-    if target.find_commit(oid).is_err() {
-        let scratch = tempfile::Builder::new()
-            .prefix("suture-seed-")
-            .tempdir()
-            .map_err(|error| ForgeError::Git {
-                context: "creating a scratch repository".to_string(),
-                source: git2::Error::from_str(&error.to_string()),
-            })?;
-        let repo = borrowing_repository(source_repo, scratch.path())?;
-        repo.find_commit(oid).map_err(ForgeError::git(format!(
-            "finding the base revision {revision}"
-        )))?;
-        repo.reference(scratch_ref, oid, true, "suture: seed")
-            .map_err(ForgeError::git(format!("creating {scratch_ref}")))?;
-        let url = remote.to_string_lossy();
-        push_refspec(&repo, &url, &format!("+{scratch_ref}:{scratch_ref}"), None)?;
-    }
     let created = match target.reference(&reference, oid, false, "suture: seed the base branch") {
         Ok(_) => true,
         Err(error) if error.code() == git2::ErrorCode::Exists => false,
@@ -118,11 +82,6 @@ pub(crate) fn seed_branch(
             });
         }
     };
-    if let Ok(mut leftover) = target.find_reference(scratch_ref) {
-        leftover
-            .delete()
-            .map_err(ForgeError::git(format!("deleting {scratch_ref}")))?;
-    }
     let unborn =
         matches!(target.head(), Err(error) if error.code() == git2::ErrorCode::UnbornBranch);
     if created && unborn {
@@ -133,7 +92,7 @@ pub(crate) fn seed_branch(
     if created {
         tracing::info!(branch, revision, "seeded the remote's base branch");
     }
-    Ok(created)
+    Ok(())
 }
 
 /// The CODEOWNERS file at `revision` of `source_repo`, parsed; `None` when

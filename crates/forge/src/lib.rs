@@ -88,7 +88,8 @@ pub struct FixProposal {
     pub round: u32,
 }
 
-fn first_round() -> u32 {
+/// The round a proposal or pull request recorded without one is in.
+pub(crate) fn first_round() -> u32 {
     1
 }
 

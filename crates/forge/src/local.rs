@@ -66,7 +66,7 @@ pub struct LocalPullRequest {
     pub strategy: String,
     /// The incident's round this pull request belongs to (1 in records
     /// written before rounds existed).
-    #[serde(default = "first_round")]
+    #[serde(default = "crate::first_round")]
     pub round: u32,
     /// Labels (`suture`, the strategy).
     pub labels: Vec<String>,
@@ -151,10 +151,6 @@ impl Records {
                 number,
             })
     }
-}
-
-fn first_round() -> u32 {
-    1
 }
 
 impl LocalForge {
@@ -303,12 +299,6 @@ impl LocalForge {
             let head_sha = match git::branch_head(&self.inner.remote, &branch)? {
                 Some(sha) => sha,
                 None => {
-                    git::seed_branch(
-                        source_repo,
-                        &self.inner.remote,
-                        &proposal.base_branch,
-                        &proposal.base_revision,
-                    )?;
                     let url = self.inner.remote.to_string_lossy().into_owned();
                     git::push_fix(
                         source_repo,
@@ -321,6 +311,14 @@ impl LocalForge {
                     .sha
                 }
             };
+            // The fix commit's parent is the base revision, so the push
+            // brought it: a fresh remote gets its base branch from it (also
+            // after a crash between the push and this).
+            git::seed_branch(
+                &self.inner.remote,
+                &proposal.base_branch,
+                &proposal.base_revision,
+            )?;
             let reviewers = local_reviewers(source_repo, proposal)?;
             let number = records.take_number();
             records.pull_requests.push(LocalPullRequest {
@@ -632,13 +630,17 @@ fn parse_records(document: Option<String>) -> Result<Records, ForgeError> {
             ..Records::default()
         });
     };
-    let records: Records = serde_json::from_str(&text)
-        .map_err(|error| ForgeError::records(format!("not a records document: {error}")))?;
+    let records: Records =
+        serde_json::from_str(&text).map_err(|error| ForgeError::CorruptRecords {
+            reason: format!("not a records document: {error}"),
+        })?;
     if records.version != RECORDS_VERSION {
-        return Err(ForgeError::records(format!(
-            "records version {} is not {RECORDS_VERSION}",
-            records.version
-        )));
+        return Err(ForgeError::CorruptRecords {
+            reason: format!(
+                "records version {} is not {RECORDS_VERSION}",
+                records.version
+            ),
+        });
     }
     Ok(records)
 }

@@ -268,6 +268,7 @@ pub(crate) fn is_transient(error: &ForgeError) -> bool {
         | ForgeError::NotFound { .. }
         | ForgeError::WrongState { .. }
         | ForgeError::MergeConflict { .. }
+        | ForgeError::CorruptRecords { .. }
         | ForgeError::Jwt(_) => false,
         _ => true,
     }

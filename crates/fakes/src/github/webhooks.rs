@@ -233,7 +233,9 @@ impl FakeGitHub {
 }
 
 /// Adds a comment by `login` to item `index`; returns it.
-fn add_comment(state: &mut State, index: usize, login: &str, body: &str) -> Comment {
+/// Adds a comment by `login` to item `index`: what the REST handler and
+/// the comment webhook both do.
+pub(super) fn add_comment(state: &mut State, index: usize, login: &str, body: &str) -> Comment {
     state.next_id += 1;
     let comment = Comment {
         id: 5000 + state.next_id,

@@ -1,10 +1,10 @@
 //! Where the local forge keeps its records: one JSON document, read whole
 //! and rewritten whole under an exclusive lock.
 //!
-//! [`RecordsBackend`] is the seam: [`FileRecords`] keeps the document in a
-//! file (for `suture pr …` on a workstation), and the service keeps it in
-//! its database so that records survive with everything else it stores and
-//! every replica sees the same ones. The forge never reads, changes and
+//! [`RecordsBackend`] is the seam: the service (and `suture pr`) keep the
+//! document in its database so that records survive with everything else
+//! it stores and every replica sees the same ones; [`FileRecords`] keeps it
+//! in a file, for a forge used as a library without a store. The forge never reads, changes and
 //! writes in separate steps: each change is one [`RecordsBackend::update`],
 //! so two processes (the service and a `suture pr merge`) take turns
 //! instead of losing each other's writes.

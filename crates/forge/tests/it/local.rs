@@ -396,6 +396,9 @@ fn a_corrupt_document_is_an_error() {
         Some(r#"{"version":9,"next_number":1,"pull_requests":[],"issues":[]}"#.to_string());
     let forge = LocalForge::with_backend(&scene.remote, backend).unwrap();
     let error = forge.list().unwrap_err();
-    assert!(matches!(error, ForgeError::Records { .. }), "{error}");
+    assert!(
+        matches!(error, ForgeError::CorruptRecords { .. }),
+        "{error}"
+    );
     assert!(error.to_string().contains("version 9"), "{error}");
 }
