@@ -75,12 +75,14 @@ pub(crate) fn collect(
         let origins = window.blame_lines(path, &only_lines)?;
         for ((frame_idx, line), origin) in lines.iter().zip(origins) {
             blame[*frame_idx] = Some(origin);
-            if let LineOrigin::Window { commit_idx, .. } = origin {
+            if let LineOrigin::Window {
+                commit_idx,
+                created_file: created,
+                ..
+            } = origin
+            {
                 // The commit that created the file wrote every line of it:
                 // that it wrote this one says little about a regression.
-                let created = window.change_of(commit_idx, path).is_some_and(|change| {
-                    window.commits[commit_idx].changes[change].status == ChangeStatus::Added
-                });
                 per_commit[commit_idx].push(Item {
                     kind: if created {
                         EvidenceKind::Created

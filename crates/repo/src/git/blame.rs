@@ -26,6 +26,9 @@ pub enum LineOrigin {
         commit: Oid,
         /// The line's number in that commit's version of the file.
         line: u32,
+        /// Whether that commit created the file (under this or an earlier
+        /// name): it wrote every line, this one among them.
+        created_file: bool,
     },
     /// The line is older than the window.
     BeforeWindow {
@@ -69,6 +72,7 @@ impl Window<'_> {
                             commit_idx,
                             commit,
                             line,
+                            created_file: true,
                         });
                     }
                 }
@@ -85,6 +89,7 @@ impl Window<'_> {
                             commit_idx,
                             commit,
                             line,
+                            created_file: false,
                         });
                         *slot = None;
                     }

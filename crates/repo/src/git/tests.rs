@@ -828,6 +828,7 @@ fn check_blame(repo: &Repo, window: &Window<'_>, path: &str, expect: Expect) {
                 commit_idx,
                 commit,
                 line,
+                ..
             } => {
                 assert_eq!(window.commits[commit_idx].info.id, commit);
                 format!("{}:{line}", name(repo, commit))
@@ -981,7 +982,8 @@ fn blame_lines_in_any_order() {
             LineOrigin::Window {
                 commit_idx: 1,
                 commit: c2,
-                line: 2
+                line: 2,
+                created_file: false,
             },
             LineOrigin::BeforeWindow { line: 3 },
         ]
@@ -1019,6 +1021,29 @@ fn blame_file_created_in_window() {
     );
     // Every line comes from the window, so the base path is never read.
     cross_check_with_git(&fx, &repo, &window, "g.txt", "g.txt");
+}
+
+/// A line the file's creation wrote says so, even when the file was
+/// created under another name and renamed since; a line rewritten later
+/// does not.
+#[test]
+fn blame_knows_a_file_creation_across_a_rename() {
+    let fx = Fixture::new();
+    fx.commit("ann", 1000, &[("old.txt", &lines("a b c"))]);
+    fx.commit_edits("bob", 2000, &[("new.txt", &lines("a b c"))], &["old.txt"]);
+    let tip = fx.commit("cat", 3000, &[("new.txt", &lines("a B c"))]);
+    let repo = fx.repo();
+    let window = Window::read(&repo, &spec(tip)).unwrap();
+    let created: Vec<bool> = window
+        .blame_lines("new.txt", &[1, 2])
+        .unwrap()
+        .into_iter()
+        .map(|origin| match origin {
+            LineOrigin::Window { created_file, .. } => created_file,
+            LineOrigin::BeforeWindow { .. } => panic!("the whole history is in the window"),
+        })
+        .collect();
+    assert_eq!(created, [true, false]);
 }
 
 /// A file renamed inside the window (c3 moves old.txt to new.txt and edits
