@@ -50,10 +50,6 @@ impl Gates<'_> {
             proven: false,
             text: patch.to_string(),
         };
-        if let Some(fix) = memory::avoided(self.avoid, patch) {
-            attempt.violation = Some(ViolationRecord::previously_failed(fix, self.redactor));
-            return Ok(attempt);
-        }
         let checked = match scope::check(self.policy, worktree.path(), patch) {
             Ok(checked) => checked,
             Err(violation) => {
@@ -68,8 +64,9 @@ impl Gates<'_> {
         attempt.patch = Some(PatchSummary::new(&checked));
         // Keep what was checked and applied, not the proposer's raw text.
         attempt.text = checked.text.clone();
-        // The guard's canonical rendering is what would be merged; a fix
-        // remembered in that form is the same fix.
+        // The guard's canonical rendering is what would be merged; its
+        // hash ignores positions and context, so a remembered fix is found
+        // however the proposer wrote it.
         if let Some(fix) = memory::avoided(self.avoid, &checked.text) {
             attempt.violation = Some(ViolationRecord::previously_failed(fix, self.redactor));
             return Ok(attempt);
