@@ -55,7 +55,8 @@ pub enum ForgeError {
     /// The service answered with an error that retrying cannot fix.
     #[error("{service} answered {status} to {operation}: {message}")]
     Status {
-        /// `github`, `sentry` or `pagerduty`.
+        /// `github`, `sentry`, `pagerduty`, or `git remote` for a fix-branch
+        /// push.
         service: &'static str,
         /// What was being done, e.g. `create pull request`.
         operation: String,

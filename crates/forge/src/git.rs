@@ -7,21 +7,23 @@
 //! applied to the base tree in memory (it was already proven on the same
 //! revision in the sandbox), the commit is written into the scratch store,
 //! and the branch is pushed through an anonymous remote: the URL is never
-//! saved in any config, and a token reaches libgit2 only through the
-//! credentials callback (user `x-access-token`), never in a URL.
+//! saved in any config. Over HTTP(S) the push goes through forge's own
+//! transport ([`crate::transport`]), which gets the token and the timeouts
+//! from a [`PushScope`] around the push and sends the token only in an
+//! `Authorization` header (user `x-access-token`), never in a URL.
 //!
 //! Everything here blocks; async callers use `spawn_blocking`.
 
 use std::path::Path;
 
 use git2::{
-    ApplyOptions, Cred, CredentialType, Diff, ObjectType, Oid, PushOptions, RemoteCallbacks,
-    Repository, Signature,
+    ApplyOptions, Diff, ObjectType, Oid, PushOptions, RemoteCallbacks, Repository, Signature,
 };
-use octocrab::secrecy::{ExposeSecret, SecretString};
+use octocrab::secrecy::SecretString;
 
 use crate::codeowners::{CodeOwners, LOCATIONS};
 use crate::error::ForgeError;
+use crate::transport::{self, PushScope, Timeouts};
 use crate::{CommitIdentity, FixProposal};
 
 /// The commit pushed as the head of a fix branch.
@@ -32,8 +34,9 @@ pub(crate) struct PushedCommit {
 
 /// Builds the fix commit for `proposal` on top of its base revision and
 /// pushes it to `refs/heads/<branch>` of `remote_url` (an `https://` URL,
-/// or a path / `file://` URL of a bare repository). A push that is not a
-/// fast-forward is refused, never forced: the caller reads the branch back.
+/// or a path / `file://` URL of a bare repository), waiting on a network
+/// remote as `timeouts` says. A push that is not a fast-forward is refused,
+/// never forced: the caller reads the branch back.
 pub(crate) fn push_fix(
     source_repo: &Path,
     proposal: &FixProposal,
@@ -41,6 +44,7 @@ pub(crate) fn push_fix(
     identity: &CommitIdentity,
     remote_url: &str,
     token: Option<&SecretString>,
+    timeouts: Timeouts,
 ) -> Result<PushedCommit, ForgeError> {
     let scratch = tempfile::Builder::new()
         .prefix("suture-push-")
@@ -54,7 +58,7 @@ pub(crate) fn push_fix(
     let reference = format!("refs/heads/{branch}");
     repo.reference(&reference, commit, true, "suture: fix branch")
         .map_err(ForgeError::git(format!("creating {reference}")))?;
-    push(&repo, remote_url, &reference, token)?;
+    push(&repo, remote_url, &reference, token, timeouts)?;
     Ok(PushedCommit {
         sha: commit.to_string(),
     })
@@ -240,25 +244,40 @@ fn push(
     remote_url: &str,
     reference: &str,
     token: Option<&SecretString>,
+    timeouts: Timeouts,
 ) -> Result<(), ForgeError> {
-    push_refspec(repo, remote_url, &format!("{reference}:{reference}"), token)
+    push_refspec(
+        repo,
+        remote_url,
+        &format!("{reference}:{reference}"),
+        token,
+        timeouts,
+    )
 }
 
 /// Pushes `refspec` (`[+]src:dst`); a rejected update is
-/// [`ForgeError::PushRejected`] naming the destination branch.
+/// [`ForgeError::PushRejected`] naming the destination branch, an HTTP
+/// refusal [`ForgeError::Status`], an untrusted certificate
+/// [`ForgeError::Invalid`], a network failure [`ForgeError::Git`].
 fn push_refspec(
     repo: &Repository,
     remote_url: &str,
     refspec: &str,
     token: Option<&SecretString>,
+    timeouts: Timeouts,
 ) -> Result<(), ForgeError> {
+    // Before libgit2 looks up any transport, local paths included: see
+    // `transport::register`.
+    transport::register()?;
     let reference = refspec.rsplit(':').next().unwrap_or(refspec);
+    let branch = reference.trim_start_matches("refs/heads/").to_string();
     let mut remote = repo
         .remote_anonymous(remote_url)
         .map_err(ForgeError::git("setting up the push"))?;
     let mut rejection: Option<String> = None;
-    {
-        let mut callbacks = credentials(token);
+    let scope = PushScope::enter(token, timeouts);
+    let pushed = {
+        let mut callbacks = RemoteCallbacks::new();
         callbacks.push_update_reference(|name, status| {
             if let Some(status) = status {
                 rejection = Some(format!("{name}: {status}"));
@@ -267,58 +286,28 @@ fn push_refspec(
         });
         let mut options = PushOptions::new();
         options.remote_callbacks(callbacks);
-        remote
-            .push(&[refspec], Some(&mut options))
-            .map_err(|source| {
-                let branch = reference.trim_start_matches("refs/heads/").to_string();
-                // A refused non-fast-forward surfaces as an error from the
-                // local transport and as a status from smart HTTP.
-                if source.code() == git2::ErrorCode::NotFastForward {
-                    ForgeError::PushRejected {
-                        branch,
-                        reason: source.message().to_string(),
-                    }
-                } else {
-                    ForgeError::Git {
-                        context: format!("pushing {branch}"),
-                        source,
-                    }
-                }
-            })?;
+        remote.push(&[refspec], Some(&mut options))
+    };
+    let failure = scope.failure();
+    drop(scope);
+    if let Err(source) = pushed {
+        return Err(match failure {
+            Some(failure) => failure.into_error(&branch),
+            // libgit2 refuses a non-fast-forward itself when it can tell
+            // (an error, over any transport); a remote that refuses one
+            // answers a status instead (`rejection`).
+            None if source.code() == git2::ErrorCode::NotFastForward => ForgeError::PushRejected {
+                branch,
+                reason: source.message().to_string(),
+            },
+            None => ForgeError::Git {
+                context: format!("pushing {branch}"),
+                source,
+            },
+        });
     }
     match rejection {
-        Some(reason) => Err(ForgeError::PushRejected {
-            branch: reference.trim_start_matches("refs/heads/").to_string(),
-            reason,
-        }),
+        Some(reason) => Err(ForgeError::PushRejected { branch, reason }),
         None => Ok(()),
     }
-}
-
-/// Callbacks answering an HTTPS credentials challenge with the token, once:
-/// a second challenge means the token was refused, and asking again would
-/// loop.
-pub(crate) fn credentials(token: Option<&SecretString>) -> RemoteCallbacks<'static> {
-    let mut callbacks = RemoteCallbacks::new();
-    let token = token.cloned();
-    let mut asked = false;
-    callbacks.credentials(move |_url, _username, allowed| {
-        let Some(token) = &token else {
-            return Err(git2::Error::from_str(
-                "the remote asks for credentials, none configured",
-            ));
-        };
-        if asked {
-            return Err(git2::Error::from_str("the remote refused the token"));
-        }
-        asked = true;
-        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
-            Cred::userpass_plaintext("x-access-token", token.expose_secret())
-        } else {
-            Err(git2::Error::from_str(
-                "the remote wants credentials other than a user and password",
-            ))
-        }
-    });
-    callbacks
 }

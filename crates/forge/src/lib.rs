@@ -5,7 +5,10 @@
 //!
 //! - [`GitHubForge`]: a GitHub App (RS256 JWT → installation token, cached
 //!   and refreshed before it expires) or a plain token; the fix branch is
-//!   pushed with git2 over HTTPS, the pull request carries the heal report,
+//!   pushed with git2 over HTTPS through forge's own smart-HTTP transport
+//!   (rustls, the system's CA certificates read on the first push; libgit2
+//!   itself is built without TLS, so opening a repository costs no TLS
+//!   set-up), the pull request carries the heal report,
 //!   labels and reviewers (CODEOWNERS, else the culprit's author), and a
 //!   tracking issue links to it and back.
 //! - [`LocalForge`]: a bare git repository as the remote plus a JSON
@@ -26,8 +29,9 @@
 //!
 //! **Invariant:** a token never reaches a log, an error message, a URL, a
 //! git config or a request body: it travels in `Authorization` headers
-//! (marked sensitive) and through git2's credentials callback, and every
-//! type holding one redacts it in `Debug`.
+//! (marked sensitive for the API; built per request and never logged by
+//! the git transport, which gets it from a scope around the push), and
+//! every type holding one redacts it in `Debug`.
 //!
 //! Transient failures (rate limits, 5xx, timeouts) are retried as
 //! [`RetryPolicy`] says, then end in [`ForgeError::GaveUp`] for the caller
@@ -43,6 +47,7 @@ mod github;
 mod http;
 mod local;
 mod retry;
+mod transport;
 pub mod upstream;
 
 pub use codeowners::{CodeOwners, Owner, Reviewers};
@@ -400,24 +405,6 @@ impl Forge {
                 blocking("local forge", move || forge.show(number).map(|pr| pr.state)).await
             }
         }
-    }
-}
-
-/// Sets how long fix-branch pushes wait for a remote to connect and then
-/// to answer, so a stalled remote fails the push (a transient error the
-/// caller retries) instead of hanging its step. The setting is libgit2's
-/// and process-wide: call it once at process start, before any thread is
-/// spawned.
-pub fn set_git_network_timeouts(connect: std::time::Duration, io: std::time::Duration) {
-    let millis = |duration: std::time::Duration| {
-        libc::c_int::try_from(duration.as_millis()).unwrap_or(libc::c_int::MAX)
-    };
-    // SAFETY: libgit2 reads these globals without synchronisation; the
-    // documented contract (once, before threads exist) is what makes the
-    // writes sound.
-    unsafe {
-        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(millis(connect));
-        let _ = git2::opts::set_server_timeout_in_milliseconds(millis(io));
     }
 }
 

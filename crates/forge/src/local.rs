@@ -307,6 +307,7 @@ impl LocalForge {
                         &self.inner.identity,
                         &url,
                         None,
+                        crate::transport::Timeouts::default(),
                     )?
                     .sha
                 }

@@ -36,6 +36,13 @@ pub struct RetryPolicy {
     pub max_rate_limit_wait: Duration,
     /// Time allowed for one request, answer read included (default 30 s).
     pub request_timeout: Duration,
+    /// How long a fix-branch push waits for the git remote to accept a
+    /// connection (default 30 s).
+    pub push_connect_timeout: Duration,
+    /// How long a fix-branch push waits on the git remote for each read or
+    /// write once connected (default 120 s): a remote that stalls longer
+    /// fails the push with a transient error instead of hanging it.
+    pub push_io_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -47,6 +54,8 @@ impl Default for RetryPolicy {
             secondary_rate_limit_delay: Duration::from_secs(60),
             max_rate_limit_wait: Duration::from_secs(3600),
             request_timeout: Duration::from_secs(30),
+            push_connect_timeout: Duration::from_secs(30),
+            push_io_timeout: Duration::from_secs(120),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The GitHub forge: a fix branch pushed with git2, a pull request with the
+//! The GitHub forge: a fix branch pushed with git2 (over forge's own HTTPS
+//! transport, [`crate::transport`]), a pull request with the
 //! heal report, labels and reviewers, and a tracking issue, each found
 //! before it is created.
 //!
@@ -27,6 +28,7 @@ use crate::error::ForgeError;
 use crate::git;
 use crate::http::Http;
 use crate::retry::RetryPolicy;
+use crate::transport::Timeouts;
 use crate::{
     CommitIdentity, FixProposal, OpenedPr, Permission, PrState, blocking, incident_marker,
 };
@@ -246,6 +248,10 @@ impl GitHubForge {
             self.config().identity.clone(),
             self.push_url(),
         );
+        let timeouts = Timeouts {
+            connect: self.config().retry.push_connect_timeout,
+            io: self.config().retry.push_io_timeout,
+        };
         let pushed = blocking("git push", move || {
             git::push_fix(
                 &source,
@@ -254,6 +260,7 @@ impl GitHubForge {
                 &identity,
                 &url,
                 Some(&token),
+                timeouts,
             )
         })
         .await;

@@ -127,12 +127,10 @@ async fn an_overlong_rate_limit_gives_up() {
 }
 
 /// A git remote that accepts the connection and never answers fails the
-/// push once the network timeout passes, instead of hanging the caller.
+/// push once the push's own I/O timeout (from the forge's config) passes,
+/// instead of hanging the caller; the failure is a transient one.
 #[test]
 fn a_stalled_git_remote_fails_the_push() {
-    // The harness already runs threads, but no other test of this binary
-    // pushes over the network, so none reads the setting while it changes.
-    forge::set_git_network_timeouts(Duration::from_secs(1), Duration::from_secs(1));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -149,15 +147,22 @@ fn a_stalled_git_remote_fails_the_push() {
             let fake = fake_github(&scene).await;
             let mut config = config(&fake, &scene, token_auth());
             config.push_url = Some(format!("http://127.0.0.1:{port}/acme/shop.git"));
+            config.retry.push_connect_timeout = Duration::from_secs(1);
+            config.retry.push_io_timeout = Duration::from_secs(1);
             let forge = GitHubForge::new(config).unwrap();
             let proposal = scene.proposal("inc-stall");
-            forge.push_fix_branch(&proposal, &scene.source).await
+            let start = std::time::Instant::now();
+            let pushed = forge.push_fix_branch(&proposal, &scene.source).await;
+            (pushed, start.elapsed())
         });
         let _ = done.send(pushed);
     });
-    let pushed = outcome
+    let (pushed, took) = outcome
         .recv_timeout(Duration::from_secs(60))
         .expect("the push gave up instead of hanging");
     let error = pushed.expect_err("nothing answered");
     assert!(matches!(error, ForgeError::Git { .. }), "{error:?}");
+    let chain = format!("{error} {:?}", std::error::Error::source(&error));
+    assert!(chain.contains("did not answer within 1 s"), "{chain}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
 }

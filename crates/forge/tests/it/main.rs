@@ -4,6 +4,7 @@
 
 mod faults;
 mod github;
+mod http_push;
 mod local;
 mod secrets;
 mod send;

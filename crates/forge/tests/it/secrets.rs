@@ -1,7 +1,8 @@
 //! Tokens stay secret: not in request bodies or URLs, not in the bare
 //! repository's files or the source repository's config, not in logs (all
 //! levels, octocrab's included), not in `Debug` output or error messages;
-//! over HTTPS git sees the token only in the credentials challenge.
+//! over HTTPS the push sends the token only in `Authorization`, once the
+//! remote asked for credentials.
 
 use std::sync::{Arc, Mutex};
 
@@ -109,7 +110,7 @@ async fn tokens_never_leak() {
 /// Over HTTPS (here plain HTTP to a stand-in of GitHub's git endpoint) the
 /// token reaches the server only as `Basic x-access-token:<token>` after a
 /// 401 challenge: never in a URL, and not in the error when the server
-/// still refuses.
+/// still refuses, which is a permanent 403 naming the branch.
 #[tokio::test]
 async fn https_pushes_carry_the_token_only_in_the_challenge_answer() {
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
@@ -164,7 +165,15 @@ async fn https_pushes_carry_the_token_only_in_the_challenge_answer() {
     }
     let message = format!("{error} {error:?}");
     assert!(!message.contains(TOKEN), "{message}");
-    assert!(matches!(error, forge::ForgeError::Git { .. }), "{error}");
+    assert!(
+        matches!(error, forge::ForgeError::Status { status: 403, .. }),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "git remote answered 403 to push suture/inc-1-zero-division-in-checkout: \
+         the token may not push to this repository"
+    );
 }
 
 /// A request's URI and `Authorization` header.

@@ -47,13 +47,10 @@ impl Scene {
             write(&source, ".github/CODEOWNERS", CODEOWNERS);
         }
         let base = commit_all(&repo, "add checkout");
-        Repository::init_bare(&remote)
-            .unwrap()
-            .set_head("refs/heads/main")
-            .unwrap();
-        repo.remote_anonymous(remote.to_str().unwrap())
-            .unwrap()
-            .push(&["refs/heads/main:refs/heads/main"], None)
+        let bare = Repository::init_bare(&remote).unwrap();
+        bare.set_head("refs/heads/main").unwrap();
+        copy_objects(&repo, &bare);
+        bare.reference("refs/heads/main", base.parse().unwrap(), true, "seed")
             .unwrap();
         let patch = git2::Patch::from_buffers(
             BUGGY.as_bytes(),
@@ -142,17 +139,45 @@ impl Scene {
     /// Commits a change to `main` of the bare remote (someone else's work
     /// landing after the fix was built).
     pub(crate) fn advance_main(&self, path: &str, contents: &str) -> String {
-        let work = self.dir.path().join("other-clone");
-        let repo = Repository::clone(self.remote.to_str().unwrap(), &work).unwrap();
-        write(&work, path, contents);
-        let sha = commit_all(&repo, "unrelated change");
-        repo.remote_anonymous(self.remote.to_str().unwrap())
+        let repo = self.remote_repo();
+        let main = repo
+            .find_reference("refs/heads/main")
             .unwrap()
-            .push(&["refs/heads/main:refs/heads/main"], None)
+            .peel_to_commit()
             .unwrap();
-        std::fs::remove_dir_all(&work).unwrap();
-        sha
+        let blob = repo.blob(contents.as_bytes()).unwrap();
+        let tree = git2::build::TreeUpdateBuilder::new()
+            .upsert(path, blob, git2::FileMode::Blob)
+            .create_updated(&repo, &main.tree().unwrap())
+            .unwrap();
+        let tree = repo.find_tree(tree).unwrap();
+        let signature = Signature::now("Dev", "dev@example.com").unwrap();
+        repo.commit(
+            Some("refs/heads/main"),
+            &signature,
+            &signature,
+            "unrelated change",
+            &tree,
+            &[&main],
+        )
+        .unwrap()
+        .to_string()
     }
+}
+
+/// Copies every object of `from` into `to`. The scene builds its remotes
+/// without git2 remotes: forge registers its HTTP transport with libgit2 on
+/// the first push, and that registration must not race another thread's
+/// remote operation (see forge's `transport::register`).
+pub(crate) fn copy_objects(from: &Repository, to: &Repository) {
+    let (source, target) = (from.odb().unwrap(), to.odb().unwrap());
+    source
+        .foreach(|oid| {
+            let object = source.read(*oid).unwrap();
+            target.write(object.kind(), object.data()).unwrap();
+            true
+        })
+        .unwrap();
 }
 
 pub(crate) fn write(root: &Path, path: &str, contents: &str) {
@@ -244,6 +269,7 @@ pub(crate) fn github_forge(fake: &FakeGitHub, scene: &Scene, auth: GitHubAuth) -
 pub(crate) fn test_key() -> &'static str {
     static KEY: OnceLock<String> = OnceLock::new();
     KEY.get_or_init(|| {
+        #[allow(clippy::disallowed_methods)] // a test key from the real openssl
         let output = std::process::Command::new("openssl")
             .args(["genrsa", "2048"])
             .output()
