@@ -2,112 +2,15 @@
 //!
 //! Incidents are opened by the ingest write path (`signals.rs`); here they
 //! are listed, read with their job, steps and timeline, and moved between
-//! [`IncidentState`]s by the pipeline.
-
-use std::fmt;
-use std::str::FromStr;
+//! [`IncidentState`]s by the pipeline, through the one table of allowed
+//! moves (`incident_state.rs`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::{Store, StoreError, begin_write, dispatch, from_millis, millis};
-
-/// Where an incident is in the loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IncidentState {
-    /// Opened; nothing has run yet.
-    New,
-    /// The diagnose step is running.
-    Diagnosing,
-    /// Diagnosed, and the repository is in `observe` mode: nothing more runs.
-    Diagnosed,
-    /// Diagnosed; the heal step is next or running.
-    Healing,
-    /// The heal step proved a fix.
-    Fixed,
-    /// The pipeline ran and found no proven fix: a human takes it from here.
-    Unfixed,
-    /// No configured repository serves this incident's project.
-    NoRepo,
-    /// The pipeline failed for good (attempts exhausted or a permanent error).
-    Failed,
-    /// A pull request with the fix is open for review.
-    Proposed,
-    /// A tracking issue carries the proposed diff (`suggest` mode): a human
-    /// applies it.
-    Suggested,
-    /// The fix was merged; the quiet window that verifies it runs.
-    Verifying,
-    /// The fix held through its quiet window; closed upstream.
-    Resolved,
-    /// The pull request was closed unmerged.
-    Rejected,
-    /// The error recurred after the fix; escalated to a human.
-    Regressed,
-    /// A human said `/suture stop`: nothing more runs for it.
-    Stopped,
-}
-
-impl IncidentState {
-    /// Every state, for metrics that list all of them.
-    pub const ALL: [IncidentState; 15] = [
-        IncidentState::New,
-        IncidentState::Diagnosing,
-        IncidentState::Diagnosed,
-        IncidentState::Healing,
-        IncidentState::Fixed,
-        IncidentState::Unfixed,
-        IncidentState::NoRepo,
-        IncidentState::Failed,
-        IncidentState::Proposed,
-        IncidentState::Suggested,
-        IncidentState::Verifying,
-        IncidentState::Resolved,
-        IncidentState::Rejected,
-        IncidentState::Regressed,
-        IncidentState::Stopped,
-    ];
-
-    /// The state's name in the database and the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IncidentState::New => "new",
-            IncidentState::Diagnosing => "diagnosing",
-            IncidentState::Diagnosed => "diagnosed",
-            IncidentState::Healing => "healing",
-            IncidentState::Fixed => "fixed",
-            IncidentState::Unfixed => "unfixed",
-            IncidentState::NoRepo => "no_repo",
-            IncidentState::Failed => "failed",
-            IncidentState::Proposed => "proposed",
-            IncidentState::Suggested => "suggested",
-            IncidentState::Verifying => "verifying",
-            IncidentState::Resolved => "resolved",
-            IncidentState::Rejected => "rejected",
-            IncidentState::Regressed => "regressed",
-            IncidentState::Stopped => "stopped",
-        }
-    }
-}
-
-impl FromStr for IncidentState {
-    type Err = StoreError;
-
-    fn from_str(text: &str) -> Result<IncidentState, StoreError> {
-        IncidentState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == text)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown incident state {text:?}")))
-    }
-}
-
-impl fmt::Display for IncidentState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::incident_state::enter_state;
+use crate::{IncidentState, Store, StoreError, begin_write, dispatch, from_millis, millis};
 
 /// One incident: a group of signals with one fingerprint.
 #[derive(Debug, Clone, Serialize)]
@@ -251,6 +154,12 @@ impl Store {
 
     /// Moves incident `id` to `state` and records why on its timeline, in
     /// one transaction.
+    ///
+    /// The move must be one the table of transitions allows from the
+    /// incident's current state ([`IncidentState::can_become`]); otherwise
+    /// nothing is written and the answer is [`StoreError::Transition`].
+    /// For an incident that does not exist, only the timeline entry is
+    /// written (as it always was).
     pub async fn set_incident_state(
         &self,
         id: i64,
@@ -262,12 +171,7 @@ impl Store {
         let data = data.map(|data| data.to_string());
         dispatch!(self, pool => {
             let mut tx = begin_write!(self, pool);
-            sqlx::query("UPDATE incidents SET state = $2, updated_at = $3 WHERE id = $1")
-                .bind(id)
-                .bind(state.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            enter_state!(tx, id, state, now)?;
             sqlx::query(
                 "INSERT INTO timeline (incident_id, at, kind, message, data) VALUES ($1, $2, 'state', $3, $4)",
             )

@@ -10,11 +10,13 @@
 //!
 //! What lives where: `signals.rs` commits batches of deliveries and groups
 //! them into incidents (the ingest write path), `incidents.rs` reads them and
-//! writes the timeline, `queue.rs` is the job queue (lease, heartbeat, steps,
-//! retry, rounds), `attempts.rs` the fix attempts (the fix memory and what
-//! the forge did with each), `documents.rs` small named documents updated
-//! under a lock, `schema.rs` the migrations, `testing.rs` fresh databases
-//! for tests.
+//! writes the timeline, `incident_state.rs` the incident states and the one
+//! table of moves between them that every state change is checked against,
+//! `queue.rs` is the job queue (lease, heartbeat, steps, retry, rounds),
+//! `attempts.rs` the fix attempts (the fix memory and what the forge did
+//! with each), `documents.rs` small named documents updated under a lock,
+//! `schema.rs` the migrations, `testing.rs` (feature `testing`) fresh
+//! databases for tests.
 //!
 //! **Invariant:** the store knows nothing about HTTP, git or LLMs; it speaks
 //! in rows. Times are Unix milliseconds in the database and `DateTime<Utc>`
@@ -22,10 +24,12 @@
 
 mod attempts;
 mod documents;
+mod incident_state;
 mod incidents;
 mod queue;
 mod schema;
 mod signals;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::str::FromStr;
@@ -38,7 +42,8 @@ use sqlx::sqlite::{
 };
 
 pub use attempts::{AttemptState, FixAttempt, NewFixAttempt};
-pub use incidents::{Incident, IncidentState, JobSummary, StepSummary, TimelineEntry};
+pub use incident_state::IncidentState;
+pub use incidents::{Incident, JobSummary, StepSummary, TimelineEntry};
 pub use queue::{FORGE_EVENT_KINDS, FORGE_SOURCES, JobKind, LeasedJob, PIPELINE_JOB, StepRecord};
 pub use signals::{NewSignal, SignalOutcome, StoredSignal};
 
@@ -84,6 +89,18 @@ pub enum StoreError {
     /// A row held something this build cannot read.
     #[error("unreadable row: {0}")]
     Corrupt(String),
+    /// The table of incident states does not allow this move from the
+    /// state the incident is in ([`IncidentState::can_become`]): nothing
+    /// was written.
+    #[error("incident {incident_id} cannot move from {from} to {to}")]
+    Transition {
+        /// The incident.
+        incident_id: i64,
+        /// The state it is in, and stays in.
+        from: IncidentState,
+        /// The state that was asked for.
+        to: IncidentState,
+    },
 }
 
 /// Which database a [`Store`] talks to.

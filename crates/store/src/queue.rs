@@ -19,6 +19,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
+use crate::incident_state::enter_state;
 use crate::{Db, Store, StoreError, begin_write, dispatch, millis};
 
 /// The kind of the per-incident diagnose → heal job of round 1 (later
@@ -277,10 +278,11 @@ impl Store {
 
     /// Starts the next round of incident `incident_id` (a fix was rejected
     /// or did not hold, and suture tries again): in one transaction the
-    /// round goes up by one, the state back to `new`, the round's pipeline
-    /// job is queued due now with `payload` (guidance for the retry), and
-    /// `message` goes on the timeline. Returns the new round. Fails with
-    /// `RowNotFound` when there is no such incident.
+    /// state goes back to `new` (through the table of transitions, which
+    /// allows it from every state), the round up by one, the round's
+    /// pipeline job is queued due now with `payload` (guidance for the
+    /// retry), and `message` goes on the timeline. Returns the new round.
+    /// Fails with `RowNotFound` when there is no such incident.
     pub async fn start_round(
         &self,
         incident_id: i64,
@@ -291,13 +293,11 @@ impl Store {
         let payload = payload.map(|payload| payload.to_string());
         dispatch!(self, pool => {
             let mut tx = begin_write!(self, pool);
+            enter_state!(tx, incident_id, crate::IncidentState::New, now)?;
             let round: i64 = sqlx::query_scalar(
-                "UPDATE incidents SET round = round + 1, state = $2, updated_at = $3 \
-                 WHERE id = $1 RETURNING round",
+                "UPDATE incidents SET round = round + 1 WHERE id = $1 RETURNING round",
             )
             .bind(incident_id)
-            .bind(crate::IncidentState::New.as_str())
-            .bind(now)
             .fetch_one(&mut *tx)
             .await?;
             let kind = JobKind::Pipeline { round };
