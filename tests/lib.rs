@@ -2,6 +2,9 @@
 //! dirs, real `sentry-sdk` events, and running the real `suture` binary.
 //! The scenarios themselves are in `e2e/`.
 
+// End-to-end tests run the real binary and the real SDKs.
+#![allow(clippy::disallowed_methods)]
+
 pub mod loop_support;
 pub mod serve_support;
 

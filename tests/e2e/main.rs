@@ -1,6 +1,9 @@
 //! End-to-end scenarios across crates, run against the real binary with real
 //! git repositories and real `sentry-sdk` events.
 
+// End-to-end tests run the real binary and the real SDKs.
+#![allow(clippy::disallowed_methods)]
+
 mod diagnose;
 mod diagnose_fixtures;
 mod diagnose_input;

@@ -17,6 +17,10 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+mod choices;
+
+pub use choices::{ForgeKind, Mode, SandboxKind, SignalSource};
+
 /// One documented configuration key, a row of the README table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldDoc {
@@ -208,6 +212,36 @@ config_section! {
 }
 
 config_section! {
+    /// An OpenAI-compatible endpoint for the LLM rung of the fix ladder (and
+    /// nothing else); unset, the deterministic rungs work alone. The key
+    /// comes from SUTURE_LLM_API_KEY (or OPENAI_API_KEY) only.
+    LlmSection => "llm" {
+        /// The base URL up to the version, e.g. `https://api.openai.com/v1`
+        /// (SUTURE_LLM_BASE_URL overrides).
+        base_url: Option<String> = None,
+        /// The model name the endpoint knows (SUTURE_LLM_MODEL overrides).
+        model: Option<String> = None,
+        /// Chat completion requests per fix attempt.
+        max_rounds: u32 = LLM_DEFAULT_MAX_ROUNDS,
+        /// Tokens per fix attempt, after which no new request is made.
+        max_tokens: u64 = LLM_DEFAULT_MAX_TOKENS,
+        /// Wall time of one fix attempt.
+        wall_time_seconds: u64 = LLM_DEFAULT_WALL_TIME_SECONDS,
+        /// Longest wait for one request, retries included.
+        request_timeout_seconds: u64 = LLM_DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    }
+}
+
+/// Default of `llm.max_rounds`, for every caller that builds an LLM budget.
+pub const LLM_DEFAULT_MAX_ROUNDS: u32 = 12;
+/// Default of `llm.max_tokens`.
+pub const LLM_DEFAULT_MAX_TOKENS: u64 = 200_000;
+/// Default of `llm.wall_time_seconds`.
+pub const LLM_DEFAULT_WALL_TIME_SECONDS: u64 = 600;
+/// Default of `llm.request_timeout_seconds`.
+pub const LLM_DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 120;
+
+config_section! {
     /// One application repository the pipeline diagnoses and heals.
     RepoConfig => "repos[]" {
         /// A name for logs and the timeline.
@@ -226,10 +260,10 @@ config_section! {
         /// `observe` (diagnose only), `suggest` (heal, then a tracking issue
         /// with the proposed diff) or `pr` (heal, then a pull request for a
         /// human to review; suture never merges).
-        mode: String = "pr".to_owned(),
+        mode: Mode = Mode::Pr,
         /// Where fixes are proposed: `local` (a bare repository and records
         /// in the store; `suture pr …`) or `github`.
-        forge: String = "local".to_owned(),
+        forge: ForgeKind = ForgeKind::Local,
         /// The GitHub repository, `owner/name` (with `forge = "github"`).
         github_repo: Option<String> = None,
         /// The GitHub App's installation id on that repository's owner.
@@ -245,7 +279,7 @@ config_section! {
         /// Read at most this many commits.
         max_commits: usize = 1000,
         /// Where tests run: `bubblewrap`, `docker` or `process` (no isolation).
-        sandbox: String = "bubblewrap".to_owned(),
+        sandbox: SandboxKind = SandboxKind::Bubblewrap,
         /// The image for `sandbox = "docker"`.
         docker_image: Option<String> = None,
         /// Wall-clock limit of one test run.
@@ -287,11 +321,19 @@ pub struct Config {
     pub github: GitHubSection,
     /// `[verify]`.
     pub verify: VerifyConfig,
+    /// `[llm]`.
+    pub llm: LlmSection,
     /// `[[repos]]`.
     pub repos: Vec<RepoConfig>,
     /// From the environment only; never read from or written to the file.
     #[serde(skip)]
     pub secrets: Secrets,
+    /// Names that are none of their setting's (a `mode = "auto"`), found
+    /// while parsing and reported by [`Config::validate`] in place, so that
+    /// every problem is listed at once instead of the parser stopping at
+    /// the first.
+    #[serde(skip)]
+    invalid_choices: Vec<ConfigProblem>,
 }
 
 /// Secrets, read from `SUTURE_*` variables only.
@@ -318,6 +360,8 @@ pub struct Secrets {
     /// `SUTURE_PAGERDUTY_API_KEY`: resolves fixed incidents through
     /// PagerDuty's API.
     pub pagerduty_api_key: Option<String>,
+    /// `SUTURE_LLM_API_KEY` (else `OPENAI_API_KEY`): the LLM endpoint's key.
+    pub llm_api_key: Option<String>,
 }
 
 impl fmt::Debug for Secrets {
@@ -344,6 +388,7 @@ impl fmt::Debug for Secrets {
             )
             .field("sentry_api_token", &set(self.sentry_api_token.is_some()))
             .field("pagerduty_api_key", &set(self.pagerduty_api_key.is_some()))
+            .field("llm_api_key", &set(self.llm_api_key.is_some()))
             .finish()
     }
 }
@@ -386,6 +431,12 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "SUTURE_PAGERDUTY_API_KEY",
         "a PagerDuty REST API key: fixed incidents are resolved",
     ),
+    ("SUTURE_LLM_BASE_URL", "overrides `llm.base_url`"),
+    ("SUTURE_LLM_MODEL", "overrides `llm.model`"),
+    (
+        "SUTURE_LLM_API_KEY",
+        "the LLM endpoint's key (else `OPENAI_API_KEY`); sent only as `Authorization: Bearer`",
+    ),
 ];
 
 /// Why a configuration text could not be read.
@@ -412,7 +463,23 @@ impl Config {
     /// Parses a `suture.toml` text. Unknown keys are errors, so a typo never
     /// silently falls back to a default.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(ConfigError)
+        let mut table: toml::Table = toml::from_str(text).map_err(ConfigError)?;
+        let invalid_choices = take_invalid_choices(&mut table);
+        let mut config: Config = if invalid_choices.is_empty() {
+            // Parsed from the text, errors keep their line and column.
+            toml::from_str(text).map_err(ConfigError)?
+        } else {
+            table.try_into().map_err(ConfigError)?
+        };
+        config.invalid_choices = invalid_choices;
+        Ok(config)
+    }
+
+    /// The problem recorded while parsing for `key`, if any.
+    fn invalid_choice(&self, key: &str) -> Option<&ConfigProblem> {
+        self.invalid_choices
+            .iter()
+            .find(|problem| problem.key == key)
     }
 
     /// Applies the `SUTURE_*` variables ([`ENV_VARS`]) that `env` knows.
@@ -449,6 +516,15 @@ impl Config {
         }
         if let Some(key) = non_empty("SUTURE_PAGERDUTY_API_KEY") {
             self.secrets.pagerduty_api_key = Some(key);
+        }
+        if let Some(url) = non_empty("SUTURE_LLM_BASE_URL") {
+            self.llm.base_url = Some(url);
+        }
+        if let Some(model) = non_empty("SUTURE_LLM_MODEL") {
+            self.llm.model = Some(model);
+        }
+        if let Some(key) = non_empty("SUTURE_LLM_API_KEY").or_else(|| non_empty("OPENAI_API_KEY")) {
+            self.secrets.llm_api_key = Some(key);
         }
     }
 
@@ -589,15 +665,15 @@ impl Config {
                     );
                 }
             }
-            if !["observe", "suggest", "pr"].contains(&repo.mode.as_str()) {
-                problem(
-                    key("mode"),
-                    format!("{:?} is not one of observe, suggest, pr", repo.mode),
-                );
+            if let Some(invalid) = self.invalid_choice(&key("mode")) {
+                problem(invalid.key.clone(), invalid.message.clone());
             }
-            match repo.forge.as_str() {
-                "local" => {}
-                "github" => {
+            if let Some(invalid) = self.invalid_choice(&key("forge")) {
+                problem(invalid.key.clone(), invalid.message.clone());
+            }
+            match repo.forge {
+                ForgeKind::Local => {}
+                ForgeKind::Github => {
                     let valid_repo = repo.github_repo.as_deref().is_some_and(|name| {
                         name.split_once('/').is_some_and(|(owner, name)| {
                             !owner.is_empty() && !name.is_empty() && !name.contains('/')
@@ -624,28 +700,39 @@ impl Config {
                         );
                     }
                 }
-                other => problem(
-                    key("forge"),
-                    format!("{other:?} is not one of local, github"),
-                ),
             }
-            match repo.sandbox.as_str() {
-                "bubblewrap" | "process" => {}
-                "docker" if repo.docker_image.is_none() => {
-                    problem(
-                        key("docker_image"),
-                        "is required with sandbox = \"docker\"".into(),
-                    );
-                }
-                "docker" => {}
-                other => problem(
-                    key("sandbox"),
-                    format!("{other:?} is not one of bubblewrap, docker, process"),
-                ),
+            if let Some(invalid) = self.invalid_choice(&key("sandbox")) {
+                problem(invalid.key.clone(), invalid.message.clone());
+            }
+            if repo.sandbox == SandboxKind::Docker && repo.docker_image.is_none() {
+                problem(
+                    key("docker_image"),
+                    "is required with sandbox = \"docker\"".into(),
+                );
             }
         }
-        let github_app_in_use =
-            self.github.app_id.is_some() && self.repos.iter().any(|repo| repo.forge == "github");
+        match (&self.llm.base_url, &self.llm.model) {
+            (Some(url), _) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                problem(
+                    "llm.base_url".into(),
+                    format!("{url:?} is not an http:// or https:// URL"),
+                );
+            }
+            (Some(_), None) => problem(
+                "llm.model".into(),
+                "is required with llm.base_url (or SUTURE_LLM_MODEL)".into(),
+            ),
+            (None, Some(_)) => problem(
+                "llm.base_url".into(),
+                "is required with llm.model (or SUTURE_LLM_BASE_URL)".into(),
+            ),
+            _ => {}
+        }
+        let github_app_in_use = self.github.app_id.is_some()
+            && self
+                .repos
+                .iter()
+                .any(|repo| repo.forge == ForgeKind::Github);
         if github_app_in_use && self.secrets.github_app_private_key.is_none() {
             problems.push(ConfigProblem {
                 key: "github.app_id".into(),
@@ -660,7 +747,7 @@ impl Config {
     /// With a single repository and no routing at all, it serves everything.
     pub fn repo_for(&self, source: &str, project: Option<&str>) -> Option<&RepoConfig> {
         fn routes<'a>(repo: &'a RepoConfig, source: &str) -> &'a [String] {
-            if source == "pagerduty" {
+            if source == SignalSource::Pagerduty.as_str() {
                 &repo.pagerduty_services
             } else {
                 &repo.sentry_projects
@@ -693,6 +780,7 @@ impl Config {
         rows.extend(PagerDutyConfig::field_docs());
         rows.extend(GitHubSection::field_docs());
         rows.extend(VerifyConfig::field_docs());
+        rows.extend(LlmSection::field_docs());
         rows.extend(RepoConfig::field_docs());
         let mut out = String::from("| key | type | default | meaning |\n|---|---|---|---|\n");
         for row in rows {
@@ -716,6 +804,39 @@ impl Config {
     }
 }
 
+/// Takes out of `table` every `[[repos]]` choice whose value is not one of
+/// its names (the default then applies) and returns what is wrong with each,
+/// keyed like [`Config::validate`]'s problems.
+fn take_invalid_choices(table: &mut toml::Table) -> Vec<ConfigProblem> {
+    let mut problems = Vec::new();
+    let Some(toml::Value::Array(repos)) = table.get_mut("repos") else {
+        return problems;
+    };
+    for (idx, repo) in repos.iter_mut().enumerate() {
+        let Some(repo) = repo.as_table_mut() else {
+            continue;
+        };
+        for (field, names) in [
+            ("mode", Mode::NAMES),
+            ("forge", ForgeKind::NAMES),
+            ("sandbox", SandboxKind::NAMES),
+        ] {
+            let Some(toml::Value::String(value)) = repo.get(field) else {
+                continue;
+            };
+            if names.contains(&value.as_str()) {
+                continue;
+            }
+            problems.push(ConfigProblem {
+                key: format!("repos[{idx}].{field}"),
+                message: format!("{value:?} is not one of {}", names.join(", ")),
+            });
+            repo.remove(field);
+        }
+    }
+    problems
+}
+
 /// A Rust type as the README names it in TOML terms.
 fn toml_type(rust: &str) -> &'static str {
     match rust.replace(' ', "").as_str() {
@@ -725,6 +846,7 @@ fn toml_type(rust: &str) -> &'static str {
         "Vec<SentryProject>" => "array of tables",
         "Option<u32>" | "Option<u64>" => "integer, optional",
         "bool" => "bool",
+        "Mode" | "ForgeKind" | "SandboxKind" => "string",
         _ => "integer",
     }
 }
@@ -874,17 +996,18 @@ mod tests {
         assert_eq!(config.repo_for("sentry_sdk", None).unwrap().name, "a");
     }
 
-    /// The README's configuration table is generated from the declarations
-    /// above; this test rewrites it when they change (and fails, so the
-    /// change is committed).
+    /// The configuration table of docs/configuration.md is generated from
+    /// the declarations above; this test rewrites it when they change (and
+    /// fails, so the change is committed).
     #[test]
     fn readme_config_table_is_fresh() {
         const START: &str = "<!-- config-table:start (generated by domain::config tests) -->\n";
         const END: &str = "<!-- config-table:end -->";
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
         let readme = std::fs::read_to_string(&path).unwrap();
         let (Some(start), Some(end)) = (readme.find(START), readme.find(END)) else {
-            panic!("README.md lacks the config table markers {START:?} … {END:?}");
+            panic!("docs/configuration.md lacks the config table markers {START:?} … {END:?}");
         };
         let fresh = format!(
             "{}{START}{}{}",
@@ -894,7 +1017,9 @@ mod tests {
         );
         if fresh != readme {
             std::fs::write(&path, &fresh).unwrap();
-            panic!("README.md's configuration table was stale; it has been regenerated: commit it");
+            panic!(
+                "docs/configuration.md's configuration table was stale; it has been regenerated: commit it"
+            );
         }
     }
 }

@@ -174,6 +174,34 @@ impl ForgeError {
         }
     }
 
+    /// Whether the failure may pass with time (rate limits, outages,
+    /// timeouts, a network that failed a push), so the caller retries
+    /// later, or is permanent (the forge refused the request, the patch or
+    /// the credentials are wrong): then retrying only delays the record.
+    /// The match is exhaustive so that a new variant is classified, not
+    /// defaulted.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ForgeError::Status { status, .. } => *status >= 500 || matches!(status, 408 | 429),
+            ForgeError::Git { .. }
+            | ForgeError::GaveUp { .. }
+            | ForgeError::Client { .. }
+            | ForgeError::RecordsFile { .. }
+            | ForgeError::Records { .. }
+            | ForgeError::Task { .. } => true,
+            ForgeError::Invalid { .. }
+            | ForgeError::PatchDoesNotApply { .. }
+            | ForgeError::EmptyPatch { .. }
+            | ForgeError::PushRejected { .. }
+            | ForgeError::Protocol { .. }
+            | ForgeError::NotFound { .. }
+            | ForgeError::WrongState { .. }
+            | ForgeError::MergeConflict { .. }
+            | ForgeError::CorruptRecords { .. }
+            | ForgeError::Jwt(_) => false,
+        }
+    }
+
     pub(crate) fn invalid(what: &'static str, reason: impl Into<String>) -> ForgeError {
         ForgeError::Invalid {
             what,

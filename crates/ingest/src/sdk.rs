@@ -26,7 +26,7 @@ use crate::metrics::SignalResult;
 use crate::{IngestError, fresh_id};
 
 /// The `source` of signals from SDKs.
-pub(crate) const SOURCE: &str = "sentry_sdk";
+pub(crate) const SOURCE: &str = domain::config::SignalSource::SentrySdk.as_str();
 
 /// What an SDK request came to.
 #[derive(Debug)]

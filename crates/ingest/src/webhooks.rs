@@ -17,6 +17,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use domain::config::SignalSource;
 use domain::event::parse_event;
 use domain::fingerprint::Fingerprint;
 use serde_json::{Value, json};
@@ -88,7 +89,7 @@ pub(crate) async fn sentry(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, IngestError> {
-    const SOURCE: &str = "sentry_webhook";
+    const SOURCE: &str = SignalSource::SentryWebhook.as_str();
     let result = async {
         let secret = state.config.secrets.sentry_client_secret.as_deref().ok_or(
             IngestError::WebhookNotConfigured {
@@ -210,12 +211,12 @@ pub(crate) async fn pagerduty(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, IngestError> {
-    const SOURCE: &str = "pagerduty";
+    const SOURCE: &str = SignalSource::Pagerduty.as_str();
     let result = async {
         let secrets = &state.config.secrets.pagerduty_webhook_secrets;
         if secrets.is_empty() {
             return Err(IngestError::WebhookNotConfigured {
-                source_name: "pagerduty",
+                source_name: SOURCE,
                 variable: "SUTURE_PAGERDUTY_WEBHOOK_SECRETS",
             });
         }
@@ -278,7 +279,7 @@ pub(crate) async fn github(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, IngestError> {
-    const SOURCE: &str = "github";
+    const SOURCE: &str = SignalSource::Github.as_str();
     let result = async {
         let secret = state
             .config
@@ -286,7 +287,7 @@ pub(crate) async fn github(
             .github_webhook_secret
             .as_deref()
             .ok_or(IngestError::WebhookNotConfigured {
-                source_name: "github",
+                source_name: SOURCE,
                 variable: "SUTURE_GITHUB_WEBHOOK_SECRET",
             })?;
         let (bytes, _permit) = read_body(

@@ -29,6 +29,7 @@ mod incidents;
 mod queue;
 mod schema;
 mod signals;
+mod step;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -46,6 +47,7 @@ pub use incident_state::IncidentState;
 pub use incidents::{Incident, JobSummary, StepSummary, TimelineEntry};
 pub use queue::{FORGE_EVENT_KINDS, FORGE_SOURCES, JobKind, LeasedJob, PIPELINE_JOB, StepRecord};
 pub use signals::{NewSignal, SignalOutcome, StoredSignal};
+pub use step::{Step, StepState};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use crate::incident_state::enter_state;
-use crate::{Db, Store, StoreError, begin_write, dispatch, millis};
+use crate::{Db, StepState, Store, StoreError, begin_write, dispatch, millis};
 
 /// The kind of the per-incident diagnose → heal job of round 1 (later
 /// rounds are `pipeline/<n>`, see [`JobKind`]).
@@ -198,6 +198,13 @@ pub struct StepRecord {
     pub runs: i64,
     /// Its output JSON, once finished.
     pub output: Option<String>,
+}
+
+impl StepRecord {
+    /// Whether the step ended well (its output is kept).
+    pub fn finished(&self) -> bool {
+        StepState::parse(&self.state) == Some(StepState::Finished)
+    }
 }
 
 const LEASE_SQLITE: &str = "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
@@ -555,7 +562,12 @@ impl Store {
         message: &str,
     ) -> Result<bool, StoreError> {
         let now = millis(Utc::now());
-        let state = if ok { "finished" } else { "failed" };
+        let state = if ok {
+            StepState::Finished
+        } else {
+            StepState::Failed
+        }
+        .as_str();
         dispatch!(self, pool => {
             let mut tx = begin_write!(self, pool);
             let held = sqlx::query(

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use domain::config::Config;
+use domain::config::{Config, ForgeKind};
 
 use crate::CommandError;
 
@@ -135,12 +135,19 @@ pub(crate) fn run(args: &CheckConfigArgs) -> Result<(), CommandError> {
         set(config.secrets.api_token.is_some())
     );
     for repo in &config.repos {
-        let target = match repo.forge.as_str() {
-            "github" => format!("github {}", repo.github_repo.as_deref().unwrap_or("?")),
-            _ => "local forge".to_owned(),
+        let target = match repo.forge {
+            ForgeKind::Github => format!("github {}", repo.github_repo.as_deref().unwrap_or("?")),
+            ForgeKind::Local => "local forge".to_owned(),
         };
         println!("  repo {:<20} {} → {target}", repo.name, repo.mode);
     }
     println!("  quiet window  {} s", config.verify.quiet_seconds);
+    match (&config.llm.base_url, &config.llm.model) {
+        (Some(url), Some(model)) => println!(
+            "  llm           {model} at {url} (key {})",
+            set(config.secrets.llm_api_key.is_some())
+        ),
+        _ => println!("  llm           none: the deterministic rungs work alone"),
+    }
     Ok(())
 }

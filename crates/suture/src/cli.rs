@@ -22,7 +22,7 @@ pub(crate) enum Command {
     Diagnose(DiagnoseArgs),
     /// Measure indexing and diagnosis on a synthetic repository against git
     /// blame; `bench ingest` loads a running `suture serve` instead.
-    Bench(BenchArgs),
+    Bench(bench::BenchArgs),
     /// Diagnose an error event, then find and prove the smallest safe fix.
     Heal(crate::heal_cmd::HealArgs),
     /// Run the service: ingest endpoints, the store and the pipeline workers.
@@ -49,44 +49,6 @@ pub(crate) struct DiagnoseArgs {
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
     pub(crate) json: bool,
-}
-
-/// Flags of `suture bench`.
-#[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
-pub(crate) struct BenchArgs {
-    /// Another benchmark than the diagnosis one.
-    #[command(subcommand)]
-    pub(crate) target: Option<BenchTarget>,
-    /// Commits of the synthetic history.
-    #[arg(long, value_name = "N", default_value_t = 20_000)]
-    pub(crate) commits: usize,
-    /// Source files of the synthetic repository.
-    #[arg(long, value_name = "N", default_value_t = 2_000)]
-    pub(crate) files: usize,
-    /// Frames of the diagnosed stack trace.
-    #[arg(long, value_name = "N", default_value_t = 30)]
-    pub(crate) frames: usize,
-    /// Build the repository in DIR and keep it; a later run with the same
-    /// shape reuses it instead of building again.
-    #[arg(long, value_name = "DIR")]
-    pub(crate) keep: Option<PathBuf>,
-    /// Diagnosis window in days, as `suture diagnose --days` [default: 14].
-    #[arg(long, value_name = "N")]
-    pub(crate) days: Option<u32>,
-    /// Timed diagnoses per mode (cold and warm).
-    #[arg(long, value_name = "N", default_value_t = 9)]
-    pub(crate) iterations: usize,
-    /// Print one JSON object instead of the table.
-    #[arg(long)]
-    pub(crate) json: bool,
-}
-
-/// The benchmarks besides the default one.
-#[derive(Debug, Subcommand)]
-pub(crate) enum BenchTarget {
-    /// Load a real `suture serve` over HTTP: events/s, latency, memory, durability.
-    Ingest(crate::bench_ingest::BenchIngestArgs),
 }
 
 /// Options shared by the commands that diagnose.

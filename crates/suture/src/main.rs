@@ -1,21 +1,13 @@
 //! The `suture` command: parse flags, load inputs, run a stage, map errors to
 //! exit codes. Everything of substance lives in the library crates.
 
-mod bench_cmd;
-mod bench_ingest;
 mod check_config_cmd;
 mod cli;
 mod diagnose_cmd;
 mod event_file;
-mod forge_events;
-mod forges;
 mod heal_cmd;
-mod pipeline;
 mod pr_cmd;
-mod propose;
 mod serve_cmd;
-mod verify;
-mod worker;
 
 use std::process::ExitCode;
 
@@ -62,14 +54,7 @@ impl CommandError {
     }
 }
 
-/// How long a git push waits for a remote to connect, and then to answer.
-const GIT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-/// See [`GIT_CONNECT_TIMEOUT`].
-const GIT_IO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
-
 fn main() -> ExitCode {
-    // Process-wide and only safe before any thread exists: first thing.
-    forge::set_git_network_timeouts(GIT_CONNECT_TIMEOUT, GIT_IO_TIMEOUT);
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -84,10 +69,10 @@ fn main() -> ExitCode {
     install_tracing(cli.verbose);
     let result = match cli.command {
         cli::Command::Diagnose(args) => diagnose_cmd::run(&args),
-        cli::Command::Bench(args) => match &args.target {
-            Some(cli::BenchTarget::Ingest(ingest)) => bench_ingest::run(ingest),
-            None => bench_cmd::run(&args),
-        },
+        cli::Command::Bench(args) => bench::run(&args).map_err(|error| match error {
+            bench::BenchError::BadInput(error) => CommandError::bad_input(error),
+            bench::BenchError::Failed(error) => CommandError::failure(error),
+        }),
         cli::Command::Heal(args) => heal_cmd::run(&args),
         cli::Command::Serve(args) => serve_cmd::run(&args),
         cli::Command::CheckConfig(args) => check_config_cmd::run(&args),

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use domain::config::{Config, RepoConfig};
+use domain::config::{Config, ForgeKind, RepoConfig};
 use forge::{LocalForge, LocalPullRequest};
 use serde_json::json;
 use store::NewSignal;
@@ -73,7 +73,7 @@ enum PrAction {
 }
 
 /// The source of the local forge's deliveries.
-const SOURCE: &str = "local_forge";
+const SOURCE: &str = domain::config::SignalSource::LocalForge.as_str();
 
 pub(crate) fn run(args: &PrArgs) -> Result<(), CommandError> {
     let (config, _) = check_config_cmd::load(args.config.as_deref())?;
@@ -87,9 +87,9 @@ pub(crate) fn run(args: &PrArgs) -> Result<(), CommandError> {
         .context("starting the async runtime")
         .map_err(CommandError::failure)?;
     let store = runtime
-        .block_on(crate::serve_cmd::open_store(&config))
+        .block_on(service::open_store(&config))
         .map_err(CommandError::failure)?;
-    let forge = crate::forges::local_forge(&config, &repo, &store, runtime.handle())
+    let forge = service::forges::local_forge(&config, &repo, &store, runtime.handle())
         .map_err(CommandError::failure)?;
     let forge_error = |error: forge::ForgeError| match error {
         forge::ForgeError::NotFound { .. } | forge::ForgeError::WrongState { .. } => {
@@ -229,7 +229,7 @@ fn pick_repo(config: &Config, name: Option<&str>) -> Result<RepoConfig, CommandE
     let local: Vec<&RepoConfig> = config
         .repos
         .iter()
-        .filter(|repo| repo.forge == crate::forges::LOCAL)
+        .filter(|repo| repo.forge == ForgeKind::Local)
         .collect();
     let picked = match name {
         Some(name) => local.into_iter().find(|repo| repo.name == name),
@@ -241,7 +241,7 @@ fn pick_repo(config: &Config, name: Option<&str>) -> Result<RepoConfig, CommandE
                 config
                     .repos
                     .iter()
-                    .filter(|repo| repo.forge == crate::forges::LOCAL)
+                    .filter(|repo| repo.forge == ForgeKind::Local)
                     .map(|repo| repo.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use domain::event::Event;
 use repo::git::{LineOrigin, Window};
 use repo::pathmap::MapOutcome;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::evidence::Evidence;
 use super::frames::ResolvedFrame;
@@ -15,7 +15,7 @@ use super::score::{CULPRIT_CONFIDENCE, Ranking};
 use super::window::Target;
 
 /// Kinds of evidence, strongest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EvidenceKind {
     /// The commit last changed the frame's line.
@@ -42,7 +42,7 @@ pub enum EvidenceKind {
 }
 
 /// A diagnosis.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Diagnosis {
     /// One-line description of the error.
     pub title: String,
@@ -67,7 +67,7 @@ pub struct Diagnosis {
 }
 
 /// The window of commits looked at.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WindowReport {
     /// Commits in the window.
     pub commits: usize,
@@ -82,7 +82,7 @@ pub struct WindowReport {
 }
 
 /// One frame as diagnosed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FrameReport {
     /// Position in the stack, 0 = crash frame.
     pub index: usize,
@@ -112,7 +112,7 @@ pub struct FrameReport {
 }
 
 /// A suspect commit with its evidence.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Suspect {
     /// Full 40-hex commit id.
     pub commit: String,
@@ -133,7 +133,7 @@ pub struct Suspect {
 }
 
 /// One piece of evidence.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvidenceItem {
     /// What kind.
     pub kind: EvidenceKind,
@@ -150,7 +150,7 @@ pub struct EvidenceItem {
 }
 
 /// A function likely to hold the fault.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Location {
     /// Repository-relative path.
     pub path: String,

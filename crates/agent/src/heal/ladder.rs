@@ -29,9 +29,23 @@ pub fn heal(
     options: &HealOptions,
     runtime: &tokio::runtime::Handle,
 ) -> Result<(HealReport, Option<Transcript>), HealError> {
+    let diagnosis = diagnose::diagnose(repo, index, event, &options.diagnose)?;
+    heal_diagnosed(repo, index, event, diagnosis, options, runtime)
+}
+
+/// Climbs the fix ladder from a diagnosis already made (the service's saved
+/// diagnose step), so the fix and the diagnosis people read are the same
+/// one. `options.diagnose` is not used.
+pub fn heal_diagnosed(
+    repo: &Repo,
+    index: &mut CodeIndex,
+    event: &Event,
+    diagnosis: Diagnosis,
+    options: &HealOptions,
+    runtime: &tokio::runtime::Handle,
+) -> Result<(HealReport, Option<Transcript>), HealError> {
     let started = Instant::now();
     let redactor = Redactor::from_env();
-    let diagnosis = diagnose::diagnose(repo, index, event, &options.diagnose)?;
     let revision = Oid::from_str(&diagnosis.revision).map_err(|e| HealError::Worktree(e.into()))?;
 
     let test_command = match &options.test_command {

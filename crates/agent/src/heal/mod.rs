@@ -33,7 +33,7 @@ use repo::scope::ScopePolicy;
 use crate::diagnose::{DiagnoseError, DiagnoseOptions};
 use crate::llm::LlmConfig;
 
-pub use ladder::heal;
+pub use ladder::{heal, heal_diagnosed};
 pub use memory::{AvoidedFix, patch_sha};
 pub use report::{
     Attempt, HealReport, Outcome, PatchSummary, RunRecord, RungRecord, RungStatus, Strategy,

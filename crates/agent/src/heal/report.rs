@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use repo::sandbox::RunOutcome;
 use repo::scope::{CheckedPatch, ScopeViolation};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::memory::AvoidedFix;
 use crate::diagnose::Diagnosis;
@@ -16,7 +16,7 @@ use crate::redact::Redactor;
 const OUTPUT_TAIL_BYTES: usize = 4_000;
 
 /// How healing ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// A patch passed the scope guard and the test suite passes with it.
@@ -28,7 +28,7 @@ pub enum Outcome {
 }
 
 /// Which rung produced the patch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Revert of the culprit commit.
@@ -37,8 +37,29 @@ pub enum Strategy {
     Llm,
 }
 
+impl Outcome {
+    /// The outcome's name, as in `report.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Proven => "proven",
+            Outcome::Unproven => "unproven",
+            Outcome::Escalated => "escalated",
+        }
+    }
+}
+
+impl Strategy {
+    /// The strategy's name, as in `report.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Revert => "revert",
+            Strategy::Llm => "llm",
+        }
+    }
+}
+
 /// What happened on one rung.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RungStatus {
     /// Not tried; `reason` says why.
@@ -52,7 +73,7 @@ pub enum RungStatus {
 }
 
 /// One rung of the ladder.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RungRecord {
     /// `revert`, `llm` or `escalate`.
     pub rung: String,
@@ -63,7 +84,7 @@ pub struct RungRecord {
 }
 
 /// One test run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
     /// The command, as run.
     pub command: String,
@@ -101,7 +122,7 @@ impl RunRecord {
 }
 
 /// The baseline and patched test runs.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TestRuns {
     /// The suite at the deployed revision.
     pub baseline: Option<RunRecord>,
@@ -110,7 +131,7 @@ pub struct TestRuns {
 }
 
 /// A scope guard or apply rejection.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ViolationRecord {
     /// Machine-readable kind (`denied`, `outside_repository`, …).
     pub kind: String,
@@ -145,7 +166,7 @@ impl ViolationRecord {
 }
 
 /// Files and size of a patch.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PatchSummary {
     /// Paths touched.
     pub files: Vec<String>,
@@ -170,7 +191,7 @@ impl PatchSummary {
 }
 
 /// One candidate patch through the gates.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Attempt {
     /// The rung that proposed it.
     pub strategy: Strategy,
@@ -188,7 +209,7 @@ pub struct Attempt {
 }
 
 /// The LLM rung's summary.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LlmSummary {
     /// How the agent loop ended.
     pub outcome: String,
@@ -199,7 +220,7 @@ pub struct LlmSummary {
 }
 
 /// Everything `suture heal` reports.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HealReport {
     /// proven, unproven or escalated.
     pub outcome: Outcome,

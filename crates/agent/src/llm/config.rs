@@ -3,14 +3,20 @@
 use std::fmt;
 use std::time::Duration;
 
+use domain::config::{
+    Config, LLM_DEFAULT_MAX_ROUNDS, LLM_DEFAULT_MAX_TOKENS, LLM_DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    LLM_DEFAULT_WALL_TIME_SECONDS,
+};
+
 /// Chat completions requests one attempt may make, unless configured.
-pub const DEFAULT_MAX_ROUNDS: u32 = 12;
+pub const DEFAULT_MAX_ROUNDS: u32 = LLM_DEFAULT_MAX_ROUNDS;
 /// Tokens (the sum of `usage.total_tokens`) one attempt may spend.
-pub const DEFAULT_MAX_TOKENS: u64 = 200_000;
+pub const DEFAULT_MAX_TOKENS: u64 = LLM_DEFAULT_MAX_TOKENS;
 /// Wall time of one attempt, tool runs included.
-pub const DEFAULT_WALL_TIME: Duration = Duration::from_secs(10 * 60);
+pub const DEFAULT_WALL_TIME: Duration = Duration::from_secs(LLM_DEFAULT_WALL_TIME_SECONDS);
 /// Longest wait for one chat completion, retries included.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+pub const DEFAULT_REQUEST_TIMEOUT: Duration =
+    Duration::from_secs(LLM_DEFAULT_REQUEST_TIMEOUT_SECONDS);
 
 /// An OpenAI-compatible chat-completions endpoint and the budget of one
 /// attempt. `Debug` redacts the API key.
@@ -63,6 +69,20 @@ impl LlmConfig {
     /// nobody named.
     pub fn from_env() -> Option<LlmConfig> {
         LlmConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The service's endpoint: `[llm]` of the configuration (with its
+    /// `SUTURE_LLM_*` overrides and the key from the environment), or None
+    /// when no endpoint is configured.
+    pub fn from_config(config: &Config) -> Option<LlmConfig> {
+        let llm = &config.llm;
+        let mut out = LlmConfig::new(llm.base_url.as_deref()?, llm.model.as_deref()?);
+        out.api_key = config.secrets.llm_api_key.clone();
+        out.max_rounds = llm.max_rounds;
+        out.max_tokens = llm.max_tokens;
+        out.wall_time = Duration::from_secs(llm.wall_time_seconds);
+        out.request_timeout = Duration::from_secs(llm.request_timeout_seconds);
+        Some(out)
     }
 
     /// [`LlmConfig::from_env`] over any variable lookup (tests pass a map).

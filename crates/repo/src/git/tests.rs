@@ -157,6 +157,7 @@ impl Fixture {
     /// What `git blame --porcelain -L line,line tip -- path` says (whole
     /// history): the commit and the line's number in that commit's version.
     fn git_blame(&self, tip: Oid, path: &str, line: u32) -> (Oid, u32) {
+        #[allow(clippy::disallowed_methods)] // the test compares with real git
         let output = Command::new("git")
             .arg("-C")
             .arg(self.dir.path())

@@ -72,6 +72,7 @@ pub(super) fn execute(
 
     #[allow(clippy::disallowed_methods)]
     // the sandbox runner is the one place that spawns processes
+    #[allow(clippy::disallowed_methods)] // the sandbox is the one place that spawns
     let mut command = Command::new(launch.program);
     command
         .args(launch.args)

@@ -22,11 +22,11 @@ use ingest::signature::sign_hex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::CommandError;
+use crate::BenchError;
 
 /// Flags of `suture bench ingest`.
 #[derive(Debug, Args)]
-pub(crate) struct BenchIngestArgs {
+pub struct BenchIngestArgs {
     /// Seconds of load per phase (envelopes, then webhooks).
     #[arg(long, value_name = "N", default_value_t = 10)]
     seconds: u64,
@@ -52,13 +52,14 @@ struct Phase {
     latencies_us: Vec<u32>,
 }
 
-pub(crate) fn run(args: &BenchIngestArgs) -> Result<(), CommandError> {
+/// Runs the ingest benchmark and prints its figures.
+pub fn run(args: &BenchIngestArgs) -> Result<(), BenchError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")
-        .map_err(CommandError::failure)?;
-    runtime.block_on(bench(args)).map_err(CommandError::failure)
+        .map_err(BenchError::Failed)?;
+    runtime.block_on(bench(args)).map_err(BenchError::Failed)
 }
 
 async fn bench(args: &BenchIngestArgs) -> anyhow::Result<()> {
@@ -70,6 +71,7 @@ async fn bench(args: &BenchIngestArgs) -> anyhow::Result<()> {
         &config,
         "[queue]\ningest_capacity = 65536\nbatch_max = 1024\n",
     )?;
+    #[allow(clippy::disallowed_methods)] // the benchmark loads a real suture serve
     let mut command = Command::new(std::env::current_exe()?);
     command
         .args([
@@ -120,6 +122,7 @@ async fn bench(args: &BenchIngestArgs) -> anyhow::Result<()> {
                 .map(|line| line.trim_start_matches("VmHWM:").trim().to_owned())
         })
         .unwrap_or_else(|| "unknown".to_owned());
+    #[allow(clippy::disallowed_methods)] // SIGTERM through kill(1)
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())

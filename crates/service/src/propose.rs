@@ -11,31 +11,32 @@
 
 use std::path::Path;
 
+use agent::heal::Strategy;
+use domain::config::Mode;
 use forge::{FixProposal, ForgeError};
-use serde_json::{Value, json};
-use store::{AttemptState, FixAttempt, Incident, IncidentState, NewFixAttempt};
+use store::{AttemptState, FixAttempt, Incident, IncidentState, NewFixAttempt, Step};
 
-use crate::forges::{RepoForge, is_transient};
-use crate::worker::{Ctx, Stop, error_chain};
+use crate::cause::Cause;
+use crate::forges::RepoForge;
+use crate::job::{Ctx, Stop};
+use crate::outputs::{HealOutput, ProposeOutput, short};
 
 /// What the forge made of the proposal.
 struct Proposed {
     state: AttemptState,
     incident_state: IncidentState,
-    message: String,
-    output: Value,
+    output: ProposeOutput,
 }
 
-/// Runs the propose step of round `round` from the heal step's `heal`
-/// output.
+/// Runs the propose step of round `round` from the heal step's output.
 pub(crate) async fn run(
     ctx: &Ctx<'_>,
     incident: &Incident,
     repo: &domain::config::RepoConfig,
     round: i64,
-    heal: &Value,
+    heal: &HealOutput,
 ) -> Result<(), Stop> {
-    if ctx.finished_output("propose").await?.is_some() {
+    if ctx.saved::<ProposeOutput>(Step::Propose).await?.is_some() {
         return Ok(());
     }
     // A human may have said `/suture stop` while the fix was being made.
@@ -52,23 +53,11 @@ pub(crate) async fn run(
         return Ok(());
     }
     let Some(repo_forge) = ctx.forges().for_repo(&repo.name).cloned() else {
-        return ctx
-            .fail(&format!("repository {} has no forge", repo.name))
-            .await;
+        return Err(Cause::NoForge(repo.name.clone()).into());
     };
-    let proven = heal.get("outcome").and_then(Value::as_str) == Some("proven");
-    let patch = heal.get("fix_patch").and_then(Value::as_str);
-    let (strategy, patch_sha) = match (proven, patch) {
-        (true, Some(_)) => (
-            heal.get("strategy")
-                .and_then(Value::as_str)
-                .unwrap_or("fix")
-                .to_owned(),
-            heal.get("patch_sha")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-        ),
+    let proven = heal.proven_patch();
+    let (strategy, patch_sha) = match (proven, heal.report.strategy) {
+        (Some((_, sha)), Some(strategy)) => (strategy.as_str().to_owned(), sha.to_owned()),
         _ => ("none".to_owned(), String::new()),
     };
     let mut attempt = ctx
@@ -79,36 +68,43 @@ pub(crate) async fn run(
             round,
             strategy,
             patch_sha,
-            mode: repo.mode.clone(),
-            forge: repo_forge.kind.to_owned(),
+            mode: repo.mode.as_str().to_owned(),
+            forge: repo_forge.kind.as_str().to_owned(),
             forge_repo: repo_forge.forge_repo.clone(),
         })
         .await?;
     let forge = repo_forge.clone();
     let source = repo.path.clone();
-    let mode = repo.mode.clone();
+    let mode = repo.mode;
     let work = async {
-        match (proven, patch) {
-            (true, Some(patch)) if mode == "pr" => {
+        let proposed = match proven {
+            Some((patch, _)) if mode == Mode::Pr => {
                 open_pull_request(&forge, incident, round, heal, patch, &source).await
             }
-            (true, Some(patch)) => suggest(&forge, incident, heal, patch).await,
-            _ => escalate(&forge, incident, heal).await,
-        }
+            Some((patch, _)) => suggest(&forge, incident, heal, patch).await,
+            None => escalate(&forge, incident, heal).await,
+        };
+        proposed.map_err(|error| Stop::from(Cause::forge("proposing the fix")(error)))
     };
-    match ctx.run_step("propose", work).await? {
-        Ok(proposed) => {
-            attempt.state = proposed.state;
-            fill_attempt(&mut attempt, &proposed.output);
+    let mut state = None;
+    let work = async {
+        let proposed = work.await?;
+        state = Some((proposed.state, proposed.incident_state));
+        Ok(proposed.output)
+    };
+    match ctx.run_step(Step::Propose, work).await {
+        Ok(output) => {
+            let (attempt_state, incident_state) =
+                state.expect("the propose step ran and set its states");
+            attempt.state = attempt_state;
+            fill_attempt(&mut attempt, &output);
             ctx.store().save_attempt(&attempt).await?;
-            ctx.finish("propose", true, &proposed.output, &proposed.message)
-                .await?;
             ctx.store()
                 .set_incident_state(
                     incident.id,
-                    proposed.incident_state,
-                    &proposed.message,
-                    Some(&proposed.output),
+                    incident_state,
+                    &output.message,
+                    Some(&serde_json::to_value(&output).unwrap_or_default()),
                 )
                 .await?;
             if attempt.state == AttemptState::Open {
@@ -116,39 +112,29 @@ pub(crate) async fn run(
             }
             Ok(())
         }
-        Err(error) => {
-            let retry = is_transient(&error) && ctx.job.attempt < ctx.config().queue.max_attempts;
-            let message = format!(
-                "proposing the fix failed{}: {}",
-                if retry { " (will retry)" } else { "" },
-                error_chain(&error)
-            );
-            ctx.finish("propose", false, &json!({"error": message}), &message)
-                .await?;
-            if retry {
-                return Err(Stop::Retry(message));
-            }
+        Err(Stop::Fail(failure)) => {
             // For good: the attempt says why it never became a proposal.
             attempt.state = AttemptState::Abandoned;
-            attempt.note = Some(message.clone());
+            attempt.note = Some(failure.message(false));
             ctx.store().save_attempt(&attempt).await?;
-            ctx.fail(&message).await
+            Err(Stop::Fail(failure))
         }
+        Err(stop) => Err(stop),
     }
 }
 
-fn fill_attempt(attempt: &mut FixAttempt, output: &Value) {
-    if let Some(number) = output.get("pr_number").and_then(Value::as_i64) {
-        attempt.pr_number = Some(number);
+fn fill_attempt(attempt: &mut FixAttempt, output: &ProposeOutput) {
+    if output.pr_number.is_some() {
+        attempt.pr_number = output.pr_number;
     }
-    if let Some(url) = output.get("pr_url").and_then(Value::as_str) {
-        attempt.pr_url = Some(url.to_owned());
+    if output.pr_url.is_some() {
+        attempt.pr_url = output.pr_url.clone();
     }
-    if let Some(branch) = output.get("branch").and_then(Value::as_str) {
-        attempt.branch = Some(branch.to_owned());
+    if output.branch.is_some() {
+        attempt.branch = output.branch.clone();
     }
-    if let Some(issue) = output.get("tracking_issue").and_then(Value::as_i64) {
-        attempt.tracking_issue = Some(issue);
+    if output.tracking_issue.is_some() {
+        attempt.tracking_issue = output.tracking_issue;
     }
 }
 
@@ -156,7 +142,7 @@ async fn open_pull_request(
     forge: &RepoForge,
     incident: &Incident,
     round: i64,
-    heal: &Value,
+    heal: &HealOutput,
     patch: &str,
     source: &str,
 ) -> Result<Proposed, ForgeError> {
@@ -165,20 +151,20 @@ async fn open_pull_request(
         round: u32::try_from(round).unwrap_or(u32::MAX),
         slug: slug(&incident.title),
         title: pr_title(incident, heal),
-        body_markdown: text(heal, "markdown"),
+        body_markdown: heal.markdown.clone(),
         patch: patch.to_owned(),
-        base_revision: text(heal, "revision"),
+        base_revision: heal.report.revision.clone(),
         base_branch: forge.base_branch.clone(),
-        strategy: text(heal, "strategy"),
+        strategy: heal
+            .report
+            .strategy
+            .map(|strategy| strategy.as_str().to_owned())
+            .unwrap_or_default(),
         touched_paths: heal
-            .pointer("/patch/files")
-            .and_then(Value::as_array)
-            .map(|files| {
-                files
-                    .iter()
-                    .filter_map(|file| file.as_str().map(str::to_owned))
-                    .collect()
-            })
+            .report
+            .patch
+            .as_ref()
+            .map(|patch| patch.files.clone())
             .unwrap_or_default(),
         culprit_author_email: culprit_email(heal),
         culprit_author_login: None,
@@ -190,34 +176,36 @@ async fn open_pull_request(
     Ok(Proposed {
         state: AttemptState::Open,
         incident_state: IncidentState::Proposed,
-        message: format!(
-            "pull request #{} {}: {}",
-            opened.number,
-            if opened.created { "opened" } else { "found" },
-            opened.url
-        ),
-        output: json!({
-            "pr_number": opened.number,
-            "pr_url": opened.url,
-            "branch": opened.branch,
-            "head_sha": opened.head_sha,
-            "tracking_issue": opened.tracking_issue,
-            "created": opened.created,
-        }),
+        output: ProposeOutput {
+            message: format!(
+                "pull request #{} {}: {}",
+                opened.number,
+                if opened.created { "opened" } else { "found" },
+                opened.url
+            ),
+            pr_number: i64::try_from(opened.number).ok(),
+            pr_url: Some(opened.url),
+            branch: Some(opened.branch),
+            head_sha: Some(opened.head_sha),
+            tracking_issue: opened
+                .tracking_issue
+                .and_then(|number| i64::try_from(number).ok()),
+            created: Some(opened.created),
+        },
     })
 }
 
 async fn suggest(
     forge: &RepoForge,
     incident: &Incident,
-    heal: &Value,
+    heal: &HealOutput,
     patch: &str,
 ) -> Result<Proposed, ForgeError> {
     let fence = if patch.contains("```") { "~~~~" } else { "```" };
     let body = format!(
         "{}\n\n### Proposed diff\n\nsuture is in `suggest` mode for this repository: apply \
          this diff yourself if it looks right.\n\n{fence}diff\n{}\n{fence}\n",
-        text(heal, "markdown").trim_end(),
+        heal.markdown.trim_end(),
         patch.trim_end()
     );
     let number = forge
@@ -231,31 +219,37 @@ async fn suggest(
     Ok(Proposed {
         state: AttemptState::Suggested,
         incident_state: IncidentState::Suggested,
-        message: format!("fix suggested in tracking issue #{number}"),
-        output: json!({ "tracking_issue": number }),
+        output: ProposeOutput {
+            message: format!("fix suggested in tracking issue #{number}"),
+            tracking_issue: i64::try_from(number).ok(),
+            ..ProposeOutput::default()
+        },
     })
 }
 
 async fn escalate(
     forge: &RepoForge,
     incident: &Incident,
-    heal: &Value,
+    heal: &HealOutput,
 ) -> Result<Proposed, ForgeError> {
     let number = forge
         .forge
         .open_tracking_issue(
             &incident_key(incident),
             &format!("suture: {}", first_line(&incident.title)),
-            &text(heal, "markdown"),
+            &heal.markdown,
         )
         .await?;
     Ok(Proposed {
         state: AttemptState::Abandoned,
         incident_state: IncidentState::Unfixed,
-        message: format!(
-            "no proven fix: a human takes it from here (tracking issue #{number} has the diagnosis)"
-        ),
-        output: json!({ "tracking_issue": number }),
+        output: ProposeOutput {
+            message: format!(
+                "no proven fix: a human takes it from here (tracking issue #{number} has the diagnosis)"
+            ),
+            tracking_issue: i64::try_from(number).ok(),
+            ..ProposeOutput::default()
+        },
     })
 }
 
@@ -265,28 +259,16 @@ fn incident_key(incident: &Incident) -> String {
     incident.id.to_string()
 }
 
-fn text(value: &Value, key: &str) -> String {
-    value
-        .get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
 }
 
 /// The pull request's title: what the fix does, about what.
-fn pr_title(incident: &Incident, heal: &Value) -> String {
+fn pr_title(incident: &Incident, heal: &HealOutput) -> String {
     let title: String = first_line(&incident.title).chars().take(80).collect();
-    match heal.get("strategy").and_then(Value::as_str) {
-        Some("revert") => {
-            let culprit = text(heal, "culprit");
-            format!(
-                "Revert {}: fixes {title}",
-                culprit.get(..10).unwrap_or(&culprit)
-            )
+    match (heal.report.strategy, &heal.report.culprit) {
+        (Some(Strategy::Revert), Some(culprit)) => {
+            format!("Revert {}: fixes {title}", short(culprit))
         }
         _ => format!("Fix {title}"),
     }
@@ -304,15 +286,14 @@ fn slug(title: &str) -> String {
 
 /// The email of the culprit commit's author, from the diagnosis in the
 /// heal report.
-fn culprit_email(heal: &Value) -> Option<String> {
-    let culprit = heal.get("culprit").and_then(Value::as_str)?;
-    heal.pointer("/diagnosis/suspects")?
-        .as_array()?
+fn culprit_email(heal: &HealOutput) -> Option<String> {
+    let culprit = heal.report.culprit.as_deref()?;
+    heal.report
+        .diagnosis
+        .suspects
         .iter()
-        .find(|suspect| suspect.get("commit").and_then(Value::as_str) == Some(culprit))?
-        .get("email")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+        .find(|suspect| suspect.commit == culprit)
+        .map(|suspect| suspect.email.clone())
 }
 
 #[cfg(test)]

@@ -8,25 +8,21 @@
 //! figures. Timings are printed, never asserted: the test below checks
 //! structure only, because a loaded CI machine makes any time limit flaky.
 
-#[path = "bench/mod.rs"]
-mod bench;
-
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::workload::event::{PlantedEvent, TraceFrame};
+use crate::workload::history::Shape;
+use crate::workload::synthetic::{NotABenchRepository, Synthetic, prepare};
 use agent::diagnose::{DEFAULT_DAYS, DiagnoseOptions, Diagnosis, diagnose};
 use anyhow::Context;
-use bench::event::{PlantedEvent, TraceFrame};
-use bench::history::Shape;
-use bench::synthetic::{NotABenchRepository, Synthetic, prepare};
 use repo::git::Repo;
 use repo::index::CodeIndex;
 use serde_json::json;
 
-use crate::CommandError;
-use crate::cli::BenchArgs;
+use crate::{BenchArgs, BenchError};
 
 /// What to build and measure.
 #[derive(Debug, Clone)]
@@ -148,7 +144,8 @@ impl Timings {
     }
 }
 
-pub(crate) fn run(args: &BenchArgs) -> Result<(), CommandError> {
+/// Runs the diagnosis benchmark and prints its figures.
+pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
     let config = BenchConfig {
         shape: Shape {
             files: args.files,
@@ -160,26 +157,26 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), CommandError> {
         iterations: args.iterations,
     };
     if config.shape.commits < 2 || config.shape.files < 2 {
-        return Err(CommandError::bad_input(anyhow::anyhow!(
+        return Err(BenchError::BadInput(anyhow::anyhow!(
             "the bench needs at least 2 commits and 2 files"
         )));
     }
     if config.frames == 0 || config.iterations == 0 {
-        return Err(CommandError::bad_input(anyhow::anyhow!(
+        return Err(BenchError::BadInput(anyhow::anyhow!(
             "the bench needs at least 1 frame and 1 iteration"
         )));
     }
     let report = run_bench(&config).map_err(|error| {
         if error.is::<NotABenchRepository>() {
-            CommandError::bad_input(error)
+            BenchError::BadInput(error)
         } else {
-            CommandError::failure(error)
+            BenchError::Failed(error)
         }
     })?;
     if args.json {
         let json = serde_json::to_string_pretty(&to_json(&report))
             .context("encoding the bench figures")
-            .map_err(CommandError::failure)?;
+            .map_err(BenchError::Failed)?;
         println!("{json}");
     } else {
         print!("{}", render(&report));
@@ -213,7 +210,7 @@ pub(crate) fn run_bench(config: &BenchConfig) -> anyhow::Result<BenchReport> {
     let repo = Repo::open(&dir).context("opening the bench repository")?;
     let (index, reindex) = measure_index(&repo, &synthetic)?;
     let days = config.days.unwrap_or(DEFAULT_DAYS);
-    let event = bench::event::build(&synthetic, config.frames, days);
+    let event = crate::workload::event::build(&synthetic, config.frames, days);
     let diagnose = measure_diagnose(&dir, &event, config)?;
     let git_blame = measure_git_blame(&dir, &event.frames)?;
     let peak_rss = peak_rss_mb();
@@ -345,6 +342,7 @@ fn measure_git_blame(dir: &Path, frames: &[TraceFrame]) -> anyhow::Result<Option
     for frame in frames {
         let range = format!("{0},{0}", frame.line);
         #[allow(clippy::disallowed_methods)] // the bench compares against the git CLI itself
+        #[allow(clippy::disallowed_methods)] // the benchmark times real git blame
         let output = Command::new("git")
             .arg("-C")
             .arg(dir)

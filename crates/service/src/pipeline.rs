@@ -9,14 +9,16 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use agent::diagnose::DiagnoseOptions;
+use agent::diagnose::{DiagnoseOptions, Diagnosis};
 use agent::heal::AvoidedFix;
-use domain::config::RepoConfig;
+use domain::config::{Config, Mode, RepoConfig, SandboxKind};
 use repo::pathmap::CodeMapping;
-use serde_json::{Value, json};
-use store::{FixAttempt, IncidentState};
+use serde_json::Value;
+use store::{FixAttempt, IncidentState, Step};
 
-use crate::worker::{Ctx, Stop, blocking, error_chain};
+use crate::cause::Cause;
+use crate::job::{Ctx, Stop, blocking};
+use crate::outputs::{DiagnoseOutput, HealOutput};
 
 /// Runs round `round` of the job's incident.
 pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
@@ -66,21 +68,20 @@ pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
             .await?;
         return Ok(());
     };
-    let event = match domain::event::parse_event(signal.payload.as_bytes()) {
-        Ok(parsed) => parsed.event,
-        Err(error) => {
-            return ctx
-                .fail(&format!("the stored event cannot be read: {error}"))
-                .await;
-        }
-    };
+    let event = domain::event::parse_event(signal.payload.as_bytes())
+        .map_err(Cause::UnreadableEvent)?
+        .event;
     let options = diagnose_options(&repo_config);
 
-    if ctx.finished_output("diagnose").await?.is_none() {
-        diagnose_step(ctx, &repo_config, &event, &options).await?;
-        ctx.milestone("diagnosed", &incident);
-    }
-    if repo_config.mode == "observe" {
+    let diagnosis = match ctx.saved::<DiagnoseOutput>(Step::Diagnose).await? {
+        Some(diagnosis) => diagnosis,
+        None => {
+            let diagnosis = diagnose_step(ctx, &repo_config, &event, &options).await?;
+            ctx.milestone("diagnosed", &incident);
+            diagnosis
+        }
+    };
+    if repo_config.mode == Mode::Observe {
         store
             .set_incident_state(
                 incident_id,
@@ -92,7 +93,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
         return Ok(());
     }
 
-    let heal = match ctx.finished_output("heal").await? {
+    let heal = match ctx.saved::<HealOutput>(Step::Heal).await? {
         Some(heal) => heal,
         None => {
             let memory = store
@@ -105,11 +106,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
                 .and_then(|payload| payload.get("guidance"))
                 .and_then(Value::as_str)
                 .map(str::to_owned);
-            let mut heal_options = heal_options(&repo_config, options);
+            let mut heal_options = heal_options(ctx.config(), &repo_config, options);
             heal_options.avoid = avoided(&memory);
             heal_options.history = history(&memory);
             heal_options.guidance = guidance;
-            heal_step(ctx, &repo_config, event, heal_options).await?
+            heal_step(ctx, &repo_config, event, diagnosis.diagnosis, heal_options).await?
         }
     };
     crate::propose::run(ctx, &incident, &repo_config, round, &heal).await
@@ -120,12 +121,10 @@ async fn diagnose_step(
     repo_config: &RepoConfig,
     event: &domain::event::Event,
     options: &DiagnoseOptions,
-) -> Result<(), Stop> {
-    let store = ctx.store();
-    let incident_id = ctx.job.incident_id;
-    store
+) -> Result<DiagnoseOutput, Stop> {
+    ctx.store()
         .set_incident_state(
-            incident_id,
+            ctx.job.incident_id,
             IncidentState::Diagnosing,
             &format!("diagnosing against {}", repo_config.name),
             None,
@@ -134,45 +133,30 @@ async fn diagnose_step(
     let repo_path = repo_config.path.clone();
     let (event, options) = (event.clone(), options.clone());
     let work = blocking(move || {
-        let repo =
-            repo::git::Repo::open(std::path::Path::new(&repo_path)).map_err(|e| error_chain(&e))?;
+        let repo = repo::git::Repo::open(std::path::Path::new(&repo_path))?;
         let mut index = repo::index::CodeIndex::new();
-        let diagnosis = agent::diagnose::diagnose(&repo, &mut index, &event, &options)
-            .map_err(|e| error_chain(&e))?;
-        let mut output = serde_json::to_value(&diagnosis).map_err(|e| e.to_string())?;
-        output["markdown"] = Value::String(diagnosis.to_markdown());
-        Ok(output)
+        let diagnosis = agent::diagnose::diagnose(&repo, &mut index, &event, &options)?;
+        let markdown = diagnosis.to_markdown();
+        Ok(DiagnoseOutput {
+            diagnosis,
+            markdown,
+        })
     });
-    match ctx.run_step("diagnose", work).await? {
-        Ok(diagnosis) => {
-            let message = match diagnosis.get("culprit").and_then(Value::as_str) {
-                Some(culprit) => {
-                    format!("diagnosed: culprit {}", &culprit[..culprit.len().min(10)])
-                }
-                None => "diagnosed: no culprit with confidence".to_owned(),
-            };
-            ctx.finish("diagnose", true, &diagnosis, &message).await
-        }
-        Err(error) => {
-            let message = format!("diagnose failed: {error}");
-            ctx.finish("diagnose", false, &json!({"error": error}), &message)
-                .await?;
-            ctx.fail(&message).await
-        }
-    }
+    ctx.run_step(Step::Diagnose, work).await
 }
 
+/// Climbs the fix ladder from the saved `diagnosis`, so the pull request
+/// explains the same diagnosis the timeline shows.
 async fn heal_step(
     ctx: &Ctx<'_>,
     repo_config: &RepoConfig,
     event: domain::event::Event,
+    diagnosis: Diagnosis,
     heal_options: agent::heal::HealOptions,
-) -> Result<Value, Stop> {
-    let store = ctx.store();
-    let incident_id = ctx.job.incident_id;
-    store
+) -> Result<HealOutput, Stop> {
+    ctx.store()
         .set_incident_state(
-            incident_id,
+            ctx.job.incident_id,
             IncidentState::Healing,
             "looking for the smallest safe fix",
             None,
@@ -181,42 +165,30 @@ async fn heal_step(
     let repo_path = repo_config.path.clone();
     let runtime = tokio::runtime::Handle::current();
     let work = blocking(move || {
-        let repo =
-            repo::git::Repo::open(std::path::Path::new(&repo_path)).map_err(|e| error_chain(&e))?;
+        let repo = repo::git::Repo::open(std::path::Path::new(&repo_path))?;
         let mut index = repo::index::CodeIndex::new();
-        let (report, transcript) =
-            agent::heal::heal(&repo, &mut index, &event, &heal_options, &runtime)
-                .map_err(|e| error_chain(&e))?;
-        let mut output = serde_json::to_value(&report).map_err(|e| e.to_string())?;
-        output["markdown"] = Value::String(report.to_markdown());
-        if let Some(patch) = report.fix_patch() {
-            output["fix_patch"] = Value::String(patch.to_owned());
-            output["patch_sha"] = Value::String(agent::heal::patch_sha(patch));
-        }
-        if let Some(transcript) = transcript {
-            output["transcript"] = serde_json::to_value(&transcript).map_err(|e| e.to_string())?;
-        }
-        Ok(output)
+        let (report, transcript) = agent::heal::heal_diagnosed(
+            &repo,
+            &mut index,
+            &event,
+            diagnosis,
+            &heal_options,
+            &runtime,
+        )?;
+        let fix_patch = report.fix_patch().map(str::to_owned);
+        let transcript = transcript
+            .map(|transcript| serde_json::to_value(&transcript))
+            .transpose()
+            .map_err(Cause::Output)?;
+        Ok(HealOutput {
+            markdown: report.to_markdown(),
+            patch_sha: fix_patch.as_deref().map(agent::heal::patch_sha),
+            fix_patch,
+            transcript,
+            report,
+        })
     });
-    match ctx.run_step("heal", work).await? {
-        Ok(report) => {
-            let outcome = report
-                .get("outcome")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown")
-                .to_owned();
-            ctx.finish("heal", true, &report, &format!("heal finished: {outcome}"))
-                .await?;
-            Ok(report)
-        }
-        Err(error) => {
-            let message = format!("heal failed: {error}");
-            ctx.finish("heal", false, &json!({"error": error}), &message)
-                .await?;
-            ctx.fail(&message).await?;
-            Err(Stop::Ended)
-        }
-    }
+    ctx.run_step(Step::Heal, work).await
 }
 
 /// The fixes of the fingerprint that did not hold: never proposed again.
@@ -291,14 +263,18 @@ pub(crate) fn diagnose_options(repo: &RepoConfig) -> DiagnoseOptions {
     }
 }
 
-fn heal_options(repo: &RepoConfig, diagnose: DiagnoseOptions) -> agent::heal::HealOptions {
+fn heal_options(
+    config: &Config,
+    repo: &RepoConfig,
+    diagnose: DiagnoseOptions,
+) -> agent::heal::HealOptions {
     use repo::sandbox::{Backend, SandboxConfig};
-    let backend = match repo.sandbox.as_str() {
-        "process" => Backend::Process,
-        "docker" => Backend::Docker {
+    let backend = match repo.sandbox {
+        SandboxKind::Process => Backend::Process,
+        SandboxKind::Docker => Backend::Docker {
             image: repo.docker_image.clone().unwrap_or_default(),
         },
-        _ => Backend::Bubblewrap,
+        SandboxKind::Bubblewrap => Backend::Bubblewrap,
     };
     let mut scope = repo::scope::ScopePolicy::default();
     scope.deny.extend(repo.deny.iter().cloned());
@@ -312,7 +288,7 @@ fn heal_options(repo: &RepoConfig, diagnose: DiagnoseOptions) -> agent::heal::He
             ..SandboxConfig::default()
         },
         scope,
-        llm: agent::llm::LlmConfig::from_env(),
+        llm: agent::llm::LlmConfig::from_config(config),
         ..agent::heal::HealOptions::default()
     }
 }

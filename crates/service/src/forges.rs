@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-use domain::config::{Config, RepoConfig};
+use domain::config::{Config, ForgeKind, RepoConfig};
 use forge::upstream::{PagerDutyClient, PagerDutyConfig, SentryClient, SentryConfig};
 use forge::{
     Forge, ForgeError, GitHubAuth, GitHubConfig, GitHubForge, LocalForge, RecordsBackend,
@@ -21,18 +20,16 @@ use forge::{
 };
 use store::{Store, StoreError};
 
-/// `forge` column values of fix attempts.
-pub(crate) const GITHUB: &str = "github";
-/// See [`GITHUB`].
-pub(crate) const LOCAL: &str = "local";
+use crate::ServiceError;
 
 /// One repository's forge.
 #[derive(Debug, Clone)]
 pub(crate) struct RepoForge {
     /// Where its fixes are proposed.
     pub(crate) forge: Forge,
-    /// [`GITHUB`] or [`LOCAL`].
-    pub(crate) kind: &'static str,
+    /// Which forge; its name is the `forge` of the repository's fix
+    /// attempts.
+    pub(crate) kind: ForgeKind,
     /// `owner/name` on GitHub; the repository's name on the local forge.
     pub(crate) forge_repo: String,
     /// The branch fixes target.
@@ -56,11 +53,10 @@ impl Forges {
         config: &Config,
         store: &Store,
         runtime: &tokio::runtime::Handle,
-    ) -> anyhow::Result<Forges> {
+    ) -> Result<Forges, ServiceError> {
         let mut by_repo = HashMap::new();
         for repo in &config.repos {
-            let forge = repo_forge(config, repo, store, runtime)
-                .with_context(|| format!("setting up the forge of repository {}", repo.name))?;
+            let forge = repo_forge(config, repo, store, runtime)?;
             by_repo.insert(repo.name.clone(), forge);
         }
         let sentry = match (
@@ -70,7 +66,12 @@ impl Forges {
             (Some(organization), Some(token)) => {
                 let mut sentry = SentryConfig::new(organization, SecretString::from(token.clone()));
                 sentry.base_url = config.sentry.api_url.clone();
-                Some(SentryClient::new(sentry).context("setting up the Sentry client")?)
+                Some(
+                    SentryClient::new(sentry).map_err(|source| ServiceError::Upstream {
+                        service: "Sentry",
+                        source: Box::new(source),
+                    })?,
+                )
             }
             _ => None,
         };
@@ -81,7 +82,12 @@ impl Forges {
             (Some(from), Some(key)) => {
                 let mut pagerduty = PagerDutyConfig::new(SecretString::from(key.clone()), from);
                 pagerduty.base_url = config.pagerduty.api_url.clone();
-                Some(PagerDutyClient::new(pagerduty).context("setting up the PagerDuty client")?)
+                Some(
+                    PagerDutyClient::new(pagerduty).map_err(|source| ServiceError::Upstream {
+                        service: "PagerDuty",
+                        source: Box::new(source),
+                    })?,
+                )
             }
             _ => None,
         };
@@ -98,7 +104,7 @@ impl Forges {
     }
 
     /// The forge of the repository that is `forge_repo` on forge `kind`.
-    pub(crate) fn find(&self, kind: &str, forge_repo: &str) -> Option<&RepoForge> {
+    pub(crate) fn find(&self, kind: ForgeKind, forge_repo: &str) -> Option<&RepoForge> {
         self.by_repo
             .values()
             .find(|forge| forge.kind == kind && forge.forge_repo.eq_ignore_ascii_case(forge_repo))
@@ -110,27 +116,29 @@ fn repo_forge(
     repo: &RepoConfig,
     store: &Store,
     runtime: &tokio::runtime::Handle,
-) -> anyhow::Result<RepoForge> {
+) -> Result<RepoForge, ServiceError> {
     let base_branch = base_branch(repo);
-    if repo.forge == GITHUB {
+    let misconfigured = |reason| ServiceError::ForgeConfig {
+        repo: repo.name.clone(),
+        reason,
+    };
+    if repo.forge == ForgeKind::Github {
         let full_name = repo.github_repo.clone().unwrap_or_default();
         let (owner, name) = full_name
             .split_once('/')
-            .context("github_repo is not owner/name")?;
+            .ok_or_else(|| misconfigured("github_repo is not owner/name"))?;
         let auth = match (config.github.app_id, &config.secrets.github_app_private_key) {
             (Some(app_id), Some(key)) => GitHubAuth::App {
                 app_id,
                 installation_id: repo
                     .github_installation_id
-                    .context("github_installation_id is not set")?,
+                    .ok_or_else(|| misconfigured("github_installation_id is not set"))?,
                 private_key_pem: SecretString::from(key.clone()),
             },
             _ => GitHubAuth::Token(SecretString::from(
-                config
-                    .secrets
-                    .github_token
-                    .clone()
-                    .context("neither a GitHub App nor SUTURE_GITHUB_TOKEN is configured")?,
+                config.secrets.github_token.clone().ok_or_else(|| {
+                    misconfigured("neither a GitHub App nor SUTURE_GITHUB_TOKEN is configured")
+                })?,
             )),
         };
         let mut github = GitHubConfig::new(owner, name, auth);
@@ -144,15 +152,20 @@ fn repo_forge(
             ..RetryPolicy::default()
         };
         return Ok(RepoForge {
-            forge: Forge::GitHub(GitHubForge::new(github)?),
-            kind: GITHUB,
+            forge: Forge::GitHub(GitHubForge::new(github).map_err(|source| {
+                ServiceError::Forge {
+                    repo: repo.name.clone(),
+                    source: Box::new(source),
+                }
+            })?),
+            kind: ForgeKind::Github,
             forge_repo: full_name,
             base_branch,
         });
     }
     Ok(RepoForge {
         forge: Forge::Local(local_forge(config, repo, store, runtime)?),
-        kind: LOCAL,
+        kind: ForgeKind::Local,
         forge_repo: repo.name.clone(),
         base_branch,
     })
@@ -160,24 +173,26 @@ fn repo_forge(
 
 /// The local forge of `repo`: its bare repository (created when missing)
 /// and its records in the store.
-pub(crate) fn local_forge(
+pub fn local_forge(
     config: &Config,
     repo: &RepoConfig,
     store: &Store,
     runtime: &tokio::runtime::Handle,
-) -> anyhow::Result<LocalForge> {
+) -> Result<LocalForge, ServiceError> {
     let remote = local_remote(config, repo);
     let records = Arc::new(StoreRecords {
         store: store.clone(),
         name: format!("local_forge/{}", repo.name),
         runtime: runtime.clone(),
     });
-    LocalForge::open_or_init(&remote, records)
-        .with_context(|| format!("opening the local forge at {}", remote.display()))
+    LocalForge::open_or_init(&remote, records).map_err(|source| ServiceError::LocalForge {
+        path: remote.clone(),
+        source: Box::new(source),
+    })
 }
 
 /// The local forge's bare repository of `repo`.
-pub(crate) fn local_remote(config: &Config, repo: &RepoConfig) -> PathBuf {
+pub fn local_remote(config: &Config, repo: &RepoConfig) -> PathBuf {
     match &repo.local_remote {
         Some(path) => PathBuf::from(path),
         None => Path::new(&config.store.data_dir)
@@ -250,26 +265,5 @@ impl RecordsBackend for StoreRecords {
             Err(EditError::Forge(error)) => Err(error),
             Err(EditError::Store(error)) => Err(records_error(&error)),
         }
-    }
-}
-
-/// Whether a forge failure may pass with time (rate limits, outages,
-/// timeouts, a network that failed a push), so the step is retried later,
-/// or is permanent (the forge refused the request, the patch or the
-/// credentials are wrong): then retrying only delays the record.
-pub(crate) fn is_transient(error: &ForgeError) -> bool {
-    match error {
-        ForgeError::Status { status, .. } => *status >= 500 || matches!(status, 408 | 429),
-        ForgeError::Invalid { .. }
-        | ForgeError::PatchDoesNotApply { .. }
-        | ForgeError::EmptyPatch { .. }
-        | ForgeError::PushRejected { .. }
-        | ForgeError::Protocol { .. }
-        | ForgeError::NotFound { .. }
-        | ForgeError::WrongState { .. }
-        | ForgeError::MergeConflict { .. }
-        | ForgeError::CorruptRecords { .. }
-        | ForgeError::Jwt(_) => false,
-        _ => true,
     }
 }

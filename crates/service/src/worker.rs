@@ -1,41 +1,41 @@
 //! The workers of `suture serve`: lease a job, run it, give it back done,
 //! failed or for a retry.
 //!
-//! Jobs come in three kinds ([`JobKind`]): a pipeline round of an incident
+//! Jobs come in four kinds ([`JobKind`]): a pipeline round of an incident
 //! (diagnose → heal → propose, in `pipeline.rs`), a forge event (a pull
-//! request merged or closed, a `/suture` comment: `forge_events.rs`), and
-//! the verification of a merged fix at the end of its quiet window
-//! (`verify.rs`). Each worker owns its loop: lease (or wait
-//! `poll_millis`), run the job while a heartbeat task renews the lease,
-//! repeat until shutdown.
+//! request merged or closed, a `/suture` comment: `forge_events.rs`), the
+//! verification of a merged fix at the end of its quiet window, and the
+//! reopening of a resolved incident whose error came back (`verify.rs`).
+//! Each worker owns its loop: lease (or wait `poll_millis`), run the job
+//! while a heartbeat task renews the lease, repeat until shutdown.
 //!
-//! Steps are persisted before and after they run, and a step whose output
-//! is already persisted is not run again, so a job resumed after a crash
-//! picks up at the first unfinished step. Failures split three ways: the
-//! store failing or a forge being unreachable is transient (retry with
-//! backoff: the job goes back to the queue); anything else (an unreadable
-//! event, a repository that cannot be opened, heal unable to run) is
-//! recorded on the timeline and ends the job, so it never loops. On
-//! shutdown a worker gets `drain_seconds` to finish its step; past that it
-//! releases the lease for the next process to resume.
+//! Steps are persisted before and after they run (`Ctx::run_step` in
+//! `job.rs`), and
+//! a step whose output is already persisted is not run again
+//! (`Ctx::saved`), so a job resumed after a crash picks up at the first
+//! unfinished step. A failure is a typed `Cause`, judged in one place
+//! (`Ctx::judge`): one that may pass (a forge unreachable or rate-limited)
+//! retries the job with backoff until its last attempt; any other (an
+//! unreadable event, a repository that cannot be opened, a forge that
+//! refused) is recorded on the timeline and ends the job, so it never
+//! loops. The store failing retries the job. On shutdown a worker gets
+//! `drain_seconds` to finish its step; past that it releases the lease for
+//! the next process to resume.
 //!
-//! Test hook (documented in README.md): with `SUTURE_TEST_PAUSE_IN_STEP=STEP`
-//! a worker sleeps `SUTURE_TEST_PAUSE_SECONDS` (default 600) right after
-//! persisting the start of `STEP`, so a test can SIGKILL it mid-pipeline.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use domain::config::Config;
 use ingest::metrics::Metrics;
-use serde_json::Value;
-use store::{IncidentState, JobKind, LeasedJob, Store, StoreError};
+use store::{JobKind, LeasedJob, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::cause::Cause;
 use crate::forges::Forges;
+use crate::job::{Ctx, StepPause, Stop};
 
 /// What every worker shares.
 pub(crate) struct Pipeline {
@@ -45,40 +45,8 @@ pub(crate) struct Pipeline {
     pub(crate) forges: Arc<Forges>,
     /// Unique to this process: workers append their index.
     pub(crate) owner_prefix: String,
-}
-
-/// Why a job stopped before its end.
-pub(crate) enum Stop {
-    /// The store failed: retry later.
-    Store(StoreError),
-    /// Something outside failed in a way that may pass (a forge or an
-    /// upstream API unreachable, rate-limited): retry later.
-    Retry(String),
-    /// Something failed for good: end the job (and fail its incident).
-    Fail(String),
-    /// The job ran before its time (woken early) and must wait until then.
-    Reschedule(chrono::DateTime<chrono::Utc>),
-    /// Another worker holds the job now: touch nothing.
-    LeaseLost,
-    /// Shutdown outlasted the drain: give the job back.
-    Shutdown,
-    /// The job was already ended for good (failed); nothing is left to record.
-    Ended,
-}
-
-impl From<StoreError> for Stop {
-    fn from(error: StoreError) -> Stop {
-        Stop::Store(error)
-    }
-}
-
-/// One leased job being run: what its steps need to persist themselves.
-pub(crate) struct Ctx<'a> {
-    pub(crate) pipeline: &'a Arc<Pipeline>,
-    pub(crate) owner: &'a str,
-    pub(crate) job: &'a LeasedJob,
-    shutdown: &'a CancellationToken,
-    lost: &'a AtomicBool,
+    /// The test hook: where a worker waits inside a step.
+    pub(crate) pause: Option<StepPause>,
 }
 
 /// Runs worker `index` until `shutdown` is cancelled.
@@ -140,7 +108,11 @@ async fn run_job(
         lost: &lost,
     };
     let result = match run_kind(&ctx).await {
-        Err(Stop::Fail(message)) => ctx.fail(&message).await,
+        Err(Stop::Failed(cause)) => Err(ctx.judge(None, cause)),
+        other => other,
+    };
+    let result = match result {
+        Err(Stop::Fail(failure)) => ctx.fail(&failure.message(false)).await,
         other => other,
     };
     heartbeat.abort();
@@ -164,9 +136,11 @@ async fn run_job(
                 .map(|held| (held, "released"))
         }
         Err(Stop::Store(error)) => retry_later(pipeline, &job, owner, &error_chain(&error)).await,
-        Err(Stop::Retry(reason) | Stop::Fail(reason)) => {
-            retry_later(pipeline, &job, owner, &reason).await
+        Err(Stop::Retry(failure)) => {
+            retry_later(pipeline, &job, owner, &failure.message(false)).await
         }
+        // Judged and ended above.
+        Err(Stop::Failed(_) | Stop::Fail(_)) => return,
     };
     match ended {
         Ok((_, outcome)) => pipeline.metrics.job(outcome),
@@ -201,15 +175,14 @@ async fn retry_later(
 async fn run_kind(ctx: &Ctx<'_>) -> Result<(), Stop> {
     let config = &ctx.pipeline.config;
     if ctx.job.attempt > config.queue.max_attempts {
-        let message = format!("gave up after {} attempts", config.queue.max_attempts);
-        return ctx.fail(&message).await;
+        return Err(Cause::GaveUp(config.queue.max_attempts).into());
     }
     match ctx.job.job_kind() {
         JobKind::Pipeline { round } => crate::pipeline::run(ctx, round).await,
         JobKind::ForgeEvent { signal_id } => crate::forge_events::run(ctx, signal_id).await,
         JobKind::Verify { attempt_id } => crate::verify::run(ctx, attempt_id).await,
         JobKind::Regressed { attempt_id } => crate::verify::regressed(ctx, attempt_id).await,
-        JobKind::Other(kind) => ctx.fail(&format!("unknown job kind {kind:?}")).await,
+        JobKind::Other(kind) => Err(Cause::UnknownJob(kind).into()),
     }
 }
 
@@ -246,150 +219,6 @@ fn backoff(config: &Config, attempt: i64) -> Duration {
     )
 }
 
-impl Ctx<'_> {
-    pub(crate) fn store(&self) -> &Store {
-        &self.pipeline.store
-    }
-
-    pub(crate) fn config(&self) -> &Config {
-        &self.pipeline.config
-    }
-
-    pub(crate) fn forges(&self) -> &Forges {
-        &self.pipeline.forges
-    }
-
-    /// Records that `incident` reached `milestone` now.
-    pub(crate) fn milestone(&self, milestone: &'static str, incident: &store::Incident) {
-        let since = (chrono::Utc::now() - incident.first_seen)
-            .to_std()
-            .unwrap_or_default();
-        self.pipeline.metrics.milestone(milestone, since);
-    }
-
-    /// Whether step `step` of this job already finished (its output is
-    /// persisted): then it is not run again.
-    pub(crate) async fn finished_output(&self, step: &str) -> Result<Option<Value>, Stop> {
-        let record = self.store().step(self.job.id, step).await?;
-        Ok(record
-            .filter(|record| record.state == "finished")
-            .map(|record| {
-                record
-                    .output
-                    .and_then(|output| serde_json::from_str(&output).ok())
-                    .unwrap_or(Value::Null)
-            }))
-    }
-
-    /// Persists the start of `step`, runs `work`, and returns its result; on
-    /// shutdown the step gets the drain time to finish.
-    pub(crate) async fn run_step<T>(
-        &self,
-        step: &str,
-        work: impl Future<Output = T>,
-    ) -> Result<T, Stop> {
-        // Shutting down: start nothing new; the job resumes here elsewhere.
-        if self.shutdown.is_cancelled() {
-            return Err(Stop::Shutdown);
-        }
-        if self.lost.load(Ordering::SeqCst)
-            || !self.store().start_step(self.job, self.owner, step).await?
-        {
-            return Err(Stop::LeaseLost);
-        }
-        let started = Instant::now();
-        let pause = test_pause(step);
-        let drain = Duration::from_secs(self.config().server.drain_seconds);
-        let finished = async {
-            if let Some(pause) = pause {
-                tracing::warn!(
-                    step,
-                    seconds = pause.as_secs(),
-                    "test hook: pausing inside the step"
-                );
-                tokio::time::sleep(pause).await;
-            }
-            work.await
-        };
-        let finished = finished.instrument(tracing::info_span!("step", step));
-        tokio::pin!(finished);
-        let result = tokio::select! {
-            result = &mut finished => result,
-            () = async { self.shutdown.cancelled().await; tokio::time::sleep(drain).await } => {
-                self.pipeline.metrics.job_step(step, "interrupted", started.elapsed());
-                return Err(Stop::Shutdown);
-            }
-        };
-        self.pipeline
-            .metrics
-            .job_step(step, "finished", started.elapsed());
-        if self.lost.load(Ordering::SeqCst) {
-            return Err(Stop::LeaseLost);
-        }
-        Ok(result)
-    }
-
-    /// Records the end of `step` with its output and a timeline message.
-    pub(crate) async fn finish(
-        &self,
-        step: &str,
-        ok: bool,
-        output: &Value,
-        message: &str,
-    ) -> Result<(), Stop> {
-        if self
-            .store()
-            .finish_step(self.job, self.owner, step, ok, output, message)
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(Stop::LeaseLost)
-        }
-    }
-
-    /// Ends the job for good; its incident (if it has one) is failed with
-    /// `message`.
-    pub(crate) async fn fail(&self, message: &str) -> Result<(), Stop> {
-        if self.job.incident_id != 0 {
-            self.store()
-                .set_incident_state(self.job.incident_id, IncidentState::Failed, message, None)
-                .await?;
-        }
-        if !self
-            .store()
-            .fail_job(self.job.id, self.owner, message)
-            .await?
-        {
-            return Err(Stop::LeaseLost);
-        }
-        self.pipeline.metrics.job("failed");
-        Err(Stop::Ended)
-    }
-}
-
-/// Runs blocking work (git, tree-sitter, the sandbox) off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|error| Err(format!("the step panicked: {error}")))
-}
-
-/// The test hook's pause for `step`, when one is asked for.
-fn test_pause(step: &str) -> Option<Duration> {
-    let wanted = std::env::var("SUTURE_TEST_PAUSE_IN_STEP").ok()?;
-    if wanted != step {
-        return None;
-    }
-    let seconds = std::env::var("SUTURE_TEST_PAUSE_SECONDS")
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(600);
-    Some(Duration::from_secs(seconds))
-}
-
 /// An error with its sources, `a: b: c`.
 pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
@@ -404,7 +233,10 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 
 #[cfg(test)]
 mod tests {
+    use store::{IncidentState, Step};
+
     use super::*;
+    use crate::job::PauseUntil;
 
     async fn pipeline_with_one_job(
         dir: &std::path::Path,
@@ -436,6 +268,7 @@ mod tests {
             metrics: Arc::default(),
             forges: Arc::default(),
             owner_prefix: "test".into(),
+            pause: None,
         })
     }
 
@@ -541,6 +374,54 @@ mod tests {
                 .await
                 .iter()
                 .any(|m| m.starts_with("diagnose failed:"))
+        );
+    }
+
+    /// Shutdown while a step runs past the drain time: the job is given
+    /// back (queued again, the attempt not counted) and its step stays
+    /// started, to resume elsewhere. The step is held by the test, not by a
+    /// timer, so nothing here depends on timing.
+    #[tokio::test]
+    async fn a_step_that_outlasts_the_drain_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("repo").display().to_string();
+        let mut pipeline = pipeline_with_one_job(dir.path(), |config| {
+            config.server.drain_seconds = 0;
+            config.repos.push(domain::config::RepoConfig {
+                name: "app".into(),
+                path: missing,
+                ..Default::default()
+            });
+        })
+        .await;
+        Arc::get_mut(&mut pipeline).unwrap().pause = Some(StepPause {
+            step: Step::Diagnose,
+            until: PauseUntil::Released(Arc::new(tokio::sync::Notify::new())),
+        });
+        let job = pipeline
+            .store
+            .lease_job("w", chrono::Utc::now() + chrono::Duration::seconds(60))
+            .await
+            .unwrap()
+            .unwrap();
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn({
+            let (pipeline, shutdown) = (pipeline.clone(), shutdown.clone());
+            async move { run_job(&pipeline, "w", job, &shutdown).await }
+        });
+        while pipeline.store.steps(1).await.unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        shutdown.cancel();
+        running.await.unwrap();
+        assert_eq!(
+            pipeline.store.job_counts().await.unwrap(),
+            [("queued".to_owned(), 1)]
+        );
+        let steps = pipeline.store.steps(1).await.unwrap();
+        assert_eq!(
+            (steps[0].step.as_str(), steps[0].state.as_str()),
+            ("diagnose", "started")
         );
     }
 

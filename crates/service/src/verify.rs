@@ -16,12 +16,13 @@
 //! and the incident is escalated to a human. Each outside effect is its
 //! own persisted step, so a retried job never comments twice.
 
+use domain::config::{ForgeKind, SignalSource};
 use serde_json::{Value, json};
-use store::{AttemptState, FixAttempt, Incident, IncidentState, StoredSignal};
+use store::{AttemptState, FixAttempt, Incident, IncidentState, Step, StoredSignal};
 
-use crate::forge_events::forge_stop;
+use crate::cause::Cause;
 use crate::forges::RepoForge;
-use crate::worker::{Ctx, Stop, error_chain};
+use crate::job::{Ctx, Stop};
 
 /// Recurrences read at most; enough to tell the story.
 const MAX_RECURRENCES: i64 = 500;
@@ -66,7 +67,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
     }
     if recurrences.is_empty() {
         let summary = held_summary(&incident, &attempt, quiet);
-        once(ctx, "close_issue", async {
+        once(ctx, Step::CloseIssue, async {
             match attempt.tracking_issue {
                 Some(number) => {
                     close_issue(&forge, number, &summary).await?;
@@ -76,7 +77,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
             }
         })
         .await?;
-        let resolved = once(ctx, "resolve_upstream", resolve_upstream(ctx, &incident)).await?;
+        let resolved = once(ctx, Step::ResolveUpstream, resolve_upstream(ctx, &incident)).await?;
         attempt.state = AttemptState::Held;
         attempt.closed_at = Some(chrono::Utc::now());
         attempt.note = Some(format!("no recurrence in the {quiet} s after the merge"));
@@ -105,14 +106,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
              here; comment `/suture retry` with guidance to start a new attempt.",
         );
         reopen_issue(ctx, &forge, &attempt, &evidence).await?;
-        if incident.source == "pagerduty"
+        if incident.source == SignalSource::Pagerduty.as_str()
             && let (Some(id), Some(pagerduty)) = (&incident.upstream_id, &ctx.forges().pagerduty)
         {
-            once(ctx, "pagerduty_note", async {
+            once(ctx, Step::PagerdutyNote, async {
                 pagerduty
                     .add_note(id, &evidence)
                     .await
-                    .map_err(|error| forge_stop("adding a PagerDuty note", &error))?;
+                    .map_err(Cause::forge("adding a PagerDuty note"))?;
                 Ok(json!({"noted": id}))
             })
             .await?;
@@ -179,34 +180,17 @@ pub(crate) async fn regressed(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop
     Ok(())
 }
 
-/// Runs `work` as step `step` unless it already finished; a failure is
-/// recorded on the step and stops the job (retried when it may pass).
+/// Runs `work` as step `step` unless it already finished: each outside
+/// effect of a verification happens once.
 async fn once(
     ctx: &Ctx<'_>,
-    step: &str,
+    step: Step,
     work: impl std::future::Future<Output = Result<Value, Stop>> + Send,
 ) -> Result<Value, Stop> {
-    if let Some(output) = ctx.finished_output(step).await? {
+    if let Some(output) = ctx.saved(step).await? {
         return Ok(output);
     }
-    match ctx.run_step(step, work).await? {
-        Ok(output) => {
-            ctx.finish(
-                step,
-                true,
-                &output,
-                &format!("{} done", step.replace('_', " ")),
-            )
-            .await?;
-            Ok(output)
-        }
-        Err(Stop::Retry(reason) | Stop::Fail(reason)) => {
-            ctx.finish(step, false, &json!({"error": reason}), &reason)
-                .await?;
-            Err(Stop::Retry(reason))
-        }
-        Err(stop) => Err(stop),
-    }
+    ctx.run_step(step, work).await
 }
 
 /// Fix attempt `attempt_id`, its incident and its repository's forge;
@@ -222,15 +206,15 @@ async fn load(
     let Some(incident) = store.incident(attempt.incident_id).await? else {
         return Ok(None);
     };
-    let Some(forge) = ctx
-        .forges()
-        .find(&attempt.forge, &attempt.forge_repo)
+    let Some(forge) = ForgeKind::parse(&attempt.forge)
+        .and_then(|kind| ctx.forges().find(kind, &attempt.forge_repo))
         .cloned()
     else {
-        return Err(Stop::Fail(format!(
-            "no configured repository is {} {}",
-            attempt.forge, attempt.forge_repo
-        )));
+        return Err(Cause::UnknownForgeRepo {
+            forge: attempt.forge,
+            repo: attempt.forge_repo,
+        }
+        .into());
     };
     Ok(Some((attempt, incident, forge)))
 }
@@ -242,14 +226,14 @@ async fn reopen_issue(
     attempt: &FixAttempt,
     evidence: &str,
 ) -> Result<Value, Stop> {
-    once(ctx, "reopen_issue", async {
+    once(ctx, Step::ReopenIssue, async {
         match attempt.tracking_issue {
             Some(number) => {
                 forge
                     .forge
                     .reopen_issue(u64::try_from(number).unwrap_or_default(), evidence)
                     .await
-                    .map_err(|error| forge_stop("reopening the tracking issue", &error))?;
+                    .map_err(Cause::forge("reopening the tracking issue"))?;
                 Ok(json!({"reopened": number}))
             }
             None => Ok(json!({"skipped": "no tracking issue"})),
@@ -263,25 +247,25 @@ async fn close_issue(forge: &RepoForge, number: i64, summary: &str) -> Result<()
         .forge
         .close_issue(u64::try_from(number).unwrap_or_default(), summary)
         .await
-        .map_err(|error| forge_stop("closing the tracking issue", &error))
+        .map_err(|error| Stop::from(Cause::forge("closing the tracking issue")(error)))
 }
 
 /// Resolves the Sentry issue or PagerDuty incident the error came from,
 /// when suture can reach it.
 async fn resolve_upstream(ctx: &Ctx<'_>, incident: &Incident) -> Result<Value, Stop> {
     let forges = ctx.forges();
-    match incident.source.as_str() {
-        "pagerduty" => {
+    match SignalSource::parse(&incident.source) {
+        Some(SignalSource::Pagerduty) => {
             let (Some(id), Some(pagerduty)) = (&incident.upstream_id, &forges.pagerduty) else {
                 return Ok(json!({"skipped": "PagerDuty's API is not configured"}));
             };
             pagerduty
                 .resolve_incident(id)
                 .await
-                .map_err(|error| forge_stop("resolving the PagerDuty incident", &error))?;
+                .map_err(Cause::forge("resolving the PagerDuty incident"))?;
             Ok(json!({"resolved": format!("PagerDuty incident {id}")}))
         }
-        "sentry_webhook" | "sentry_sdk" => {
+        Some(SignalSource::SentryWebhook | SignalSource::SentrySdk) => {
             let Some(sentry) = &forges.sentry else {
                 return Ok(json!({"skipped": "Sentry's API is not configured"}));
             };
@@ -295,7 +279,7 @@ async fn resolve_upstream(ctx: &Ctx<'_>, incident: &Incident) -> Result<Value, S
             sentry
                 .resolve_issue(&issue)
                 .await
-                .map_err(|error| forge_stop("resolving the Sentry issue", &error))?;
+                .map_err(Cause::forge("resolving the Sentry issue"))?;
             Ok(json!({"resolved": format!("Sentry issue {issue}")}))
         }
         _ => Ok(json!({"skipped": "the source has no upstream to resolve"})),
@@ -326,9 +310,8 @@ async fn sentry_issue_of_event(
         .issue_for_event(project, event_id)
         .await
         .map_err(|error| {
-            Stop::Retry(format!(
-                "looking up the Sentry issue of event {event_id}: {}",
-                error_chain(&error)
+            Stop::from(Cause::forge("looking up the Sentry issue of the event")(
+                error,
             ))
         })
 }

@@ -12,11 +12,13 @@
 //! ignored and recorded on the incident's timeline. Comments by bots
 //! (suture's own replies included) are never commands.
 
+use domain::config::{ForgeKind, SignalSource};
 use serde_json::{Value, json};
-use store::{AttemptState, FixAttempt, IncidentState, JobKind};
+use store::{AttemptState, FixAttempt, IncidentState, JobKind, Step};
 
-use crate::forges::{GITHUB, LOCAL, RepoForge, is_transient};
-use crate::worker::{Ctx, Stop, error_chain};
+use crate::cause::Cause;
+use crate::forges::RepoForge;
+use crate::job::{Ctx, Stop};
 
 /// Most characters of a comment kept as `/suture retry` guidance.
 const MAX_GUIDANCE_CHARS: usize = 4_000;
@@ -126,16 +128,16 @@ impl Command {
 
 /// Runs the effect of the forge delivery stored as signal `signal_id`.
 pub(crate) async fn run(ctx: &Ctx<'_>, signal_id: i64) -> Result<(), Stop> {
-    if ctx.finished_output("apply").await?.is_some() {
+    if ctx.saved::<Value>(Step::Apply).await?.is_some() {
         return Ok(());
     }
     let store = ctx.store();
     let Some(signal) = store.signal(signal_id).await? else {
         return Ok(());
     };
-    let forge_kind = match signal.source.as_str() {
-        "github" => GITHUB,
-        "local_forge" => LOCAL,
+    let forge_kind = match SignalSource::parse(&signal.source) {
+        Some(SignalSource::Github) => ForgeKind::Github,
+        Some(SignalSource::LocalForge) => ForgeKind::Local,
         _ => return Ok(()),
     };
     let payload: Value = serde_json::from_str(&signal.payload).unwrap_or(Value::Null);
@@ -151,35 +153,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>, signal_id: i64) -> Result<(), Stop> {
     };
     let repo_forge = repo_forge.clone();
     let Some(attempt) = store
-        .attempt_by_number(forge_kind, &repo_forge.forge_repo, event.number)
+        .attempt_by_number(forge_kind.as_str(), &repo_forge.forge_repo, event.number)
         .await?
     else {
         return Ok(());
     };
-    let applied = ctx
-        .run_step("apply", apply(ctx, &repo_forge, attempt, &event))
-        .await?;
-    match applied {
-        Ok(output) => {
-            let message = output
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("forge event applied")
-                .to_owned();
-            ctx.finish("apply", true, &output, &message).await
-        }
-        Err(Stop::Retry(reason)) => {
-            ctx.finish("apply", false, &json!({"error": reason}), &reason)
-                .await?;
-            Err(Stop::Retry(reason))
-        }
-        Err(Stop::Fail(reason)) => {
-            ctx.finish("apply", false, &json!({"error": reason}), &reason)
-                .await?;
-            ctx.fail(&reason).await
-        }
-        Err(stop) => Err(stop),
-    }
+    ctx.run_step(Step::Apply, apply(ctx, &repo_forge, attempt, &event))
+        .await
+        .map(drop)
 }
 
 async fn apply(
@@ -302,7 +283,7 @@ async fn command_from(
         .forge
         .permission(login)
         .await
-        .map_err(|error| forge_stop("reading a commenter's permission", &error))?;
+        .map_err(Cause::forge("reading a commenter's permission"))?;
     let audit = json!({
         "login": login,
         "command": command.word,
@@ -385,7 +366,7 @@ async fn command_from(
         .forge
         .comment(reply_to, &reply)
         .await
-        .map_err(|error| forge_stop("replying to a command", &error))?;
+        .map_err(Cause::forge("replying to a command"))?;
     Ok(json!({"message": message, "incident_id": incident_id}))
 }
 
@@ -396,21 +377,11 @@ async fn latest_diagnosis(ctx: &Ctx<'_>, incident_id: i64) -> Result<Option<Stri
         .iter()
         .rev()
         .flat_map(|job| job.steps.iter())
-        .filter(|step| step.step == "diagnose" && step.state == "finished")
+        .filter(|step| step.step == Step::Diagnose.as_str() && step.state == "finished")
         .find_map(|step| {
             let output: Value = serde_json::from_str(step.output.as_deref()?).ok()?;
             output.get("markdown")?.as_str().map(str::to_owned)
         }))
-}
-
-/// A forge failure as a job stop: retried when it may pass.
-pub(crate) fn forge_stop(what: &str, error: &forge::ForgeError) -> Stop {
-    let message = format!("{what}: {}", error_chain(error));
-    if is_transient(error) {
-        Stop::Retry(message)
-    } else {
-        Stop::Fail(message)
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,318 @@
+//! One leased job being run ([`Ctx`]) and the one step runner: a step is
+//! persisted before and after it runs ([`Ctx::run_step`]), a finished step
+//! is not run again ([`Ctx::saved`]), and every failure is a typed
+//! [`Cause`] judged in one place ([`Ctx::judge`]).
+//!
+//! Test hook ([`StepPause`], documented in README.md): with
+//! `SUTURE_TEST_PAUSE_IN_STEP=STEP` a worker sleeps
+//! `SUTURE_TEST_PAUSE_SECONDS` (default 600) right after persisting the
+//! start of `STEP`, so a test can SIGKILL the binary mid-pipeline;
+//! in-process tests hold the step until they release it instead.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use domain::config::Config;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use store::{IncidentState, LeasedJob, Step, Store, StoreError};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::cause::Cause;
+use crate::forges::Forges;
+use crate::worker::Pipeline;
+
+/// A test hook (documented in README.md): a worker waits right after
+/// persisting the start of `step`, so a test can stop or kill the service
+/// in the middle of it.
+#[derive(Debug, Clone)]
+pub(crate) struct StepPause {
+    pub(crate) step: Step,
+    pub(crate) until: PauseUntil,
+}
+
+/// How long a [`StepPause`] lasts.
+#[derive(Debug, Clone)]
+pub(crate) enum PauseUntil {
+    /// A fixed time: the binary's hook, for tests that kill the process.
+    Elapsed(Duration),
+    /// Until the test notifies: in-process tests, with no timing at all.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Released(Arc<tokio::sync::Notify>),
+}
+
+impl StepPause {
+    /// `SUTURE_TEST_PAUSE_IN_STEP=STEP`, for `SUTURE_TEST_PAUSE_SECONDS`
+    /// (default 600).
+    pub(crate) fn from_env() -> Option<StepPause> {
+        let step = Step::parse(&std::env::var("SUTURE_TEST_PAUSE_IN_STEP").ok()?)?;
+        let seconds = std::env::var("SUTURE_TEST_PAUSE_SECONDS")
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(600);
+        Some(StepPause {
+            step,
+            until: PauseUntil::Elapsed(Duration::from_secs(seconds)),
+        })
+    }
+
+    async fn wait(&self) {
+        tracing::warn!(step = %self.step, "test hook: pausing inside the step");
+        match &self.until {
+            PauseUntil::Elapsed(duration) => tokio::time::sleep(*duration).await,
+            PauseUntil::Released(release) => release.notified().await,
+        }
+    }
+}
+
+/// Why a job stopped before its end.
+pub(crate) enum Stop {
+    /// The store failed: retry later.
+    Store(StoreError),
+    /// Something failed, not yet judged: the step runner (or, outside a
+    /// step, the job runner) decides whether it is retried or ends the job.
+    Failed(Cause),
+    /// A failure that may pass (a forge unreachable, rate-limited): retry
+    /// the job later.
+    Retry(Failure),
+    /// A failure for good: end the job (and fail its incident).
+    Fail(Failure),
+    /// The job ran before its time (woken early) and must wait until then.
+    Reschedule(chrono::DateTime<chrono::Utc>),
+    /// Another worker holds the job now: touch nothing.
+    LeaseLost,
+    /// Shutdown outlasted the drain: give the job back.
+    Shutdown,
+    /// The job was already ended for good (failed); nothing is left to record.
+    Ended,
+}
+
+impl From<StoreError> for Stop {
+    fn from(error: StoreError) -> Stop {
+        Stop::Store(error)
+    }
+}
+
+impl From<Cause> for Stop {
+    fn from(cause: Cause) -> Stop {
+        Stop::Failed(cause)
+    }
+}
+
+/// A judged failure: its cause and the step it ended, if any.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) step: Option<Step>,
+    pub(crate) cause: Cause,
+}
+
+impl Failure {
+    /// What the timeline, the incident and the fix memory say of it.
+    pub(crate) fn message(&self, will_retry: bool) -> String {
+        match self.step {
+            Some(step) => format!(
+                "{step} failed{}: {}",
+                if will_retry { " (will retry)" } else { "" },
+                self.cause.chain()
+            ),
+            None => self.cause.chain(),
+        }
+    }
+}
+
+/// What a finished step says of itself on the timeline.
+pub(crate) trait StepOutput: Serialize + DeserializeOwned {
+    /// One line for the timeline.
+    fn summary(&self, step: Step) -> String;
+}
+
+/// The outputs of effects that say what they did in a `message` key.
+impl StepOutput for Value {
+    fn summary(&self, step: Step) -> String {
+        self.get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{} done", step.as_str().replace('_', " ")))
+    }
+}
+
+/// One leased job being run: what its steps need to persist themselves.
+pub(crate) struct Ctx<'a> {
+    pub(crate) pipeline: &'a Arc<Pipeline>,
+    pub(crate) owner: &'a str,
+    pub(crate) job: &'a LeasedJob,
+    pub(crate) shutdown: &'a CancellationToken,
+    pub(crate) lost: &'a AtomicBool,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn store(&self) -> &Store {
+        &self.pipeline.store
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.pipeline.config
+    }
+
+    pub(crate) fn forges(&self) -> &Forges {
+        &self.pipeline.forges
+    }
+
+    /// Records that `incident` reached `milestone` now.
+    pub(crate) fn milestone(&self, milestone: &'static str, incident: &store::Incident) {
+        let since = (chrono::Utc::now() - incident.first_seen)
+            .to_std()
+            .unwrap_or_default();
+        self.pipeline.metrics.milestone(milestone, since);
+    }
+
+    /// The output of step `step` of this job when it already finished (it
+    /// is then not run again).
+    pub(crate) async fn saved<O: StepOutput>(&self, step: Step) -> Result<Option<O>, Stop> {
+        let Some(record) = self.store().step(self.job.id, step.as_str()).await? else {
+            return Ok(None);
+        };
+        if !record.finished() {
+            return Ok(None);
+        }
+        let output = record.output.as_deref().unwrap_or("null");
+        serde_json::from_str(output)
+            .map(Some)
+            .map_err(|error| self.judge(Some(step), Cause::Output(error)))
+    }
+
+    /// Whether the failure `cause` (of `step`, if any) is retried or ends
+    /// the job: the one policy. A failure that may pass is retried until the
+    /// last attempt; any other ends the job at once.
+    pub(crate) fn judge(&self, step: Option<Step>, cause: Cause) -> Stop {
+        let retry = cause.is_transient() && self.job.attempt < self.config().queue.max_attempts;
+        let failure = Failure { step, cause };
+        if retry {
+            Stop::Retry(failure)
+        } else {
+            Stop::Fail(failure)
+        }
+    }
+
+    /// Runs `work` as step `step`: persists its start, runs it (on shutdown
+    /// it gets the drain time to finish), and persists its end with its
+    /// output, or with its failure judged by [`Ctx::judge`]. Other stops
+    /// (the store, a lost lease) leave the step started, to run again.
+    pub(crate) async fn run_step<O: StepOutput>(
+        &self,
+        step: Step,
+        work: impl Future<Output = Result<O, Stop>>,
+    ) -> Result<O, Stop> {
+        // Shutting down: start nothing new; the job resumes here elsewhere.
+        if self.shutdown.is_cancelled() {
+            return Err(Stop::Shutdown);
+        }
+        let name = step.as_str();
+        if self.lost.load(Ordering::SeqCst)
+            || !self.store().start_step(self.job, self.owner, name).await?
+        {
+            return Err(Stop::LeaseLost);
+        }
+        let started = Instant::now();
+        let pause = self
+            .pipeline
+            .pause
+            .as_ref()
+            .filter(|pause| pause.step == step);
+        let drain = Duration::from_secs(self.config().server.drain_seconds);
+        let finished = async {
+            if let Some(pause) = pause {
+                pause.wait().await;
+            }
+            work.await
+        };
+        let finished = finished.instrument(tracing::info_span!("step", step = name));
+        tokio::pin!(finished);
+        let result = tokio::select! {
+            result = &mut finished => result,
+            () = async { self.shutdown.cancelled().await; tokio::time::sleep(drain).await } => {
+                self.pipeline.metrics.job_step(name, "interrupted", started.elapsed());
+                return Err(Stop::Shutdown);
+            }
+        };
+        self.pipeline
+            .metrics
+            .job_step(name, "finished", started.elapsed());
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(Stop::LeaseLost);
+        }
+        let output = match result {
+            Ok(output) => output,
+            Err(Stop::Failed(cause)) => {
+                let judged = self.judge(Some(step), cause);
+                let (Stop::Retry(failure) | Stop::Fail(failure)) = &judged else {
+                    unreachable!("judge returns a retry or a failure");
+                };
+                let message = failure.message(matches!(judged, Stop::Retry(_)));
+                self.finish(step, false, &json!({ "error": message }), &message)
+                    .await?;
+                return Err(judged);
+            }
+            Err(stop) => return Err(stop),
+        };
+        let value = match serde_json::to_value(&output) {
+            Ok(value) => value,
+            Err(error) => return Err(self.judge(Some(step), Cause::Output(error))),
+        };
+        self.finish(step, true, &value, &output.summary(step))
+            .await?;
+        Ok(output)
+    }
+
+    /// Records the end of `step` with its output and a timeline message.
+    async fn finish(
+        &self,
+        step: Step,
+        ok: bool,
+        output: &Value,
+        message: &str,
+    ) -> Result<(), Stop> {
+        if self
+            .store()
+            .finish_step(self.job, self.owner, step.as_str(), ok, output, message)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Stop::LeaseLost)
+        }
+    }
+
+    /// Ends the job for good; its incident (if it has one) is failed with
+    /// `message`.
+    pub(crate) async fn fail(&self, message: &str) -> Result<(), Stop> {
+        if self.job.incident_id != 0 {
+            self.store()
+                .set_incident_state(self.job.incident_id, IncidentState::Failed, message, None)
+                .await?;
+        }
+        if !self
+            .store()
+            .fail_job(self.job.id, self.owner, message)
+            .await?
+        {
+            return Err(Stop::LeaseLost);
+        }
+        self.pipeline.metrics.job("failed");
+        Err(Stop::Ended)
+    }
+}
+
+/// Runs blocking work (git, tree-sitter, the sandbox) off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Cause> + Send + 'static,
+) -> Result<T, Stop> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|error| Err(Cause::Panicked(error.to_string())))
+        .map_err(Stop::Failed)
+}
