@@ -5,7 +5,7 @@
 //! `SUTURE_*` variables ([`Config::apply_env`]; secrets live only there) →
 //! the command's flags. Every field is declared once, through
 //! `config_section!`, with its doc comment and default: the same declaration
-//! yields the struct, its `Default`, and the rows of the README's
+//! yields the struct, its `Default`, and the rows of the documentation's
 //! configuration table ([`Config::docs_table`]), which a test keeps fresh.
 //!
 //! Reading files and checking paths on disk is the binary's business; this
@@ -21,7 +21,7 @@ mod choices;
 
 pub use choices::{ForgeKind, Mode, SandboxKind, SignalSource};
 
-/// One documented configuration key, a row of the README table.
+/// One documented configuration key, a row of the documented table (docs/configuration.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldDoc {
     /// Dotted key, e.g. `server.listen` or `repos[].path`.
@@ -769,7 +769,7 @@ impl Config {
         }
     }
 
-    /// The README's configuration table, generated from the declarations.
+    /// The configuration table of docs/configuration.md, generated from the declarations.
     pub fn docs_table() -> String {
         let mut rows = Vec::new();
         rows.extend(ServerConfig::field_docs());
@@ -837,7 +837,7 @@ fn take_invalid_choices(table: &mut toml::Table) -> Vec<ConfigProblem> {
     problems
 }
 
-/// A Rust type as the README names it in TOML terms.
+/// A Rust type as the documentation names it in TOML terms.
 fn toml_type(rust: &str) -> &'static str {
     match rust.replace(' ', "").as_str() {
         "String" => "string",

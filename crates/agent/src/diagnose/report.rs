@@ -1,5 +1,5 @@
 //! The diagnosis as it is reported: the JSON schema of `suture diagnose
-//! --json` (documented in README.md) and the input of the fix stage.
+//! --json` (documented in docs/diagnose.md) and the input of the fix stage.
 
 use std::time::Instant;
 

@@ -1,4 +1,4 @@
-//! The heal report: `report.json` (the schema documented in README.md) and
+//! The heal report: `report.json` (the schema documented in docs/heal.md) and
 //! `report.md`, the pull request body a reviewer reads.
 
 use std::fmt::Write as _;
