@@ -95,6 +95,17 @@ config_section! {
         max_concurrent_requests: usize = 1024,
         /// A request that takes longer is answered 503.
         request_timeout_seconds: u64 = 30,
+        /// Time a client has to send a request's head (line and headers),
+        /// counted from the connection's start or the end of its previous
+        /// answer; past it the connection is closed.
+        header_read_timeout_seconds: u64 = 10,
+        /// A kept-alive connection with no request in progress for this
+        /// long is closed (at most `header_read_timeout_seconds` applies).
+        idle_timeout_seconds: u64 = 5,
+        /// Most open connections; past it new connections wait in the
+        /// listen backlog until one closes. Keep it below the process's
+        /// file descriptor limit.
+        max_connections: usize = 512,
         /// On SIGTERM, how long running jobs get to finish their step before
         /// their leases are released.
         drain_seconds: u64 = 30,
@@ -126,6 +137,19 @@ config_section! {
         /// Bytes of request bodies held at once (read, decompressed, waiting
         /// for their commit); past that, 503 with Retry-After.
         max_inflight_bytes: usize = 256 << 20,
+        /// Most items in one SDK envelope; more is 413.
+        max_envelope_items: usize = 1000,
+        /// Longest header line of an envelope or of one of its items; longer
+        /// is 413.
+        max_envelope_header_bytes: usize = 64 << 10,
+        /// Deepest nesting of arrays and objects in any JSON read from a
+        /// request (headers, events, webhook bodies); deeper is 400. At most
+        /// 128, the JSON reader's own limit.
+        max_json_depth: usize = 64,
+        /// Error events accepted per SDK project per minute; past it the SDK
+        /// gets 429 with `Retry-After` and `X-Sentry-Rate-Limits` and nothing
+        /// is stored. 0 means no limit.
+        events_per_minute_per_project: u64 = 0,
     }
 }
 
@@ -579,6 +603,21 @@ impl Config {
             ),
             ("limits.max_event_bytes", self.limits.max_event_bytes as u64),
             (
+                "server.header_read_timeout_seconds",
+                self.server.header_read_timeout_seconds,
+            ),
+            ("server.idle_timeout_seconds", self.server.idle_timeout_seconds),
+            ("server.max_connections", self.server.max_connections as u64),
+            (
+                "limits.max_envelope_items",
+                self.limits.max_envelope_items as u64,
+            ),
+            (
+                "limits.max_envelope_header_bytes",
+                self.limits.max_envelope_header_bytes as u64,
+            ),
+            ("limits.max_json_depth", self.limits.max_json_depth as u64),
+            (
                 "limits.max_webhook_bytes",
                 self.limits.max_webhook_bytes as u64,
             ),
@@ -592,6 +631,12 @@ impl Config {
             if value == 0 {
                 problem(key.into(), "must be greater than 0".into());
             }
+        }
+        if self.limits.max_json_depth > 128 {
+            problem(
+                "limits.max_json_depth".into(),
+                "must be at most 128, the JSON reader's own nesting limit".into(),
+            );
         }
         let largest = self
             .limits

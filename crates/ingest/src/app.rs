@@ -1,5 +1,10 @@
 //! The HTTP application: shared state, the route table, and the middleware
 //! every route shares (concurrency cap, request span, metrics).
+//!
+//! CPU work on a body (decompressing, framing, parsing, verifying a
+//! signature) runs off the async runtime through [`AppState::off_runtime`],
+//! at most one job per core at once, so a large body never stalls the
+//! threads that answer health checks and read other requests.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,7 +21,9 @@ use store::Store;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
+use crate::envelope::EnvelopeLimits;
 use crate::metrics::{Metrics, SignalResult};
+use crate::rate_limit::RateLimiter;
 use crate::writer::Writer;
 use crate::{IngestError, api, sdk, webhooks};
 
@@ -65,6 +72,9 @@ pub struct AppState {
     limiter: Arc<Semaphore>,
     /// The memory budget for request bodies, in KiB permits.
     pub(crate) body_budget: Arc<Semaphore>,
+    /// One permit per core: parsing jobs running off the runtime at once.
+    parse_slots: Arc<Semaphore>,
+    pub(crate) rate_limiter: Arc<RateLimiter>,
     request_ids: Arc<AtomicU64>,
 }
 
@@ -81,12 +91,54 @@ impl AppState {
             body_budget: Arc::new(Semaphore::new(
                 config.limits.max_inflight_bytes.div_ceil(1024).max(1),
             )),
+            parse_slots: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, usize::from),
+            )),
+            rate_limiter: Arc::new(RateLimiter::new(
+                config.limits.events_per_minute_per_project,
+            )),
             config: Arc::new(config),
             store,
             writer,
             metrics,
             request_ids: Arc::new(AtomicU64::new(1)),
         }
+    }
+
+    /// The caps on an SDK envelope.
+    pub(crate) fn envelope_limits(&self) -> EnvelopeLimits {
+        let limits = &self.config.limits;
+        EnvelopeLimits {
+            max_items: limits.max_envelope_items,
+            max_header_bytes: limits.max_envelope_header_bytes,
+            max_depth: limits.max_json_depth,
+        }
+    }
+
+    /// Runs `work` on a blocking thread once a parse slot is free.
+    pub(crate) async fn off_runtime<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, IngestError> + Send + 'static,
+    ) -> Result<T, IngestError> {
+        let _slot = self
+            .parse_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| IngestError::ShuttingDown)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(IngestError::Internal)?
+    }
+
+    /// Refuses an event of `project` past its rate limit.
+    pub(crate) fn admit_event(&self, project: &str) -> Result<(), IngestError> {
+        self.rate_limiter
+            .admit(project, Instant::now())
+            .map_err(|retry_after| IngestError::RateLimited {
+                project: project.to_owned(),
+                retry_after,
+            })
     }
 
     /// Counts what became of a delivery from `source`.
@@ -98,6 +150,7 @@ impl AppState {
     ) {
         let result = match result {
             Ok(value) => outcome(value),
+            Err(IngestError::RateLimited { .. }) => SignalResult::RateLimited,
             Err(error) => SignalResult::Rejected(error.reason()),
         };
         self.metrics.signal(source, result);

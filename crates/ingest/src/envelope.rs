@@ -11,6 +11,12 @@
 //! payload that does not fit its `length` rejects the whole envelope, because
 //! after that the item boundaries are unknowable. Unknown item types and
 //! unknown header keys are kept, as the format requires.
+//!
+//! An envelope from the network is read with [`Envelope::parse_limited`]:
+//! the number of items, the length of each header line and the nesting of
+//! its JSON are capped ([`EnvelopeLimits`]), each checked before the work it
+//! bounds, so a body of a million empty items or of nested brackets is
+//! refused after reading one item too many instead of after building them.
 
 use domain::event::{EventError, ParsedEvent, Problem, parse_sdk_event};
 use serde_json::{Map, Value};
@@ -33,9 +39,57 @@ pub struct Item {
     pub payload: Vec<u8>,
 }
 
+/// Caps on an envelope beyond its size in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvelopeLimits {
+    /// Most items.
+    pub max_items: usize,
+    /// Longest header line (the envelope's or an item's), in bytes.
+    pub max_header_bytes: usize,
+    /// Deepest JSON nesting in a header line.
+    pub max_depth: usize,
+}
+
+impl EnvelopeLimits {
+    /// No caps beyond serde_json's own: for envelopes read from local files.
+    pub const NONE: EnvelopeLimits = EnvelopeLimits {
+        max_items: usize::MAX,
+        max_header_bytes: usize::MAX,
+        max_depth: usize::MAX,
+    };
+}
+
 /// Why bytes are not an envelope. Offsets are byte offsets into the body.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvelopeError {
+    /// More items than `limits.max_envelope_items`.
+    #[error("envelope has more than {limit} items (limits.max_envelope_items)")]
+    TooManyItems {
+        /// The cap.
+        limit: usize,
+    },
+    /// A header line longer than `limits.max_envelope_header_bytes`.
+    #[error(
+        "header line at byte {offset} is {length} bytes, more than {limit} \
+         (limits.max_envelope_header_bytes)"
+    )]
+    HeaderTooLong {
+        /// Where the line starts.
+        offset: usize,
+        /// Its length.
+        length: usize,
+        /// The cap.
+        limit: usize,
+    },
+    /// A header line nesting deeper than `limits.max_json_depth`.
+    #[error("header line at byte {offset}: {source}")]
+    HeaderTooDeep {
+        /// Where the line starts.
+        offset: usize,
+        /// How deep, and the cap.
+        #[source]
+        source: crate::json_depth::TooDeep,
+    },
     /// Zero bytes: not even the header line.
     #[error("envelope is empty: it has no header line")]
     MissingHeader,
@@ -119,10 +173,16 @@ impl Envelope {
     /// blank lines where an item header is expected are skipped (as Relay's
     /// JSON reader skips whitespace).
     pub fn parse(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
+        Envelope::parse_limited(bytes, &EnvelopeLimits::NONE)
+    }
+
+    /// [`Envelope::parse`] within `limits`.
+    pub fn parse_limited(bytes: &[u8], limits: &EnvelopeLimits) -> Result<Envelope, EnvelopeError> {
         if bytes.is_empty() {
             return Err(EnvelopeError::MissingHeader);
         }
         let (header_line, mut offset) = line_at(bytes, 0);
+        check_header_line(header_line, 0, limits)?;
         let headers =
             serde_json::from_slice(header_line).map_err(EnvelopeError::BadEnvelopeHeader)?;
 
@@ -133,6 +193,12 @@ impl Envelope {
                 offset = next;
                 continue;
             }
+            if items.len() >= limits.max_items {
+                return Err(EnvelopeError::TooManyItems {
+                    limit: limits.max_items,
+                });
+            }
+            check_header_line(line, offset, limits)?;
             let (item, next) = parse_item(bytes, offset, items.len())?;
             items.push(item);
             offset = next;
@@ -210,6 +276,23 @@ impl Item {
     pub fn ty(&self) -> Option<&str> {
         self.headers.get("type")?.as_str()
     }
+}
+
+/// Refuses a header line past the length and depth caps, before it is parsed.
+fn check_header_line(
+    line: &[u8],
+    offset: usize,
+    limits: &EnvelopeLimits,
+) -> Result<(), EnvelopeError> {
+    if line.len() > limits.max_header_bytes {
+        return Err(EnvelopeError::HeaderTooLong {
+            offset,
+            length: line.len(),
+            limit: limits.max_header_bytes,
+        });
+    }
+    crate::json_depth::check(line, limits.max_depth)
+        .map_err(|source| EnvelopeError::HeaderTooDeep { offset, source })
 }
 
 /// A header as one line of compact JSON (which never contains a raw `\n`).

@@ -6,13 +6,15 @@
 //! logs 5xx at `error` and 4xx at `debug`, and never leaks internals (a store
 //! failure says "store unavailable", the detail goes to the log). Statuses
 //! follow Relay: 403 for a refused SDK key, 400 for a malformed request, 413
-//! too large, 503 with `Retry-After` when the queue cannot take more; plus
-//! 401 for a webhook signature that does not verify.
+//! too large, 429 with `Retry-After` and `X-Sentry-Rate-Limits` past a
+//! project's rate limit, 503 with `Retry-After` when the queue cannot take
+//! more; plus 401 for a webhook signature that does not verify.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::envelope::EnvelopeError;
+use crate::json_depth::TooDeep;
 
 /// Why a request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -68,9 +70,30 @@ pub enum IngestError {
     /// The body could not be read off the connection.
     #[error("reading the request body failed")]
     BodyRead(#[source] axum::Error),
-    /// The envelope framing is broken.
+    /// The envelope framing is broken, or the envelope is past a cap.
     #[error("malformed envelope: {0}")]
     BadEnvelope(#[from] EnvelopeError),
+    /// An envelope's first line, read to find its DSN, is longer than
+    /// `limits.max_envelope_header_bytes`.
+    #[error("envelope header line is longer than {limit} bytes (limits.max_envelope_header_bytes)")]
+    HeaderTooLong {
+        /// The cap.
+        limit: usize,
+    },
+    /// A JSON body nests deeper than `limits.max_json_depth`.
+    #[error("{0}")]
+    TooDeep(#[from] TooDeep),
+    /// The project sent more events this minute than
+    /// `limits.events_per_minute_per_project`.
+    #[error(
+        "rate limited: project {project} is over its events per minute; retry after {retry_after} s"
+    )]
+    RateLimited {
+        /// The project id.
+        project: String,
+        /// Seconds until the window ends.
+        retry_after: u64,
+    },
     /// The JSON is not what the endpoint takes.
     #[error("malformed json: {0}")]
     BadJson(String),
@@ -89,6 +112,10 @@ pub enum IngestError {
     /// The request took longer than `server.request_timeout_seconds`.
     #[error("request timed out")]
     Timeout,
+    /// Work moved off the runtime ended without an answer (a bug: it
+    /// panicked).
+    #[error("internal error")]
+    Internal(#[source] tokio::task::JoinError),
     /// The read API needs `Authorization: Bearer <token>`.
     #[error("missing or wrong bearer token")]
     Unauthorized,
@@ -110,17 +137,24 @@ impl IngestError {
             | IngestError::ConflictingKeys
             | IngestError::WebhookNotConfigured { .. } => StatusCode::FORBIDDEN,
             IngestError::BadSignature(_) | IngestError::Unauthorized => StatusCode::UNAUTHORIZED,
-            IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::TooLarge { .. }
+            | IngestError::HeaderTooLong { .. }
+            | IngestError::BadEnvelope(
+                EnvelopeError::TooManyItems { .. } | EnvelopeError::HeaderTooLong { .. },
+            ) => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             IngestError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::BadCompression { .. }
             | IngestError::BodyRead(_)
             | IngestError::BadEnvelope(_)
+            | IngestError::TooDeep(_)
             | IngestError::BadJson(_) => StatusCode::BAD_REQUEST,
             IngestError::QueueFull
             | IngestError::OverBudget
             | IngestError::ShuttingDown
             | IngestError::Store(_)
             | IngestError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             IngestError::NotFound => StatusCode::NOT_FOUND,
             IngestError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
@@ -139,13 +173,21 @@ impl IngestError {
             IngestError::UnsupportedEncoding(_) => "unsupported_encoding",
             IngestError::BadCompression { .. } => "bad_compression",
             IngestError::BodyRead(_) => "body_read",
+            IngestError::BadEnvelope(EnvelopeError::TooManyItems { .. }) => "too_many_items",
+            IngestError::BadEnvelope(
+                EnvelopeError::HeaderTooLong { .. } | EnvelopeError::HeaderTooDeep { .. },
+            )
+            | IngestError::HeaderTooLong { .. } => "header_too_large",
             IngestError::BadEnvelope(_) => "bad_envelope",
+            IngestError::TooDeep(_) => "too_deep",
+            IngestError::RateLimited { .. } => "rate_limited",
             IngestError::BadJson(_) => "bad_json",
             IngestError::QueueFull => "queue_full",
             IngestError::OverBudget => "over_budget",
             IngestError::ShuttingDown => "shutting_down",
             IngestError::Store(_) => "store",
             IngestError::Timeout => "timeout",
+            IngestError::Internal(_) => "internal",
             IngestError::Unauthorized => "unauthorized",
             IngestError::NotFound => "not_found",
             IngestError::MethodNotAllowed => "method_not_allowed",
@@ -168,9 +210,24 @@ impl IntoResponse for IngestError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if let IngestError::RateLimited { retry_after, .. } = self {
+            // Relay's answer: integer seconds (sentry-python skips a float),
+            // the categories limited (error events) and the scope.
+            let headers = response.headers_mut();
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            if let Ok(limits) =
+                HeaderValue::from_str(&format!("{retry_after}:{RATE_LIMITED_CATEGORIES}:project"))
+            {
+                headers.insert("x-sentry-rate-limits", limits);
+            }
+        }
         response
     }
 }
+
+/// The Sentry data categories a project rate limit applies to: error
+/// events (suture stores nothing else from SDKs).
+pub const RATE_LIMITED_CATEGORIES: &str = "error;default";
 
 /// An error with its sources, `a: b: c`, for logs.
 pub(crate) struct DisplayChain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));

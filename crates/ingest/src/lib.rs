@@ -8,7 +8,9 @@
 //! - `app`: state, route table, shared middleware (concurrency cap, request
 //!   span, request metrics).
 //! - `sdk`, `webhooks`: the endpoints; `signature` (HMAC checks), `body`
-//!   (limits and decompression) and [`envelope`] (framing) serve them.
+//!   (limits, the memory budget and decompression), [`envelope`] (framing
+//!   within caps), [`json_depth`] and `rate_limit` (per-project event
+//!   limits) serve them.
 //! - `writer`: the bounded queue and batched committer; a delivery is
 //!   answered 2xx only after its batch is durable in the store.
 //! - `api`: health, readiness, metrics and incidents.
@@ -23,7 +25,9 @@ mod app;
 pub mod body;
 pub mod envelope;
 pub mod error;
+pub mod json_depth;
 pub mod metrics;
+mod rate_limit;
 mod sdk;
 pub mod signature;
 mod webhooks;

@@ -43,6 +43,8 @@ pub enum SignalResult {
     Deduplicated,
     /// Refused, with the reason label.
     Rejected(&'static str),
+    /// Refused by the project's rate limit (429).
+    RateLimited,
     /// Received and acknowledged but not a signal (sessions, transactions,
     /// client reports in an envelope without an event).
     Ignored,
@@ -118,6 +120,7 @@ impl Metrics {
             SignalResult::Accepted => ("accepted", source, ""),
             SignalResult::Deduplicated => ("deduplicated", source, ""),
             SignalResult::Rejected(reason) => ("rejected", source, reason),
+            SignalResult::RateLimited => ("rate_limited", source, ""),
             SignalResult::Ignored => ("ignored", source, ""),
         };
         *lock(&self.signals).entry(key).or_default() += 1;
@@ -181,7 +184,7 @@ impl Metrics {
             );
         }
         out.push_str(
-            "# HELP suture_signals_total Deliveries by source and result (accepted, deduplicated, rejected with a reason, ignored).\n",
+            "# HELP suture_signals_total Deliveries by source and result (accepted, deduplicated, rejected with a reason, rate_limited, ignored).\n",
         );
         out.push_str("# TYPE suture_signals_total counter\n");
         for ((result, source, reason), n) in lock(&self.signals).iter() {

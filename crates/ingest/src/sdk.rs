@@ -1,14 +1,18 @@
 //! The Sentry SDK protocol: `POST /api/{project_id}/envelope/` and the
 //! legacy `/store/`, so `sentry_sdk.init(dsn=…)` can report to suture.
 //!
-//! Order of work, cheapest refusal first: the DSN key from `X-Sentry-Auth`
-//! or `?sentry_key=` (or, when neither is sent, the envelope header's `dsn`)
-//! must belong to the project in the path (403 otherwise); the body is read
-//! within the limit and decompressed (413 past it); the envelope is framed
-//! and its event item read (400 when malformed). An envelope without an
-//! event item (sessions, transactions, client reports) is acknowledged and
-//! not stored: suture only acts on errors. The answer, `{"id": event_id}`,
-//! is sent after the event is committed.
+//! Order of work, cheapest refusal first, and nothing read before the key
+//! is known good: the DSN key from `X-Sentry-Auth` or `?sentry_key=` must
+//! belong to the project in the path (403 otherwise, before a byte of the
+//! body is read); when neither is sent, only the envelope's first line is
+//! read (and decompressed) for its `dsn`. Then the body is read within the
+//! limit and the memory budget (413, 503), and decompressed, framed within
+//! the envelope caps and its event item parsed off the async runtime (400
+//! when malformed, 413 past a cap). An envelope without an event item
+//! (sessions, transactions, client reports) is acknowledged and not stored:
+//! suture only acts on errors. An event past the project's rate limit is
+//! 429 and not stored. The answer, `{"id": event_id}`, is sent after the
+//! event is committed.
 
 use axum::Json;
 use axum::body::Body;
@@ -20,8 +24,8 @@ use serde_json::json;
 use store::{NewSignal, SignalOutcome};
 
 use crate::app::AppState;
-use crate::body::read_body;
-use crate::envelope::Envelope;
+use crate::body::{Body as RequestBody, BodyPermit, Decoded};
+use crate::envelope::{Envelope, EnvelopeError};
 use crate::metrics::SignalResult;
 use crate::{IngestError, fresh_id};
 
@@ -81,46 +85,84 @@ async fn envelope_inner(
     body: Body,
 ) -> Result<Ack, IngestError> {
     let key = request_key(headers, query)?;
-    if let Some(key) = &key {
-        check_key(state, project_id, key)?;
-    } else {
-        // Only an unknown project can be refused before the body is read.
-        project_key(state, project_id)?;
+    match &key {
+        Some(key) => check_key(state, project_id, key)?,
+        None => project_key(state, project_id).map(drop)?,
     }
-    let limits = &state.config.limits;
-    let (bytes, _permit) =
-        read_body(headers, body, limits.max_envelope_bytes, &state.body_budget).await?;
-    let envelope = Envelope::parse(&bytes)?;
+    let limits = state.config.limits.clone();
+    let envelope_limits = state.envelope_limits();
+    let mut body = RequestBody::new(headers, body, limits.max_envelope_bytes, &state.body_budget)?;
     if key.is_none() {
-        let dsn_key = envelope
-            .headers
+        let line = body.first_line(envelope_limits.max_header_bytes).await?;
+        crate::json_depth::check(&line, envelope_limits.max_depth)?;
+        let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&line)
+            .map_err(EnvelopeError::BadEnvelopeHeader)?;
+        let dsn_key = header
             .get("dsn")
             .and_then(|dsn| dsn.as_str())
             .and_then(dsn_public_key)
             .ok_or(IngestError::MissingKey)?;
         check_key(state, project_id, &dsn_key)?;
     }
-    for item in &envelope.items {
-        if item.ty() == Some("event") && item.payload.len() > limits.max_event_bytes {
-            return Err(IngestError::TooLarge {
-                limit: limits.max_event_bytes,
-            });
+    body.read_all().await?;
+    let prepared = state
+        .off_runtime(move || {
+            let Decoded { bytes, mut permit } = body.decode()?;
+            let envelope = Envelope::parse_limited(&bytes, &envelope_limits)?;
+            // The items are a second copy of the body.
+            permit.cover(permit.covered() + bytes.len())?;
+            drop(bytes);
+            let envelope_event_id = envelope.event_id().map(normalise_event_id);
+            let Some(item) = envelope
+                .items
+                .iter()
+                .find(|item| item.ty() == Some("event"))
+            else {
+                return Ok(Prepared::Ignored(envelope_event_id));
+            };
+            if item.payload.len() > limits.max_event_bytes {
+                return Err(IngestError::TooLarge {
+                    limit: limits.max_event_bytes,
+                });
+            }
+            crate::json_depth::check(&item.payload, limits.max_json_depth)?;
+            let payload = String::from_utf8_lossy(&item.payload).into_owned();
+            let Some(parsed) = envelope.event() else {
+                return Ok(Prepared::Ignored(envelope_event_id));
+            };
+            let parsed =
+                parsed.map_err(|error| IngestError::BadJson(format!("event item: {error}")))?;
+            Ok(Prepared::Event {
+                parsed: Box::new(parsed),
+                payload,
+                permit,
+            })
+        })
+        .await?;
+    match prepared {
+        Prepared::Ignored(event_id) => Ok(Ack::Ignored { event_id }),
+        Prepared::Event {
+            parsed,
+            payload,
+            permit,
+        } => {
+            let ack = commit_event(state, project_id, *parsed, payload).await;
+            drop(permit);
+            ack
         }
     }
-    let envelope_event_id = envelope.event_id().map(normalise_event_id);
-    let Some(parsed) = envelope.event() else {
-        return Ok(Ack::Ignored {
-            event_id: envelope_event_id,
-        });
-    };
-    let parsed = parsed.map_err(|error| IngestError::BadJson(format!("event item: {error}")))?;
-    let payload = envelope
-        .items
-        .iter()
-        .find(|item| item.ty() == Some("event"))
-        .map(|item| String::from_utf8_lossy(&item.payload).into_owned())
-        .unwrap_or_default();
-    commit_event(state, project_id, parsed, payload).await
+}
+
+/// What the blocking part of a request made of its body.
+enum Prepared {
+    /// No event item: acknowledged, not stored.
+    Ignored(Option<String>),
+    /// An event to commit, with its payload and the budget it holds.
+    Event {
+        parsed: Box<ParsedEvent>,
+        payload: String,
+        permit: BodyPermit,
+    },
 }
 
 /// `POST /api/{project_id}/store/`: one event JSON.
@@ -134,17 +176,36 @@ pub(crate) async fn store(
     let result = async {
         let key = request_key(&headers, query.as_deref())?.ok_or(IngestError::MissingKey)?;
         check_key(&state, &project_id, &key)?;
-        let (bytes, _permit) = read_body(
-            &headers,
-            body,
-            state.config.limits.max_event_bytes,
-            &state.body_budget,
-        )
-        .await?;
-        let parsed =
-            parse_sdk_event(&bytes).map_err(|error| IngestError::BadJson(error.to_string()))?;
-        let payload = String::from_utf8_lossy(&bytes).into_owned();
-        commit_event(&state, &project_id, parsed, payload).await
+        let limits = state.config.limits.clone();
+        let mut body =
+            RequestBody::new(&headers, body, limits.max_event_bytes, &state.body_budget)?;
+        body.read_all().await?;
+        let prepared = state
+            .off_runtime(move || {
+                let Decoded { bytes, permit } = body.decode()?;
+                crate::json_depth::check(&bytes, limits.max_json_depth)?;
+                let parsed = parse_sdk_event(&bytes)
+                    .map_err(|error| IngestError::BadJson(error.to_string()))?;
+                let payload = String::from_utf8_lossy(&bytes).into_owned();
+                Ok(Prepared::Event {
+                    parsed: Box::new(parsed),
+                    payload,
+                    permit,
+                })
+            })
+            .await?;
+        match prepared {
+            Prepared::Ignored(event_id) => Ok(Ack::Ignored { event_id }),
+            Prepared::Event {
+                parsed,
+                payload,
+                permit,
+            } => {
+                let ack = commit_event(&state, &project_id, *parsed, payload).await;
+                drop(permit);
+                ack
+            }
+        }
     }
     .await;
     state.record(SOURCE, &result, Ack::result);
@@ -158,6 +219,7 @@ async fn commit_event(
     parsed: ParsedEvent,
     payload: String,
 ) -> Result<Ack, IngestError> {
+    state.admit_event(project_id)?;
     let event = &parsed.event;
     let event_id = event
         .event_id

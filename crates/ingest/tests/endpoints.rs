@@ -4,13 +4,18 @@
 //! ../shared/fixtures/ are accepted; every refused request says why and
 //! leaves no row.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Request, StatusCode};
 use domain::config::{Config, SentryProject};
 use ingest::metrics::Metrics;
 use ingest::signature::sign_hex;
@@ -69,6 +74,11 @@ on_both!(
     incidents_api,
     health_readiness_and_metrics,
     memory_budget_sheds_load,
+    a_wrong_key_is_refused_before_the_body_is_read,
+    the_dsn_in_the_envelope_is_checked_after_its_first_line,
+    envelope_caps_are_refused_naming_the_cap,
+    rate_limited_events_get_relay_headers_and_are_not_stored,
+    replayed_webhooks_are_duplicates,
 );
 
 struct Harness {
@@ -112,14 +122,20 @@ impl Harness {
     }
 
     async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let (status, _, body) = self.send_full(request).await;
+        (status, body)
+    }
+
+    async fn send_full(&self, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-        (status, body)
+        (status, headers, body)
     }
 
     async fn rows(&self) -> i64 {
@@ -900,4 +916,267 @@ async fn memory_budget_sheds_load(h: Harness) {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     assert_eq!(h.rows().await, 20);
+}
+
+/// A request body sent in chunks that records whether anything past the
+/// first chunk was asked for.
+struct Chunks {
+    chunks: VecDeque<Bytes>,
+    sent: usize,
+    read_past_first: Arc<AtomicBool>,
+}
+
+impl Chunks {
+    fn body(chunks: Vec<Vec<u8>>) -> (Body, Arc<AtomicBool>) {
+        let read_past_first = Arc::new(AtomicBool::new(false));
+        let body = Chunks {
+            chunks: chunks.into_iter().map(Bytes::from).collect(),
+            sent: 0,
+            read_past_first: read_past_first.clone(),
+        };
+        (Body::new(body), read_past_first)
+    }
+}
+
+impl http_body::Body for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        if self.sent >= 1 {
+            self.read_past_first.store(true, Ordering::SeqCst);
+        }
+        self.sent += 1;
+        Poll::Ready(
+            self.chunks
+                .pop_front()
+                .map(|chunk| Ok(http_body::Frame::data(chunk))),
+        )
+    }
+}
+
+/// A key that is wrong (or a project that is unknown) is refused before a
+/// byte of the body is read, whatever Content-Length it declares.
+async fn a_wrong_key_is_refused_before_the_body_is_read(h: Harness) {
+    for (path, key) in [
+        (format!("/api/{PROJECT}/envelope/"), "0000"),
+        (format!("/api/{PROJECT}/store/"), "0000"),
+        ("/api/7/envelope/".to_owned(), KEY),
+    ] {
+        let (body, read) = Chunks::body(vec![b"{}".to_vec(), b"\n".to_vec()]);
+        let request = Request::post(&path)
+            .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
+            .header("content-length", "20971520")
+            .body(body)
+            .unwrap();
+        let (status, _) = h.send(request).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert!(!read.load(Ordering::SeqCst), "{path}: the body was read");
+    }
+}
+
+/// Without a key in the headers, only the envelope's first line is read
+/// (and decompressed) for its `dsn`: a wrong one stops there.
+async fn the_dsn_in_the_envelope_is_checked_after_its_first_line(h: Harness) {
+    let header = |key: &str| format!("{{\"dsn\":\"https://{key}@suture.example/{PROJECT}\"}}\n");
+    let rest = event_envelope(&"e".repeat(32), crash(&"e".repeat(32)))
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join(&b'\n');
+    let (body, read) = Chunks::body(vec![header("wrong").into_bytes(), rest.clone()]);
+    let request = Request::post(format!("/api/{PROJECT}/envelope/"))
+        .body(body)
+        .unwrap();
+    let (status, reply) = h.send(request).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{reply}");
+    assert!(!read.load(Ordering::SeqCst), "read past the first line");
+
+    // The right key, compressed, in pieces: accepted.
+    let whole = gzip(&[header(KEY).into_bytes(), rest].concat());
+    let pieces = whole.chunks(7).map(<[u8]>::to_vec).collect();
+    let (body, _) = Chunks::body(pieces);
+    let request = Request::post(format!("/api/{PROJECT}/envelope/"))
+        .header("content-encoding", "gzip")
+        .body(body)
+        .unwrap();
+    let (status, reply) = h.send(request).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(h.rows().await, 1);
+
+    // A first line past the header cap is refused without finding a key.
+    let h = Harness::with_config(h.store.clone(), |config| {
+        config.limits.max_envelope_header_bytes = 256
+    });
+    let long = format!("{{\"pad\":\"{}\"}}\n{{}}\n", "p".repeat(1000));
+    let reason = h
+        .refused(
+            Request::post(format!("/api/{PROJECT}/envelope/"))
+                .body(Body::from(long))
+                .unwrap(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        )
+        .await;
+    assert_eq!(
+        reason,
+        "envelope header line is longer than 256 bytes (limits.max_envelope_header_bytes)"
+    );
+}
+
+/// Too many items and too long header lines are 413, nesting past the
+/// depth cap is 400; each error names its cap, and nothing is stored.
+async fn envelope_caps_are_refused_naming_the_cap(h: Harness) {
+    let h = Harness::with_config(h.store.clone(), |config| {
+        config.limits.max_envelope_items = 10;
+        config.limits.max_envelope_header_bytes = 512;
+        config.limits.max_json_depth = 16;
+    });
+    let items = format!("{{}}\n{}", "{\"type\":\"session\"}\n{}\n".repeat(11));
+    let reason = h
+        .refused(
+            envelope_request(items.into_bytes(), None),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        )
+        .await;
+    assert_eq!(
+        reason,
+        "malformed envelope: envelope has more than 10 items (limits.max_envelope_items)"
+    );
+    let long = format!(
+        "{{}}\n{{\"type\":\"a\",\"pad\":\"{}\"}}\n{{}}\n",
+        "p".repeat(600)
+    );
+    let reason = h
+        .refused(
+            envelope_request(long.into_bytes(), None),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        )
+        .await;
+    assert!(
+        reason.ends_with("more than 512 (limits.max_envelope_header_bytes)"),
+        "{reason}"
+    );
+    let deep = json!({"message": "m", "extra": {"x": serde_json::from_str::<Value>(&format!("{}{}", "[".repeat(20), "]".repeat(20))).unwrap()}});
+    let reason = h
+        .refused(
+            envelope_request(event_envelope(&"d".repeat(32), deep.clone()), None),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(
+        reason.starts_with("json nests deeper than 16 levels")
+            && reason.ends_with("limits.max_json_depth)"),
+        "{reason}"
+    );
+    let store = Request::post(format!("/api/{PROJECT}/store/"))
+        .header("x-sentry-auth", auth())
+        .body(Body::from(deep.to_string()))
+        .unwrap();
+    h.refused(store, StatusCode::BAD_REQUEST).await;
+    let header = format!("{}{}\n", "[".repeat(40), "]".repeat(40));
+    let reason = h
+        .refused(
+            envelope_request(header.into_bytes(), None),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(reason.contains("limits.max_json_depth"), "{reason}");
+    assert!(h.metrics.render(&Default::default()).contains(
+        "suture_signals_total{result=\"rejected\",source=\"sentry_sdk\",reason=\"too_many_items\"} 1"
+    ));
+}
+
+/// Past `limits.events_per_minute_per_project`, an event is 429 with
+/// `Retry-After` and `X-Sentry-Rate-Limits` as Relay sends them, counted as
+/// rate_limited, and not stored.
+async fn rate_limited_events_get_relay_headers_and_are_not_stored(h: Harness) {
+    let h = Harness::with_config(h.store.clone(), |config| {
+        config.limits.events_per_minute_per_project = 2
+    });
+    for i in 0..2 {
+        let id = format!("{i:032x}");
+        let (status, reply) = h
+            .send(envelope_request(event_envelope(&id, crash(&id)), None))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+    }
+    let id = "7".repeat(32);
+    let (status, headers, reply) = h
+        .send_full(envelope_request(event_envelope(&id, crash(&id)), None))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{reply}");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        headers["x-sentry-rate-limits"].to_str().unwrap(),
+        format!("{retry_after}:error;default:project")
+    );
+    let store = Request::post(format!("/api/{PROJECT}/store/?sentry_key={KEY}"))
+        .body(Body::from(crash(&"8".repeat(32)).to_string()))
+        .unwrap();
+    assert_eq!(h.send(store).await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(h.rows().await, 2);
+    let text = h.metrics.render(&Default::default());
+    assert!(
+        text.contains(
+            "suture_signals_total{result=\"rate_limited\",source=\"sentry_sdk\",reason=\"\"} 2"
+        ),
+        "{text}"
+    );
+}
+
+/// A signed body sent again is a duplicate however its unsigned headers
+/// change: GitHub under a new X-GitHub-Delivery, Sentry with a fresh
+/// timestamp and request id, PagerDuty under a new X-Webhook-Id.
+async fn replayed_webhooks_are_duplicates(h: Harness) {
+    let body = fixture(GITHUB_FIXTURES[3].0);
+    let signature = format!("sha256={}", sign_hex(GITHUB_SECRET.as_bytes(), &body));
+    for (delivery, expected) in [("first", "accepted"), ("replayed", "duplicate")] {
+        let (status, reply) = h
+            .send(github_hook(
+                body.clone(),
+                Some(signature.clone()),
+                "issue_comment",
+                delivery,
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        assert_eq!(reply["status"], expected);
+    }
+    let body = serde_json::to_vec(&json!({
+        "action": "resolved",
+        "installation": {"uuid": "i-1"},
+        "data": {"issue": {"id": "4711", "title": "E", "lastSeen": "2026-01-01T00:00:00Z", "project": {"id": "2"}}}
+    }))
+    .unwrap();
+    let signature = sign_hex(SENTRY_SECRET.as_bytes(), &body);
+    for (request_id, expected) in [("r-1", "accepted"), ("r-2", "duplicate")] {
+        let (status, reply) = h
+            .send(sentry_hook(
+                body.clone(),
+                Some(signature.clone()),
+                Some(now()),
+                request_id,
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        assert_eq!(reply["status"], expected);
+    }
+    let body = fixture(PAGERDUTY_FIXTURES[0]);
+    let signature = format!("v1={}", sign_hex(PAGERDUTY_SECRET.as_bytes(), &body));
+    for (webhook_id, expected) in [("w-1", "accepted"), ("w-2", "duplicate")] {
+        let (status, reply) = h
+            .send(pagerduty_hook(
+                body.clone(),
+                Some(signature.clone()),
+                webhook_id,
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        assert_eq!(reply["status"], expected);
+    }
+    assert_eq!(h.rows().await, 3);
 }

@@ -8,6 +8,9 @@
 //! or the verification of a merged fix ([`verify`]). [`forges`] builds each
 //! repository's forge and the upstream clients once, from the config.
 //!
+//! HTTP is served by [`http_server`]: HTTP/1.1 with a header read timeout,
+//! an idle timeout and a connection cap (`[server]`).
+//!
 //! Shutdown, when the token is cancelled: the listener stops accepting and
 //! in-flight requests finish; the writer commits what is queued and ends
 //! (so every 2xx already sent stays true); workers finish their current
@@ -19,6 +22,7 @@ mod cause;
 mod error;
 mod forge_events;
 pub mod forges;
+mod http_server;
 mod job;
 mod outputs;
 mod pipeline;
@@ -89,9 +93,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     }
     workers.close();
 
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+    let limits = http_server::Limits {
+        header_read_timeout: std::time::Duration::from_secs(
+            config.server.header_read_timeout_seconds,
+        ),
+        idle_timeout: std::time::Duration::from_secs(config.server.idle_timeout_seconds),
+        max_connections: config.server.max_connections,
+    };
+    http_server::serve(listener, router, limits, shutdown.clone()).await;
     tracing::info!("http server stopped; draining");
     // The router (and with it every writer handle) is gone: the writer
     // commits what is queued and ends.
@@ -100,7 +109,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     }
     workers.wait().await;
     store.close().await;
-    served.map_err(ServiceError::Serve)
+    Ok(())
 }
 
 /// Opens (and migrates) the configured store: `store.database_url`, else
