@@ -7,5 +7,5 @@
 pub mod diagnose;
 pub mod heal;
 pub mod llm;
-mod markdown;
+pub mod markdown;
 pub mod redact;

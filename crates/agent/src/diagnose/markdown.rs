@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use super::report::Diagnosis;
 use super::score::CULPRIT_CONFIDENCE;
-use crate::markdown::{defuse_commands, escape};
+use crate::markdown::{code, defuse_commands, inline};
 use crate::redact::Redactor;
 
 /// Suspects shown.
@@ -33,7 +33,7 @@ impl Diagnosis {
     pub(crate) fn render_markdown(&self, redactor: &Redactor) -> String {
         let mut md = String::new();
         let _ = writeln!(md, "## suture: diagnosis\n");
-        let _ = writeln!(md, "`{}`\n", code_span(&self.title));
+        let _ = writeln!(md, "{}\n", code(&self.title));
 
         match self
             .culprit
@@ -97,12 +97,15 @@ impl Diagnosis {
                 let symbol = frame.symbol.as_deref().or(frame.function.as_deref());
                 let _ = write!(
                     md,
-                    "- `{}:{}`",
-                    code_span(frame.path.as_deref().unwrap_or("?")),
-                    frame.line.unwrap_or_default()
+                    "- {}",
+                    code(&format!(
+                        "{}:{}",
+                        frame.path.as_deref().unwrap_or("?"),
+                        frame.line.unwrap_or_default()
+                    ))
                 );
                 if let Some(symbol) = symbol {
-                    let _ = write!(md, " in `{}`", code_span(symbol));
+                    let _ = write!(md, " in {}", code(symbol));
                 }
                 if let Some(commit) = &frame.blamed_commit {
                     let _ = write!(
@@ -121,9 +124,9 @@ impl Diagnosis {
             for location in self.locations.iter().take(MAX_LOCATIONS) {
                 let _ = writeln!(
                     md,
-                    "- `{}` in `{}` (lines {}–{})",
-                    code_span(&location.symbol),
-                    code_span(&location.path),
+                    "- {} in {} (lines {}–{})",
+                    code(&location.symbol),
+                    code(&location.path),
                     location.start_line,
                     location.end_line
                 );
@@ -138,7 +141,7 @@ impl Diagnosis {
             if window.commits == 1 { "" } else { "s" }
         );
         if let Some(since) = &window.since {
-            let _ = write!(scope, " since `{}`", code_span(since));
+            let _ = write!(scope, " since {}", code(since));
         } else if let Some(days) = window.days {
             let _ = write!(scope, " from the last {days} days");
         }
@@ -153,23 +156,6 @@ impl Diagnosis {
         );
         defuse_commands(&redactor.redact(&md))
     }
-}
-
-/// `text` escaped, on one line: a line break in a subject or a name would
-/// end the list item it sits in.
-fn inline(text: &str) -> String {
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    escape(&lines.join(" "))
-}
-
-/// `text` for a single-backtick code span: a backtick would end it, and a
-/// line break would split it.
-fn code_span(text: &str) -> String {
-    text.replace('`', "'").replace(['\n', '\r'], " ")
 }
 
 #[cfg(test)]
@@ -244,7 +230,7 @@ mod tests {
             suspects: vec![
                 suspect(
                     CULPRIT,
-                    "stock: simplify <b>parsing</b> [docs](http://x)",
+                    "stock: simplify <b>parsing</b> [docs](x)",
                     "Ben Ito",
                     1.5,
                 ),
@@ -293,14 +279,14 @@ mod tests {
 
             `ValueError: invalid literal for int(): '' token=[redacted]`
 
-            **Culprit:** `3de76e65cd` stock: simplify &lt;b&gt;parsing&lt;/b&gt; \[docs\](http://x) by Ben Ito (confidence **0.85**)
+            **Culprit:** `3de76e65cd` stock: simplify &lt;b&gt;parsing&lt;/b&gt; \[docs\]\(x\) by Ben Ito (confidence **0.85**)
 
             ### Suspects
 
-            1. `3de76e65cd` stock: simplify &lt;b&gt;parsing&lt;/b&gt; \[docs\](http://x) by Ben Ito (score 1.50)
-               - evidence 0 of stock: simplify &lt;b&gt;parsing&lt;/b&gt; \[docs\](http://x)
-               - evidence 1 of stock: simplify &lt;b&gt;parsing&lt;/b&gt; \[docs\](http://x)
-               - evidence 2 of stock: simplify &lt;b&gt;parsing&lt;/b&gt; \[docs\](http://x)
+            1. `3de76e65cd` stock: simplify &lt;b&gt;parsing&lt;/b&gt; \[docs\]\(x\) by Ben Ito (score 1.50)
+               - evidence 0 of stock: simplify &lt;b&gt;parsing&lt;/b&gt; \[docs\]\(x\)
+               - evidence 1 of stock: simplify &lt;b&gt;parsing&lt;/b&gt; \[docs\]\(x\)
+               - evidence 2 of stock: simplify &lt;b&gt;parsing&lt;/b&gt; \[docs\]\(x\)
             2. `aaaaaaaaaa` stock: add total by Cal Reyes (score 0.40)
                - evidence 0 of stock: add total
                - evidence 1 of stock: add total

@@ -2,6 +2,13 @@
 //! guard, a clean apply in a fresh worktree of the deployed revision, and the
 //! test command in the sandbox. Before any of them, a candidate that repeats
 //! a fix which did not hold (fix memory) is refused.
+//!
+//! The scope guard's policy depends on who wrote the patch: a model's
+//! patch ([`Strategy::Llm`]) also may not touch what decides what CI or the
+//! build runs ([`ScopePolicy::for_generated_patches`]), or its passing
+//! tests would prove nothing. A revert keeps the configured policy: it
+//! restores files as a human last reviewed them, so a culprit that broke
+//! the build in a Makefile can still be reverted.
 
 use repo::git::Repo;
 use repo::git2::Oid;
@@ -50,7 +57,15 @@ impl Gates<'_> {
             proven: false,
             text: patch.to_string(),
         };
-        let checked = match scope::check(self.policy, worktree.path(), patch) {
+        let generated;
+        let policy = match strategy {
+            Strategy::Revert => self.policy,
+            Strategy::Llm => {
+                generated = self.policy.for_generated_patches();
+                &generated
+            }
+        };
+        let checked = match scope::check(policy, worktree.path(), patch) {
             Ok(checked) => checked,
             Err(violation) => {
                 tracing::info!(

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::memory::AvoidedFix;
 use crate::diagnose::Diagnosis;
-use crate::markdown::{defuse_commands, escape};
+use crate::markdown::{code, defuse_commands, fenced, inline};
 use crate::redact::Redactor;
 
 /// Bytes of test output kept in reports.
@@ -269,7 +269,15 @@ impl HealReport {
 
     /// The pull request body: what broke, the evidence, the culprit, the
     /// fix and why it is the smallest safe one, and the test runs.
+    ///
+    /// Every piece of event- and history-derived text goes through
+    /// [`crate::markdown`], and the whole body through a [`Redactor`] of
+    /// this process's secrets (and secret shapes) as the last step.
     pub fn to_markdown(&self) -> String {
+        self.render_markdown(&Redactor::from_env())
+    }
+
+    pub(crate) fn render_markdown(&self, redactor: &Redactor) -> String {
         let mut md = String::new();
         let short = |sha: &str| sha.chars().take(10).collect::<String>();
         let headline = match (self.outcome, self.strategy) {
@@ -282,11 +290,11 @@ impl HealReport {
         };
         let _ = writeln!(md, "## suture: {headline}\n");
         let _ = writeln!(md, "### What broke\n");
-        let _ = writeln!(md, "`{}`\n", self.title.replace('`', "'"));
+        let _ = writeln!(md, "{}\n", code(&self.title));
         if let Some(event_id) = &self.event_id {
-            let _ = writeln!(md, "- event: `{event_id}`");
+            let _ = writeln!(md, "- event: {}", code(event_id));
         }
-        let _ = writeln!(md, "- deployed revision: `{}`\n", short(&self.revision));
+        let _ = writeln!(md, "- deployed revision: {}\n", code(&short(&self.revision)));
 
         let _ = writeln!(md, "### Evidence\n");
         let diagnosis = &self.diagnosis;
@@ -298,21 +306,24 @@ impl HealReport {
         for suspect in diagnosis.suspects.iter().take(3) {
             let _ = writeln!(
                 md,
-                "- `{}` {} — {} (score {:.2})",
-                suspect.short_id,
-                escape(&suspect.subject),
-                escape(&suspect.author),
+                "- {} {} — {} (score {:.2})",
+                code(&suspect.short_id),
+                inline(&suspect.subject),
+                inline(&suspect.author),
                 suspect.score
             );
             for item in suspect.evidence.iter().take(3) {
-                let _ = writeln!(md, "  - {}", escape(&item.detail));
+                let _ = writeln!(md, "  - {}", inline(&item.detail));
             }
         }
         if let Some(location) = diagnosis.locations.first() {
             let _ = writeln!(
                 md,
-                "\nMost likely location: `{}` in `{}` (lines {}–{}).",
-                location.symbol, location.path, location.start_line, location.end_line
+                "\nMost likely location: {} in {} (lines {}–{}).",
+                code(&location.symbol),
+                code(&location.path),
+                location.start_line,
+                location.end_line
             );
         }
         let _ = writeln!(md);
@@ -322,10 +333,10 @@ impl HealReport {
             if let Some(suspect) = diagnosis.suspects.iter().find(|s| &s.commit == culprit) {
                 let _ = writeln!(
                     md,
-                    "`{}` {} by {}\n",
-                    suspect.commit,
-                    escape(&suspect.subject),
-                    escape(&suspect.author)
+                    "{} {} by {}\n",
+                    code(&suspect.commit),
+                    inline(&suspect.subject),
+                    inline(&suspect.author)
                 );
             }
         }
@@ -358,7 +369,7 @@ impl HealReport {
         }
         if let Some(patch) = &self.patch {
             for file in &patch.files {
-                let _ = writeln!(md, "- `{file}`");
+                let _ = writeln!(md, "- {}", code(file));
             }
             let _ = writeln!(md);
         }
@@ -366,9 +377,9 @@ impl HealReport {
         let _ = writeln!(md, "### Tests\n");
         let _ = writeln!(
             md,
-            "Command `{}` in the `{}` sandbox.\n",
-            self.test_command.replace('`', "'"),
-            self.sandbox
+            "Command {} in the {} sandbox.\n",
+            code(&self.test_command),
+            code(&self.sandbox)
         );
         for (name, run) in [
             ("before the fix", &self.tests.baseline),
@@ -404,8 +415,8 @@ impl HealReport {
         if let Some(run) = self.tests.patched.as_ref().or(self.tests.baseline.as_ref()) {
             let _ = writeln!(
                 md,
-                "\n<details><summary>output tail</summary>\n\n```text\n{}\n```\n</details>",
-                run.output_tail.replace("```", "'''")
+                "\n<details><summary>output tail</summary>\n\n{}</details>",
+                fenced(&run.output_tail, "text")
             );
         }
 
@@ -418,15 +429,15 @@ impl HealReport {
             let _ = writeln!(
                 md,
                 "- **{}**: {status} — {}",
-                rung.rung,
-                escape(&rung.reason)
+                inline(&rung.rung),
+                inline(&rung.reason)
             );
         }
         let _ = writeln!(
             md,
             "\n---\nOpened by suture. A human approves and merges; suture never merges."
         );
-        defuse_commands(&md)
+        defuse_commands(&redactor.redact(&md))
     }
 
     /// The "Fix memory" section: what was tried in earlier rounds, and which
@@ -439,7 +450,7 @@ impl HealReport {
         let _ = writeln!(md, "### Fix memory\n");
         let _ = writeln!(md, "Earlier fixes for this error:\n");
         for line in history.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            let _ = writeln!(md, "- {}", escape(line));
+            let _ = writeln!(md, "- {}", inline(line));
         }
         let refused = self
             .attempts

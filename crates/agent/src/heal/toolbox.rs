@@ -5,6 +5,13 @@
 //! the same gates as every other candidate (scope guard, clean apply in a
 //! fresh worktree, tests in the sandbox). Everything returned to the model
 //! is redacted.
+//!
+//! What the scope policy denies (secrets, keys, CI configuration, whatever
+//! the repository's configuration adds) the tools do not show either: a
+//! denied path is refused by `read_file`, `list_dir` and `blame`, left out
+//! of listings, searches and symbol lookups, and its part of a commit's diff
+//! is omitted. What a patch may not change, the model has no reason to read,
+//! and a secret it never read it cannot echo.
 
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
@@ -12,7 +19,7 @@ use std::path::{Component, Path, PathBuf};
 use domain::event::Event;
 use repo::git2::{BlameOptions, DiffFormat, Oid};
 use repo::index::CodeIndex;
-use repo::scope::{self, Edit};
+use repo::scope::{self, DeniedPaths, Edit};
 use repo::worktree::Worktree;
 
 use super::HealError;
@@ -39,6 +46,9 @@ pub(crate) struct HealToolbox<'g, 'a> {
     indexed: bool,
     attempts: Vec<Attempt>,
     frames: Vec<(String, u32)>,
+    /// The policy's deny globs; `Err` (a glob that does not compile) denies
+    /// every path.
+    denied: Result<DeniedPaths, String>,
 }
 
 impl<'g, 'a> HealToolbox<'g, 'a> {
@@ -55,6 +65,7 @@ impl<'g, 'a> HealToolbox<'g, 'a> {
             .collect();
         Ok(HealToolbox {
             scratch: gates.worktree()?,
+            denied: gates.policy.denied_paths().map_err(|e| e.to_string()),
             gates,
             index,
             indexed: false,
@@ -132,8 +143,54 @@ impl<'g, 'a> HealToolbox<'g, 'a> {
         }
     }
 
-    /// `path` inside the scratch checkout, or why not.
+    /// Why the tools do not show `relative` (a `/`-separated path from the
+    /// repository root), if they do not. A directory is denied when a glob
+    /// covers what is inside it (`secrets/**`).
+    fn refusal(&self, relative: &str, is_dir: bool) -> Option<String> {
+        let denied = match &self.denied {
+            Ok(denied) => denied,
+            Err(error) => return Some(format!("error: the scope policy is invalid: {error}")),
+        };
+        let relative = relative.trim_end_matches('/');
+        let glob = denied.glob_for(relative).or_else(|| {
+            is_dir
+                .then(|| denied.glob_for(&format!("{relative}/x")))
+                .flatten()
+        })?;
+        Some(format!(
+            "error: {relative:?} is denied by the scope policy ({glob:?}): it cannot be read or changed"
+        ))
+    }
+
+    /// `full`, a path inside the scratch checkout, relative to its root.
+    fn relative(&self, full: &Path) -> String {
+        let root = self
+            .scratch
+            .path()
+            .canonicalize()
+            .unwrap_or_else(|_| self.scratch.path().to_path_buf());
+        full.strip_prefix(&root)
+            .or_else(|_| full.strip_prefix(self.scratch.path()))
+            .unwrap_or(full)
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// `path` inside the scratch checkout and not denied, or why not. Both
+    /// the path as asked and where it leads (through symlinks) are checked.
     fn resolve(&self, path: &str) -> Result<PathBuf, String> {
+        let full = self.locate(path)?;
+        let is_dir = full.is_dir();
+        for relative in [path.trim_start_matches("./").to_string(), self.relative(&full)] {
+            if let Some(refusal) = self.refusal(&relative, is_dir) {
+                return Err(refusal);
+            }
+        }
+        Ok(full)
+    }
+
+    /// `path` inside the scratch checkout, or why not.
+    fn locate(&self, path: &str) -> Result<PathBuf, String> {
         let relative = Path::new(path.trim_start_matches("./"));
         let escapes = relative
             .components()
@@ -214,6 +271,10 @@ impl Toolbox for HealToolbox<'_, '_> {
         let mut names: Vec<String> = entries
             .flatten()
             .filter(|e| e.file_name() != ".git")
+            .filter(|e| {
+                self.refusal(&self.relative(&e.path()), e.path().is_dir())
+                    .is_none()
+            })
             .map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if e.path().is_dir() {
@@ -256,15 +317,18 @@ impl Toolbox for HealToolbox<'_, '_> {
                 if entry.file_name() == ".git" || meta.file_type().is_symlink() {
                     continue;
                 }
-                if meta.is_dir() {
-                    stack.push(path);
-                    continue;
-                }
                 let relative = path
                     .strip_prefix(&root)
                     .unwrap_or(&path)
                     .to_string_lossy()
                     .into_owned();
+                if self.refusal(&relative, meta.is_dir()).is_some() {
+                    continue;
+                }
+                if meta.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
                 if meta.len() > MAX_SEARCH_FILE_BYTES
                     || glob.as_ref().is_some_and(|g| !g.is_match(&relative))
                 {
@@ -303,7 +367,12 @@ impl Toolbox for HealToolbox<'_, '_> {
             }
             self.indexed = true;
         }
-        let found = self.index.find_symbols(name);
+        let found: Vec<_> = self
+            .index
+            .find_symbols(name)
+            .into_iter()
+            .filter(|(path, _)| self.refusal(path, false).is_none())
+            .collect();
         if found.is_empty() {
             return format!("no symbol named {name}");
         }
@@ -337,7 +406,14 @@ impl Toolbox for HealToolbox<'_, '_> {
                 String::from_utf8_lossy(commit.message_bytes())
             );
             let mut body = Vec::new();
-            diff.print(DiffFormat::Patch, |_, _, line| {
+            diff.print(DiffFormat::Patch, |delta, _, line| {
+                let denied = [delta.old_file().path(), delta.new_file().path()]
+                    .into_iter()
+                    .flatten()
+                    .any(|path| self.refusal(&path.to_string_lossy(), false).is_some());
+                if denied {
+                    return true;
+                }
                 if matches!(line.origin(), '+' | '-' | ' ') {
                     body.push(line.origin() as u8);
                 }
@@ -356,6 +432,9 @@ impl Toolbox for HealToolbox<'_, '_> {
 
     fn blame(&mut self, path: &str, start_line: u32, end_line: u32) -> String {
         let end_line = end_line.max(start_line).min(start_line + MAX_READ_LINES);
+        if let Err(refusal) = self.resolve(path) {
+            return refusal;
+        }
         let git = self.gates.repo.git();
         let mut options = BlameOptions::new();
         options
@@ -463,5 +542,147 @@ impl Toolbox for HealToolbox<'_, '_> {
         };
         self.attempts.push(attempt);
         verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use repo::git::Repo;
+    use repo::git2::{Repository, Signature};
+    use repo::sandbox::{Backend, SandboxConfig};
+    use repo::scope::ScopePolicy;
+
+    use super::*;
+    use crate::redact::Redactor;
+
+    /// A repository holding code, a secret, CI configuration and files
+    /// that decide what the test runner executes.
+    fn repository(dir: &Path) -> Oid {
+        let git = Repository::init(dir).unwrap();
+        let files = [
+            ("app/stock.py", "def parse(text):\n    return int(text)\n"),
+            (".env", "DB_PASSWORD=APP_SECRET_VALUE\n"),
+            ("secrets/prod.txt", "APP_SECRET_VALUE\n"),
+            (".github/workflows/ci.yml", "on: push # APP_SECRET_VALUE\n"),
+            ("tests/conftest.py", "import os\n"),
+            ("tests/test_stock.py", "def test_parse():\n    assert True\n"),
+        ];
+        let mut index = git.index().unwrap();
+        for (path, text) in files {
+            let full = dir.join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(&full, text).unwrap();
+            index.add_path(Path::new(path)).unwrap();
+        }
+        let tree = git.find_tree(index.write_tree().unwrap()).unwrap();
+        let me = Signature::now("Dev", "dev@example.test").unwrap();
+        git.commit(Some("HEAD"), &me, &me, "start", &tree, &[])
+            .unwrap()
+    }
+
+    fn diagnosis(revision: Oid) -> Diagnosis {
+        serde_json::from_value(serde_json::json!({
+            "title": "ValueError", "revision": revision.to_string(),
+            "revision_source": "head",
+            "window": {"commits": 0, "base": null, "truncated": false, "since": null, "days": null},
+            "frames": [], "suspects": [], "locations": [], "confidence": 0.0,
+            "culprit": null, "elapsed_ms": 0.0
+        }))
+        .unwrap()
+    }
+
+    /// Runs `check` with a toolbox over the repository, under the default
+    /// scope policy.
+    fn with_toolbox(check: impl FnOnce(&mut HealToolbox<'_, '_>)) {
+        let dir = tempfile::tempdir().unwrap();
+        let revision = repository(dir.path());
+        let repo = Repo::open(dir.path()).unwrap();
+        let sandbox = SandboxConfig {
+            backend: Backend::Process,
+            ..SandboxConfig::default()
+        };
+        let policy = ScopePolicy::default();
+        let redactor = Redactor::default();
+        let gates = Gates {
+            repo: &repo,
+            revision,
+            sandbox: &sandbox,
+            test_command: "true",
+            policy: &policy,
+            redactor: &redactor,
+            avoid: &[],
+        };
+        let mut index = CodeIndex::new();
+        let mut toolbox = HealToolbox::new(&gates, &mut index, &diagnosis(revision)).unwrap();
+        check(&mut toolbox);
+    }
+
+    /// Denied files and directories cannot be read, listed, blamed or
+    /// searched; the code around them can.
+    #[test]
+    fn tools_refuse_what_the_scope_policy_denies() {
+        with_toolbox(|tools| {
+            for path in [".env", "./.env", "secrets/prod.txt", ".github/workflows/ci.yml"] {
+                let read = tools.read_file(path, None, None);
+                assert!(read.contains("denied by the scope policy"), "{path}: {read}");
+                assert!(!read.contains("APP_SECRET_VALUE"), "{read}");
+            }
+            for dir in ["secrets", ".github", ".github/workflows"] {
+                let listed = tools.list_dir(dir);
+                assert!(listed.contains("denied by the scope policy"), "{dir}: {listed}");
+            }
+            let blamed = tools.blame(".env", 1, 1);
+            assert!(blamed.contains("denied by the scope policy"), "{blamed}");
+
+            let root = tools.list_dir(".");
+            assert_eq!(root.lines().collect::<Vec<_>>(), ["app/", "tests/"], "{root}");
+            assert_eq!(tools.search_code("APP_SECRET_VALUE", None), "no matches");
+            let found = tools.search_code("def ", None);
+            assert!(found.contains("app/stock.py:1:"), "{found}");
+            let read = tools.read_file("app/stock.py", None, None);
+            assert!(read.contains("return int(text)"), "{read}");
+            // What only a model may not change stays readable: the model
+            // needs the test setup to understand a failure.
+            let read = tools.read_file("tests/conftest.py", None, None);
+            assert!(read.contains("import os"), "{read}");
+        });
+    }
+
+    /// A symlink does not lead around a denial.
+    #[test]
+    fn a_symlink_to_a_denied_file_is_refused() {
+        with_toolbox(|tools| {
+            std::os::unix::fs::symlink(
+                tools.scratch.path().join(".env"),
+                tools.scratch.path().join("app/config.txt"),
+            )
+            .unwrap();
+            let read = tools.read_file("app/config.txt", None, None);
+            assert!(read.contains("denied by the scope policy"), "{read}");
+        });
+    }
+
+    /// The model's patch to a file that decides what the test runner runs
+    /// is refused by the scope guard, never tested.
+    #[test]
+    fn a_model_patch_to_a_ci_file_is_refused() {
+        with_toolbox(|tools| {
+            let verdict = tools.submit(Submission::UnifiedDiff(
+                "--- a/tests/conftest.py\n+++ b/tests/conftest.py\n@@ -1 +1 @@\n-import os\n+import os, sys\n"
+                    .to_string(),
+            ));
+            let SubmitVerdict::Rejected { feedback } = verdict else {
+                panic!("accepted: {verdict:?}");
+            };
+            assert!(
+                feedback.contains("denied") && feedback.contains("conftest.py"),
+                "{feedback}"
+            );
+            let attempts = &tools.attempts;
+            assert_eq!(attempts.len(), 1);
+            assert!(attempts[0].tests.is_none(), "a refused patch is not tested");
+        });
     }
 }

@@ -39,7 +39,7 @@ mod violation;
 mod tests;
 
 pub use edits::{Edit, diff_from_edits};
-pub use policy::ScopePolicy;
+pub use policy::{DeniedPaths, ScopePolicy};
 pub use violation::ScopeViolation;
 
 use std::path::Path;

@@ -8,6 +8,14 @@
 //! `.GitHub/workflows/x.yml` *is* the workflow, and a denial must not be
 //! evaded by spelling. Allow globs match case-sensitively: they only ever
 //! widen what is permitted, so they stay as narrow as written.
+//!
+//! A patch written by a model gets a stricter policy
+//! ([`ScopePolicy::for_generated_patches`]): it may not touch the files that
+//! decide what CI or the build runs (test fixtures loaded by the runner,
+//! Makefiles, package scripts, build scripts, hooks, CODEOWNERS, packaging
+//! files). A test suite that passes proves nothing when the patch chose
+//! what the test command runs. A revert of a human's commit keeps the
+//! configured policy: it restores what ran before that commit.
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
@@ -80,11 +88,79 @@ const DEFAULT_DENY: &[&str] = &[
     "**/.gitattributes",
 ];
 
+/// Files that change what CI, the test runner or the build executes, denied
+/// to patches a model wrote (on top of the configured deny globs). Whole
+/// files: a section-level rule (`[build-system]`, `"scripts"`) would have
+/// to parse each format, and a fix rarely needs these files.
+const BUILD_AND_CI_DENY: &[&str] = &[
+    // Loaded and run by the test runner itself.
+    "**/conftest.py",
+    "**/pytest.ini",
+    "**/tox.ini",
+    "**/noxfile.py",
+    // Build and task definitions.
+    "**/Makefile",
+    "**/GNUmakefile",
+    "**/*.mk",
+    "**/package.json",
+    "**/build.rs",
+    "**/.cargo/**",
+    "**/setup.py",
+    "**/setup.cfg",
+    "**/pyproject.toml",
+    // Hooks, CI and who reviews.
+    "**/.pre-commit-config.yaml",
+    "**/.husky/**",
+    "**/.github/**",
+    "**/CODEOWNERS",
+];
+
 impl ScopePolicy {
+    /// This policy for a patch a model wrote: the same, with the files that
+    /// decide what CI and the build run denied as well.
+    pub fn for_generated_patches(&self) -> ScopePolicy {
+        let mut policy = self.clone();
+        for glob in BUILD_AND_CI_DENY {
+            if !policy.deny.iter().any(|denied| denied == glob) {
+                policy.deny.push((*glob).to_string());
+            }
+        }
+        policy
+    }
+
+    /// The deny globs, compiled, for whoever reads the tree on a patch
+    /// writer's behalf (a model's tools): what may not be changed is not
+    /// shown either.
+    pub fn denied_paths(&self) -> Result<DeniedPaths, ScopeViolation> {
+        Ok(DeniedPaths {
+            globs: self.deny.clone(),
+            set: compile(&self.deny, true)?,
+        })
+    }
+
     /// Compiles every glob, so a typo in the configuration is reported at
     /// startup rather than on the first patch.
     pub fn validate(&self) -> Result<(), ScopeViolation> {
         Matchers::new(self).map(|_| ())
+    }
+}
+
+/// A policy's deny globs, compiled.
+#[derive(Debug, Clone)]
+pub struct DeniedPaths {
+    globs: Vec<String>,
+    set: GlobSet,
+}
+
+impl DeniedPaths {
+    /// The first deny glob matching `path` (relative to the repository
+    /// root, `/`-separated), if any.
+    pub fn glob_for(&self, path: &str) -> Option<&str> {
+        let path = path.trim_start_matches("./");
+        self.set
+            .matches(path)
+            .first()
+            .map(|&idx| self.globs[idx].as_str())
     }
 }
 

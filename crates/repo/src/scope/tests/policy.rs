@@ -92,3 +92,52 @@ fn violations_serialise_with_their_kind() {
         {"kind":"search_mismatch","path":"src/lib.rs","matches":0}"#]]
     .assert_eq(&rendered.join("\n"));
 }
+
+/// A model's patch may not touch what decides what CI or the build runs,
+/// at the root or in a subdirectory, in any spelling; ordinary code and the
+/// configured policy's own rules stay as they were.
+#[test]
+fn generated_patches_keep_off_build_and_ci_files() {
+    let base = ScopePolicy::default();
+    let generated = base.for_generated_patches();
+    let denied = generated.denied_paths().expect("the globs compile");
+    for path in [
+        "conftest.py",
+        "tests/conftest.py",
+        "Makefile",
+        "sub/makefile",
+        "rules.mk",
+        "package.json",
+        "web/package.json",
+        "build.rs",
+        ".cargo/config.toml",
+        ".pre-commit-config.yaml",
+        ".husky/pre-commit",
+        ".github/workflows/ci.yml",
+        "CODEOWNERS",
+        "docs/CODEOWNERS",
+        "setup.py",
+        "setup.cfg",
+        "pyproject.toml",
+        "tox.ini",
+        "noxfile.py",
+    ] {
+        assert!(denied.glob_for(path).is_some(), "{path} is not denied");
+    }
+    for path in ["app/models.py", "src/lib.rs", "tests/test_stock.py", "README.md"] {
+        assert_eq!(denied.glob_for(path), None, "{path}");
+    }
+    let base_denied = base.denied_paths().expect("the globs compile");
+    assert_eq!(base_denied.glob_for("Makefile"), None, "a revert may touch it");
+    assert_eq!(base_denied.glob_for(".env"), Some(".env"));
+    assert_eq!(
+        generated.for_generated_patches(),
+        generated,
+        "adding the rule twice changes nothing"
+    );
+    check_patch_with(
+        &generated,
+        "--- a/tests/conftest.py\n+++ b/tests/conftest.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n",
+        expect![[r#"denied: path "tests/conftest.py" is denied by scope glob "**/conftest.py""#]],
+    );
+}
