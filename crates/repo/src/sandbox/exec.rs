@@ -10,7 +10,7 @@
 //! group is killed *before* the child is reaped: until then its pid, and so
 //! the group id, cannot be reused by an unrelated process.
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
 use std::fs::File;
 use std::io::{self, Read as _};
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
@@ -34,10 +34,22 @@ pub(super) struct Launch<'a> {
     pub(super) timeout: Duration,
     /// `RLIMIT_AS` in bytes, `0` for none.
     pub(super) memory_bytes: u64,
+    /// `RLIMIT_NPROC`, `0` for none: it counts every process of the real
+    /// uid, so it is a fork-bomb guard only for a uid of the sandbox's own.
+    pub(super) max_processes: u64,
     pub(super) output_cap_bytes: usize,
-    /// A descriptor the child keeps across exec (bubblewrap's status pipe);
-    /// everything else the runner opens is close-on-exec.
-    pub(super) keep_fd: Option<RawFd>,
+    /// Descriptors the child keeps across exec (bubblewrap's status pipe and
+    /// the paths it binds); everything else the runner opens is close-on-exec.
+    pub(super) keep_fds: &'a [RawFd],
+    /// `(uid, gid)` the child switches to before exec, with no supplementary
+    /// groups (a root invoker's sandbox runs as an unprivileged uid).
+    pub(super) run_as: Option<(u32, u32)>,
+    /// `cgroup.procs` of the run's cgroup, opened by the runner: the child
+    /// moves itself in before anything else, so its whole tree is counted.
+    pub(super) cgroup_procs: Option<RawFd>,
+    /// `(source, mount point)` bind mounts made, while still privileged, in a
+    /// private mount namespace of the child (bubblewrap's staging).
+    pub(super) private_binds: &'a [(CString, CString)],
 }
 
 /// How the process ended.
@@ -86,12 +98,19 @@ pub(super) fn execute(
             .env_clear()
             .envs(env.iter().map(|(name, value)| (name, value)));
     }
-    let memory_bytes = launch.memory_bytes;
-    let keep_fd = launch.keep_fd;
+    let limits = ChildLimits {
+        memory_bytes: launch.memory_bytes,
+        max_processes: launch.max_processes,
+        keep_fds: launch.keep_fds.to_vec(),
+        run_as: launch.run_as,
+        cgroup_procs: launch.cgroup_procs,
+        private_binds: launch.private_binds.to_vec(),
+    };
     // SAFETY: the closure runs between fork and exec and only makes
-    // async-signal-safe calls (setrlimit, fcntl) on values copied in.
+    // async-signal-safe calls (write, setrlimit, fcntl, set*id) on values
+    // moved in; it allocates nothing.
     unsafe {
-        command.pre_exec(move || limit_child(memory_bytes, keep_fd));
+        command.pre_exec(move || limits.apply());
     }
     let started = Instant::now();
     let child = command.spawn().map_err(SandboxError::Spawn)?;
@@ -157,29 +176,89 @@ pub(super) fn execute(
     })
 }
 
-/// Runs in the child before exec: the memory limit, no core files, and the
-/// kept descriptor made inheritable.
-fn limit_child(memory_bytes: u64, keep_fd: Option<RawFd>) -> io::Result<()> {
-    let rlimit = |bytes: u64| libc::rlimit {
-        rlim_cur: bytes,
-        rlim_max: bytes,
-    };
-    // SAFETY: setrlimit reads the struct passed and nothing else.
-    if memory_bytes > 0 && unsafe { libc::setrlimit(libc::RLIMIT_AS, &rlimit(memory_bytes)) } != 0 {
-        return Err(io::Error::last_os_error());
+/// What the child sets up between fork and exec.
+struct ChildLimits {
+    memory_bytes: u64,
+    max_processes: u64,
+    keep_fds: Vec<RawFd>,
+    run_as: Option<(u32, u32)>,
+    cgroup_procs: Option<RawFd>,
+    private_binds: Vec<(CString, CString)>,
+}
+
+impl ChildLimits {
+    /// Runs in the child before exec: into the cgroup (while still
+    /// privileged), the limits, no core files, the kept descriptors made
+    /// inheritable, the private binds, and last the identity.
+    fn apply(&self) -> io::Result<()> {
+        let check = |status: libc::c_int| {
+            if status == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        };
+        if let Some(fd) = self.cgroup_procs {
+            // "0" is the writing process itself.
+            // SAFETY: write reads one byte from a static string.
+            if unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } != 1 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        let rlimit = |value: u64| libc::rlimit {
+            rlim_cur: value,
+            rlim_max: value,
+        };
+        if self.memory_bytes > 0 {
+            // SAFETY: setrlimit reads the struct passed and nothing else.
+            check(unsafe { libc::setrlimit(libc::RLIMIT_AS, &rlimit(self.memory_bytes)) })?;
+        }
+        if self.max_processes > 0 {
+            // SAFETY: as above.
+            check(unsafe { libc::setrlimit(libc::RLIMIT_NPROC, &rlimit(self.max_processes)) })?;
+        }
+        // A crashing test must not fill the worktree with core files.
+        // SAFETY: as above.
+        check(unsafe { libc::setrlimit(libc::RLIMIT_CORE, &rlimit(0)) })?;
+        for &fd in &self.keep_fds {
+            // SAFETY: fcntl on a descriptor number; the worst outcome is EBADF.
+            check(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) })?;
+        }
+        if !self.private_binds.is_empty() {
+            // SAFETY: unshare and mount read only the NUL-terminated strings
+            // passed, which live in `self` across the calls.
+            unsafe {
+                check(libc::unshare(libc::CLONE_NEWNS))?;
+                // Nothing mounted here may propagate to the host.
+                check(libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ))?;
+                for (source, point) in &self.private_binds {
+                    check(libc::mount(
+                        source.as_ptr(),
+                        point.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_BIND | libc::MS_REC,
+                        std::ptr::null(),
+                    ))?;
+                }
+            }
+        }
+        if let Some((uid, gid)) = self.run_as {
+            // Groups, then gid, then uid: each later call needs the privilege
+            // the earlier ones still had.
+            // SAFETY: setgroups with a count of 0 reads no memory; set*id take
+            // plain integers.
+            check(unsafe { libc::setgroups(0, std::ptr::null()) })?;
+            check(unsafe { libc::setresgid(gid, gid, gid) })?;
+            check(unsafe { libc::setresuid(uid, uid, uid) })?;
+        }
+        Ok(())
     }
-    // A crashing test must not fill the worktree with core files.
-    // SAFETY: as above.
-    if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &rlimit(0)) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fcntl on a descriptor number; the worst outcome is EBADF.
-    if let Some(fd) = keep_fd
-        && unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } != 0
-    {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// A spawned child that is killed (with its group) and reaped if dropped

@@ -1,6 +1,7 @@
 //! The sandbox runner: runs a repository's test command against a worktree
-//! with no network, a read-only host, a clean environment and time, memory
-//! and output limits, and reports what happened as a [`RunOutcome`].
+//! with no network, only the host directories a test needs (read-only), a
+//! clean environment and time, memory, process and output limits, and
+//! reports what happened as a [`RunOutcome`].
 //!
 //! A fix is only as good as the proof that it passes the tests, and that proof
 //! runs code suture did not write (the repository's tests, plus whatever a
@@ -12,7 +13,9 @@
 //! - **docker**: a throwaway container of a production image, for
 //!   repositories whose tests need that image's toolchain.
 //! - **process**: the command runs directly, with the clean environment and
-//!   the limits but **no isolation**; only by explicit opt-in.
+//!   the limits but **no isolation**: it reads everything suture can,
+//!   `/proc/<suture's pid>/environ` included. Only by explicit opt-in (the
+//!   configuration refuses it without `unsafe_allow_process_sandbox`).
 //!
 //! Linux only. This module is the one place in suture that spawns processes.
 //!
@@ -21,55 +24,88 @@
 //! container). The memory limit is `RLIMIT_AS` (under docker, the container's
 //! cgroup limit): it caps *address space*, not resident memory, so runtimes
 //! that reserve large virtual ranges up front (the JVM, V8/node,
-//! AddressSanitizer) may need a higher limit or `0` (no limit). There is no
-//! seccomp filter, and no process count limit outside docker.
+//! AddressSanitizer) may need a higher limit or `0` (no limit). Under
+//! bubblewrap, when the host delegates a cgroup v2 with the `memory` and
+//! `pids` controllers, each run also gets a cgroup of its own (`memory.max`,
+//! which counts tmpfs pages too, swap off, `pids.max`); see `cgroup`.
+//! Without one the process limit is `RLIMIT_NPROC`, which counts every
+//! process of the sandbox's *host* uid: `nobody` when suture runs as root,
+//! else suture's own uid (its threads and concurrent runs share the budget).
+//! There is no seccomp filter.
 //!
 //! ## bubblewrap
 //!
-//! What the command sees, in mount order (later mounts win):
+//! The sandbox starts from an empty root and gets only what a test needs,
+//! in mount order (later mounts win):
 //!
-//! 1. The host filesystem, read-only (`--ro-bind / /`), a fresh `/dev` and a
-//!    `/proc` of its own PID namespace.
-//! 2. A private, empty, writable `/tmp` (with `HOME=/tmp/home`, `TMPDIR=/tmp`)
-//!    and an empty `/run` (host symlinks directly in `/run` are recreated, so
-//!    `/run/current-system` and the like still resolve). `/run` goes because
-//!    daemon sockets live there (docker, containerd, dbus, postgresql,
-//!    `/run/user/<uid>` agents) and a unix socket stays connectable through a
-//!    read-only bind mount; `/run/secrets` goes with it.
-//! 3. Read-only re-exposures under the private `/tmp`:
-//!    - **absolute paths named by the command** that exist on the host under
-//!      `/tmp`, outside the worktree: each is exposed as its directory (the
-//!      path itself when it is a directory; for `…/bin/<exe>` the prefix
-//!      above `bin`, i.e. the venv or install root). A path whose directory
-//!      would be `/tmp` itself is exposed alone. Paths outside `/tmp` and
-//!      `/run` are visible anyway, paths in `/run` never are, and paths
-//!      through symlinks are exposed where they resolve. Every unix socket
-//!      and FIFO inside an exposed tree is masked (tmux, ssh-agent and X11
-//!      listen under `/tmp`); a tree too large or unreadable to check is not
-//!      exposed. Anything else under `/tmp` that the command names becomes
-//!      readable: that is the price of the rule;
-//!    - the worktree's git directories and object alternates under `/tmp`,
-//!      so git works inside a worktree that borrows another repository's
-//!      objects;
+//! 1. System directories, read-only: `/usr`, `/bin`, `/sbin`, `/lib*` and
+//!    `/nix/store` where they exist (symlinks such as `/bin -> usr/bin` are
+//!    recreated as symlinks), and a list of `/etc` entries: the loader's
+//!    cache and configuration, `alternatives`, CA certificates (`ssl/certs`,
+//!    not `ssl/private`), time zone, `nsswitch.conf`, `protocols`,
+//!    `services`, `os-release`, fonts, perl, python and java configuration.
+//!    Never `shadow`, `gshadow`, `sudoers`, `ssh`, `pip.conf`, `npmrc` or
+//!    anything not listed.
+//! 2. A fresh `/dev` (read-only, with a `/dev/shm` of at most 64 MiB within
+//!    the `/tmp` size), a `/proc` of its own PID namespace, and a private
+//!    `/tmp` tmpfs sized to [`SandboxConfig::tmp_bytes`], else the memory
+//!    limit (with `HOME=/tmp/home`, `TMPDIR=/tmp`). bubblewrap before 0.8
+//!    cannot size a tmpfs: the reason is logged and `/tmp` is unsized.
+//!    There is no `/run`, `/home`, `/root`, `/var` or `/sys`: suture's data
+//!    dir, configuration and key files, the invoking user's home, other
+//!    repositories and daemon sockets are simply absent.
+//! 3. Read-only exposures, each at its own path:
+//!    - **absolute paths named by the command** (and, for a command starting
+//!      with a bare name such as `pytest`, the program it resolves to on the
+//!      command's `PATH`), where they resolve too: each is exposed as its
+//!      directory (the path itself when it is a directory; for
+//!      `…/bin/<exe>` the prefix above `bin`, i.e. the venv or install
+//!      root). A directory that would be too broad (a top-level directory,
+//!      a home or its ancestors, an ancestor of the worktree) gives way to
+//!      the named file alone, or to nothing; paths in system directories
+//!      are visible anyway and paths in `/etc`, `/proc`, `/sys`, `/dev`,
+//!      `/run` and `/boot` are never exposed. Every unix socket and FIFO
+//!      inside an exposed tree is masked (tmux, ssh-agent and X11 listen
+//!      under `/tmp`); a tree too large or unreadable to check is not
+//!      exposed. Anything else the command names becomes readable: that is
+//!      the price of the rule;
+//!    - the worktree's git directories and object alternates outside it, so
+//!      git works inside a worktree that borrows another repository's
+//!      objects (only the `objects` directory of that repository);
 //!    - [`SandboxConfig::extra_ro_paths`], as given (not checked for sockets).
-//! 4. The invoking user's well-known secret files and directories, masked
-//!    (an empty tmpfs over a directory, `/dev/null` over a file): `~/.ssh`,
-//!    `~/.aws`, `~/.config/gh`, `~/.git-credentials`, `~/.netrc`,
-//!    `~/.docker`, `~/.pypirc`, `~/.npmrc`, `~/.gnupg`, `~/.kube`,
-//!    `~/.config/gcloud`, `~/.azure`, and cargo's `credentials{,.toml}`.
+//! 4. The invoking user's well-known secret files and directories inside an
+//!    exposed tree (a toolchain in the home), masked (an empty read-only
+//!    directory, `/dev/null` over a file): `~/.ssh`, `~/.aws`,
+//!    `~/.config/gh`, `~/.git-credentials`, `~/.netrc`, `~/.docker`,
+//!    `~/.pypirc`, `~/.npmrc`, `~/.gnupg`, `~/.kube`, `~/.config/gcloud`,
+//!    `~/.azure`, and cargo's `credentials{,.toml}`.
 //! 5. The worktree, read-write at its own path, as the working directory.
+//! 6. Generated `/etc/passwd`, `/etc/group` (root and the sandbox user) and
+//!    `/etc/hosts` (localhost); then the root itself is made read-only.
+//!
+//! Identity: a new user namespace in which the command is uid and gid 65534.
+//! When suture runs as an ordinary user, that uid is suture's on the host
+//! (the only mapping an unprivileged bubblewrap can make), so the worktree,
+//! owned by suture, is writable. When suture runs as root, bwrap itself is
+//! started as `nobody` (65534:65534, no supplementary groups), so host root
+//! is not root in the sandbox: root-only files in an exposed tree stay
+//! unreadable and `RLIMIT_NPROC` counts `nobody`'s processes. The worktree
+//! is then lent to `nobody` for the run (owner changed recursively, without
+//! following symlinks) and handed back to its owner, with what the run
+//! wrote, afterwards. Paths `nobody` cannot walk to (a toolchain under
+//! `/root`, a repository in a 0700 temp dir) are first bound, in a private
+//! mount namespace of the bwrap process made while it is still root, onto
+//! mount points in a staging directory anyone may traverse; the host's
+//! mount table never changes.
 //!
 //! Namespaces: all of them (`--unshare-all`: no network but a loopback of its
 //! own, a new PID namespace that dies with its first process), a new session
 //! (no terminal injection), `--die-with-parent`, and no capabilities
-//! (`--cap-drop ALL`: when suture runs as root, bubblewrap would otherwise
-//! keep root's capabilities inside its user namespace, enough to remount `/`
-//! read-write). The environment is cleared and rebuilt from the allow-list.
+//! (`--cap-drop ALL`). The environment is cleared and rebuilt from the
+//! allow-list.
 //!
-//! Not covered: unix sockets outside `/run` and `/tmp` stay connectable, and
-//! secrets in files other than those listed stay readable; keep suture's own
-//! secrets in its environment (which the command never sees) or configure
-//! the docker backend.
+//! Not covered: a path the operator names in the test command (or in
+//! `extra_ro_paths`) is readable, secrets included.
 //!
 //! ## docker
 //!
@@ -89,6 +125,7 @@
 //! failing test.
 
 mod bubblewrap;
+mod cgroup;
 mod docker;
 mod exec;
 mod output;
@@ -150,8 +187,17 @@ pub struct SandboxConfig {
     #[serde(rename = "timeout_ms", with = "millis")]
     pub timeout: Duration,
     /// Address-space limit in bytes (`RLIMIT_AS`; docker: `--memory`), `0` for
-    /// none. Default: 4 GiB. See the module docs for what it does not cover.
+    /// none; under bubblewrap also the run's cgroup `memory.max` when the host
+    /// delegates a cgroup. Default: 4 GiB. See the module docs for what it
+    /// does not cover.
     pub memory_bytes: u64,
+    /// Size of bubblewrap's private `/tmp` in bytes; `0` means the memory
+    /// limit's. Default: 0.
+    pub tmp_bytes: u64,
+    /// Most processes (and threads) of a bubblewrap run: the cgroup's
+    /// `pids.max`, else `RLIMIT_NPROC` of the sandbox's host uid; `0` for
+    /// none. Default: 512.
+    pub max_processes: u64,
     /// Bytes of output kept: the first and last halves, with a count of what
     /// was dropped in between. Default: 64 KiB.
     pub output_cap_bytes: usize,
@@ -171,6 +217,8 @@ impl Default for SandboxConfig {
             backend: Backend::Bubblewrap,
             timeout: Duration::from_secs(10 * 60),
             memory_bytes: 4 << 30,
+            tmp_bytes: 0,
+            max_processes: 512,
             output_cap_bytes: 64 << 10,
             env_allow: ["PATH", "LANG", "LC_ALL", "TZ"].map(String::from).to_vec(),
             extra_ro_paths: Vec::new(),
@@ -307,6 +355,8 @@ struct Host {
     homes: Vec<PathBuf>,
     /// `CARGO_HOME`, when set (its credentials are masked too).
     cargo_home: Option<PathBuf>,
+    /// Whether suture runs as root, whose sandbox then runs as `nobody`.
+    is_root: bool,
 }
 
 impl Host {
@@ -325,6 +375,8 @@ impl Host {
         Host {
             homes,
             cargo_home: absolute("CARGO_HOME"),
+            // SAFETY: geteuid cannot fail and touches no memory.
+            is_root: unsafe { libc::geteuid() } == 0,
         }
     }
 }
@@ -427,7 +479,11 @@ fn run_process(
             timeout: config.timeout,
             memory_bytes: config.memory_bytes,
             output_cap_bytes: config.output_cap_bytes,
-            keep_fd: None,
+            keep_fds: &[],
+            max_processes: 0,
+            run_as: None,
+            cgroup_procs: None,
+            private_binds: &[],
         },
         &mut || {},
     )

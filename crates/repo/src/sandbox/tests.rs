@@ -196,23 +196,22 @@ fn bubblewrap_host_is_read_only_and_worktree_is_writable() {
 
 /// Reaching host daemons through their unix sockets (docker, dbus,
 /// postgresql, per-user agents live in /run, and a socket stays connectable
-/// through a read-only mount): inside, /run holds only the host's symlinks.
+/// through a read-only mount): the sandbox has no /run at all, while the host
+/// has one.
 #[test]
 fn bubblewrap_hides_daemon_sockets_in_run() {
     let worktree = worktree();
-    let mut host_symlinks: Vec<String> = std::fs::read_dir("/run")
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_symlink()))
-                .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    host_symlinks.sort();
-    let outcome = run_ok(&bubblewrap(), worktree.path(), "ls -A /run");
-    let inside: Vec<&str> = outcome.output.head.lines().collect();
-    assert_eq!(inside, host_symlinks, "{outcome:#?}");
+    assert!(Path::new("/run").is_dir(), "the host has a /run");
+    let outcome = run_ok(
+        &bubblewrap(),
+        worktree.path(),
+        "ls -A /run 2>/dev/null && echo LISTED; test -e /run || echo NO-RUN",
+    );
+    let text = outcome.output.text();
+    assert!(
+        text.contains("NO-RUN") && !text.contains("LISTED"),
+        "{text}"
+    );
 }
 
 /// Privilege inside the sandbox: no capabilities, even when suture runs as
@@ -383,11 +382,11 @@ fn bubblewrap_keeps_git_alternates_reachable() {
     assert_eq!(outcome.output.text(), "borrowed history\nprint('hi')\n");
 }
 
-/// Credential theft from the invoking user's home: ssh keys, cloud and
-/// registry credentials are masked, while other files of the home stay
-/// readable (so the masks, not the mounts, are what hides them).
+/// Credential theft from a toolchain the command names inside the home
+/// (`~/.cargo/bin/…` exposes `~/.cargo`): its credentials are masked while
+/// the tool itself runs and reads its own files.
 #[test]
-fn bubblewrap_masks_secret_files() {
+fn bubblewrap_masks_secret_files_in_exposed_toolchains() {
     let worktree = worktree();
     let home = outside_tmp();
     let write = |relative: &str, contents: &str| {
@@ -395,24 +394,251 @@ fn bubblewrap_masks_secret_files() {
         std::fs::create_dir_all(path.parent().expect("parent")).expect("creating dirs");
         std::fs::write(path, contents).expect("planting a file");
     };
-    write(".ssh/id_ed25519", "SECRET-SSH-KEY");
-    write(".aws/credentials", "SECRET-AWS");
-    write(".netrc", "SECRET-NETRC");
-    write(".config/gh/hosts.yml", "SECRET-GH");
     write(".cargo/credentials.toml", "SECRET-CARGO");
-    write("notes.txt", "VISIBLE-NOTES");
+    write(".cargo/registry/notes.txt", "VISIBLE-NOTES");
+    let tool = home.path().join(".cargo/bin/tool");
+    write(
+        ".cargo/bin/tool",
+        "#!/bin/sh\nroot=$(dirname \"$0\")/..\ncat \"$root/registry/notes.txt\" \"$root/credentials.toml\"\n",
+    );
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
     let host = Host {
         homes: vec![home.path().to_path_buf()],
         cargo_home: None,
+        is_root: Host::current().is_root,
     };
-    let command = format!(
-        "cd {} && cat .ssh/id_ed25519 .aws/credentials .netrc .config/gh/hosts.yml .cargo/credentials.toml notes.txt; ls -a .ssh",
-        home.path().display()
-    );
-    let outcome = run_with_host(&bubblewrap(), worktree.path(), &command, &host).expect("running");
+    let outcome = run_with_host(
+        &bubblewrap(),
+        worktree.path(),
+        &tool.display().to_string(),
+        &host,
+    )
+    .expect("running");
     let text = outcome.output.text();
     assert!(text.contains("VISIBLE-NOTES"), "{text}");
     assert!(!text.contains("SECRET"), "{text}");
+}
+
+// ---- exposures of the host -------------------------------------------------
+//
+// Each test plants a secret where suture or the host keeps one, has code in
+// the worktree (not the command, whose named paths are exposed on purpose)
+// read it, and shows a normal system file is readable in the same run while
+// the process backend, as control, reads the secret.
+
+/// Runs code in `worktree` that prints each of `paths` (named in a file of
+/// the worktree, as a test would) and a normal system file.
+fn read_from_worktree(
+    config: &SandboxConfig,
+    worktree: &Path,
+    host: &Host,
+    paths: &[&Path],
+) -> String {
+    let list: String = paths
+        .iter()
+        .map(|path| format!("{}\n", path.display()))
+        .collect();
+    std::fs::write(worktree.join("targets.txt"), list).expect("writing the targets");
+    let command = "while read -r path; do cat \"$path\"; ls \"$(dirname \"$path\")\"; done < targets.txt; grep -h '^ID=' /etc/os-release /usr/lib/os-release | head -n 1";
+    run_with_host(config, worktree, command, host)
+        .expect("running")
+        .output
+        .text()
+}
+
+/// A stand-in for the host's layout: suture's data dir, its config file and
+/// key file, the invoking user's home, and a repository beside the worktree,
+/// each holding a secret, all under one private directory.
+struct PlantedHost {
+    _base: tempfile::TempDir,
+    data_file: PathBuf,
+    config_file: PathBuf,
+    key_file: PathBuf,
+    home_file: PathBuf,
+    neighbour_file: PathBuf,
+    worktree: PathBuf,
+    host: Host,
+}
+
+fn planted_host() -> PlantedHost {
+    let base = outside_tmp();
+    let plant = |relative: &str, contents: &str| {
+        let path = base.path().join(relative);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("creating dirs");
+        std::fs::write(&path, contents).expect("planting a secret");
+        path
+    };
+    let data_file = plant("var/lib/suture/suture.db", "SECRET-EVENTS");
+    let config_file = plant("etc/suture/suture.toml", "SECRET-CONFIG");
+    let key_file = plant("etc/suture/github-app.pem", "SECRET-KEY");
+    let home_file = plant("home/app/notes.txt", "SECRET-HOME");
+    let neighbour_file = plant("repos/other/app.py", "SECRET-OTHER-REPO");
+    let worktree = base.path().join("repos/worktree");
+    std::fs::create_dir_all(&worktree).expect("creating the worktree");
+    let host = Host {
+        homes: vec![base.path().join("home/app")],
+        cargo_home: None,
+        is_root: Host::current().is_root,
+    };
+    PlantedHost {
+        _base: base,
+        data_file,
+        config_file,
+        key_file,
+        home_file,
+        neighbour_file,
+        worktree,
+        host,
+    }
+}
+
+/// Shows `secret` (planted, holding `marker`) cannot be read from the
+/// worktree under bubblewrap, while a system file can and the process
+/// backend reads the secret.
+fn check_hidden(planted: &PlantedHost, secret: &Path, marker: &str) {
+    let text = read_from_worktree(&bubblewrap(), &planted.worktree, &planted.host, &[secret]);
+    assert!(
+        text.contains("ID="),
+        "a system file must be readable: {text}"
+    );
+    assert!(
+        !text.contains(marker),
+        "{} was readable: {text}",
+        secret.display()
+    );
+    let control = read_from_worktree(&process(), &planted.worktree, &planted.host, &[secret]);
+    assert!(control.contains(marker), "control: {control}");
+}
+
+/// Reading every project's events from suture's data dir.
+#[test]
+fn bubblewrap_hides_the_data_dir() {
+    let planted = planted_host();
+    check_hidden(&planted, &planted.data_file, "SECRET-EVENTS");
+}
+
+/// Reading suture's configuration file.
+#[test]
+fn bubblewrap_hides_the_config_file() {
+    let planted = planted_host();
+    check_hidden(&planted, &planted.config_file, "SECRET-CONFIG");
+}
+
+/// Reading a key file (a GitHub App private key beside the config).
+#[test]
+fn bubblewrap_hides_key_files() {
+    let planted = planted_host();
+    check_hidden(&planted, &planted.key_file, "SECRET-KEY");
+}
+
+/// Reading the invoking user's home (`$HOME` and the passwd entry's).
+#[test]
+fn bubblewrap_hides_the_home() {
+    let planted = planted_host();
+    check_hidden(&planted, &planted.home_file, "SECRET-HOME");
+}
+
+/// Reading another repository next to the worktree.
+#[test]
+fn bubblewrap_hides_repositories_beside_the_worktree() {
+    let planted = planted_host();
+    check_hidden(&planted, &planted.neighbour_file, "SECRET-OTHER-REPO");
+}
+
+/// Reading the host's password hashes and sudo or ssh configuration, even
+/// when suture runs as root and the command names the paths: /etc holds
+/// only the listed entries and generated passwd, group and hosts files.
+#[test]
+fn bubblewrap_hides_etc_secrets() {
+    let worktree = worktree();
+    let outcome = run_ok(
+        &bubblewrap(),
+        worktree.path(),
+        "cat /etc/shadow /etc/gshadow /etc/sudoers /etc/ssh/ssh_host_ed25519_key; ls -A /etc; echo; cat /etc/passwd",
+    );
+    let text = outcome.output.text();
+    for hidden in ["shadow", "gshadow", "sudoers", "ssh\n", "pip.conf", "npmrc"] {
+        assert!(
+            !text.contains(&format!("\n{hidden}")),
+            "{hidden} listed: {text}"
+        );
+    }
+    assert!(text.contains("sandbox:x:65534:65534"), "{text}");
+    assert!(text.contains("ld.so.cache"), "{text}");
+    if let Ok(shadow) = std::fs::read_to_string("/etc/shadow")
+        && let Some(first) = shadow.lines().next()
+    {
+        assert!(!text.contains(first), "{text}");
+    }
+}
+
+/// Reading suture's environment (tokens, the database password) through
+/// /proc/1/environ, or seeing any host process: the sandbox's /proc shows
+/// its own PID namespace, whose first process is bwrap's, with an empty
+/// environment.
+#[test]
+fn bubblewrap_hides_host_processes() {
+    let worktree = worktree();
+    let outcome = run_ok(
+        &bubblewrap(),
+        worktree.path(),
+        "set -- /proc/[0-9]*; echo COUNT $#; tr '\\0' '\\n' < /proc/1/environ; echo END",
+    );
+    let text = outcome.output.text();
+    let count: usize = text
+        .lines()
+        .find_map(|line| line.strip_prefix("COUNT "))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no count: {text}"));
+    assert!(count <= 4, "{text}");
+    assert!(!text.contains("PATH="), "pid 1 has an environment: {text}");
+    let host_processes = std::fs::read_dir("/proc")
+        .expect("listing /proc")
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .count();
+    assert!(
+        host_processes > count,
+        "control: {host_processes} host processes"
+    );
+}
+
+/// Host root is not root in the sandbox: the command runs as uid 65534, and
+/// when suture runs as root a root-only file in a tree the command exposes
+/// stays unreadable (the sandbox's host uid is `nobody`), while what the run
+/// writes in the worktree is the invoker's afterwards.
+#[test]
+fn bubblewrap_runs_as_an_unprivileged_uid() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let worktree = worktree();
+    let tools = outside_tmp();
+    let root_only = tools.path().join("share/root-only.txt");
+    std::fs::create_dir_all(root_only.parent().expect("parent")).expect("creating dirs");
+    std::fs::write(&root_only, "SECRET-ROOT-ONLY").expect("planting");
+    std::fs::set_permissions(&root_only, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let share = root_only.parent().expect("share");
+    let outcome = run_ok(
+        &bubblewrap(),
+        worktree.path(),
+        &format!(
+            "id -u; id -g; ls {share}; cat {share}/root-only.txt; echo made > made.txt",
+            share = share.display()
+        ),
+    );
+    let text = outcome.output.text();
+    assert!(text.starts_with("65534\n65534\n"), "{text}");
+    assert!(
+        text.contains("root-only.txt"),
+        "the tree is exposed: {text}"
+    );
+    let invoker = std::fs::metadata(worktree.path()).expect("stat").uid();
+    let made = std::fs::metadata(worktree.path().join("made.txt")).expect("the run wrote made.txt");
+    assert_eq!(made.uid(), invoker);
+    if Host::current().is_root {
+        assert!(!text.contains("SECRET-ROOT-ONLY"), "{text}");
+        assert_eq!(std::fs::metadata(worktree.path()).expect("stat").uid(), 0);
+    }
 }
 
 /// A parent process holding secrets in its environment (suture's own
@@ -447,7 +673,11 @@ fn secrets_in_the_environment_are_not_passed() {
             timeout: Duration::from_secs(120),
             memory_bytes: 0,
             output_cap_bytes: 1 << 20,
-            keep_fd: None,
+            keep_fds: &[],
+            max_processes: 0,
+            run_as: None,
+            cgroup_procs: None,
+            private_binds: &[],
         },
         &mut || {},
     )
@@ -648,6 +878,96 @@ fn memory_limit_stops_large_allocations() {
             "{outcome:#?}"
         );
     }
+}
+
+/// Filling the host's memory through tmpfs (which `RLIMIT_AS` does not
+/// see): /tmp takes the configured size and no more, /dev/shm no more than
+/// it either, and the root and /dev are read-only; a write within the size
+/// succeeds.
+#[test]
+fn bubblewrap_tmp_is_sized() {
+    let worktree = worktree();
+    let config = SandboxConfig {
+        tmp_bytes: 8 << 20,
+        ..bubblewrap()
+    };
+    let outcome = run_ok(
+        &config,
+        worktree.path(),
+        "head -c 4M /dev/zero > /tmp/small && echo SMALL-OK; \
+         head -c 32M /dev/zero > /tmp/big && echo BIG-WRITTEN; \
+         head -c 32M /dev/zero > /dev/shm/big && echo SHM-WRITTEN; \
+         echo x > /elsewhere && echo ROOT-WRITTEN; echo x > /dev/elsewhere && echo DEV-WRITTEN; \
+         df -k /tmp | tail -n 1",
+    );
+    let text = outcome.output.text();
+    assert!(text.contains("SMALL-OK"), "{text}");
+    for written in ["BIG-WRITTEN", "SHM-WRITTEN", "ROOT-WRITTEN", "DEV-WRITTEN"] {
+        assert!(!text.contains(written), "{written}: {text}");
+    }
+    assert!(text.contains(" 8192 "), "/tmp is 8 MiB: {text}");
+}
+
+/// A fork bomb, bounded so the test ends by itself even if the limit were
+/// missing: the command tries to start 300 sleeping children with a limit
+/// of 64 processes, counts the forks that worked and exits; fewer than the
+/// limit worked, and no child survives the run.
+#[test]
+fn bubblewrap_limits_processes() {
+    let worktree = worktree();
+    let config = SandboxConfig {
+        max_processes: 64,
+        ..bubblewrap()
+    };
+    let marker = unique_sleep_seconds();
+    let script = "import os, sys, time\n\
+                  forked = 0\n\
+                  for _ in range(300):\n\
+                  \x20   try:\n\
+                  \x20       pid = os.fork()\n\
+                  \x20   except OSError:\n\
+                  \x20       break\n\
+                  \x20   if pid == 0:\n\
+                  \x20       time.sleep(600)\n\
+                  \x20       os._exit(0)\n\
+                  \x20   forked += 1\n\
+                  print('FORKED', forked)\n";
+    std::fs::write(worktree.path().join("bomb.py"), script).expect("writing the bomb");
+    let outcome = run_ok(
+        &config,
+        worktree.path(),
+        &format!("{} bomb.py {marker}", python()),
+    );
+    let text = outcome.output.text();
+    let forked: usize = text
+        .lines()
+        .find_map(|line| line.strip_prefix("FORKED "))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no count: {outcome:#?}"));
+    assert!(forked < 64, "{forked} processes started: {text}");
+    assert!(
+        all_gone(None, Some(&format!("bomb.py {marker}"))),
+        "a child of bomb.py {marker} survived"
+    );
+}
+
+/// Allocating past the memory limit under bubblewrap and touching the pages
+/// (what a cgroup's memory.max, where there is one, counts): the command is
+/// stopped, by `MemoryError` or by the kernel, and never reports success.
+#[test]
+fn bubblewrap_memory_limit_stops_touched_allocations() {
+    let worktree = worktree();
+    let config = SandboxConfig {
+        memory_bytes: 256 << 20,
+        ..bubblewrap()
+    };
+    let command = format!(
+        "{} -c \"x = bytearray(1 << 30); x[::4096] = b'x' * len(x[::4096]); print('ALLOCATED')\"",
+        python()
+    );
+    let outcome = run_ok(&config, worktree.path(), &command);
+    assert!(!outcome.passed(), "{outcome:#?}");
+    assert!(!outcome.output.text().contains("ALLOCATED"), "{outcome:#?}");
 }
 
 // ---- errors, probes, serialisation ---------------------------------------
