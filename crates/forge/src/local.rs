@@ -517,7 +517,8 @@ fn find_or_create_issue(records: &mut Records, incident_id: &str, title: &str, b
         number,
         incident_id: incident_id.to_string(),
         title: title.to_string(),
-        body: format!("{body}\n\n{}", incident_marker(incident_id)),
+        // First line, as on GitHub: where a marker is trusted.
+        body: format!("{}\n{body}", incident_marker(incident_id)),
         state: "open".to_string(),
         state_reason: None,
         pull_requests: Vec::new(),

@@ -311,7 +311,8 @@ impl Api {
     }
 
     /// The first issue (not pull request) labelled `label` whose body
-    /// contains `marker`, searching every state.
+    /// starts with the line `marker`, searching every state. A marker
+    /// anywhere else is quoted text, not suture's.
     pub(crate) async fn issue_by_marker(
         &self,
         label: &str,
@@ -332,7 +333,7 @@ impl Api {
                     && issue
                         .body
                         .as_deref()
-                        .is_some_and(|body| body.contains(marker))
+                        .is_some_and(|body| first_line_is(body, marker))
             });
             if found.is_some() {
                 return Ok(found);
@@ -422,7 +423,7 @@ impl Api {
         let find = || async move {
             let latest = self.latest_comment(number).await?;
             Ok(latest
-                .filter(|comment| comment.contains(marker))
+                .filter(|comment| last_line_is(comment, marker))
                 .map(|_| Value::Null))
         };
         self.create::<Value, _, _>("comment", &path, &payload, look_first, find, |_| false)
@@ -452,8 +453,42 @@ impl Api {
     }
 }
 
+/// Whether `text`'s first line is `marker` (surrounding whitespace aside).
+fn first_line_is(text: &str, marker: &str) -> bool {
+    text.lines().next().is_some_and(|line| line.trim() == marker)
+}
+
+/// Whether `text`'s last non-empty line is `marker`.
+fn last_line_is(text: &str, marker: &str) -> bool {
+    text.lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .is_some_and(|line| line.trim() == marker)
+}
+
 fn has_next_page(reply: &Reply) -> bool {
     reply
         .header("link")
         .is_some_and(|link| link.contains("rel=\"next\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A marker counts only on the line suture writes it on: quoted in
+    /// the middle of a body, or in a code block, it is text.
+    #[test]
+    fn markers_are_trusted_only_where_suture_writes_them() {
+        let marker = "<!-- suture:incident=7 -->";
+        assert!(first_line_is(&format!("{marker}\nbody"), marker));
+        assert!(first_line_is(&format!("{marker}\r\nbody"), marker));
+        assert!(!first_line_is(&format!("ValueError\n{marker}"), marker));
+        assert!(!first_line_is(&format!("x {marker}\nbody"), marker));
+        assert!(!first_line_is("", marker));
+        let key = "<!-- suture:comment=close-1 -->";
+        assert!(last_line_is(&format!("Held.\n\n{key}\n"), key));
+        assert!(!last_line_is(&format!("```\n{key}\n```\nmore"), key));
+        assert!(!last_line_is(&format!("{key} and more"), key));
+    }
 }

@@ -7,6 +7,11 @@
 //! answers a token valid for an hour; it is reused until
 //! [`REFRESH_BEFORE_EXPIRY`] before its `expires_at`, and dropped at once
 //! when GitHub answers 401 to it (revoked, permissions changed).
+//!
+//! An installation may cover many repositories with broad permissions; the
+//! token is asked for the one repository the forge serves and only what the
+//! pull request flow needs ([`TOKEN_PERMISSIONS`]), so a leaked token, or a
+//! confused step, cannot reach further.
 
 use std::time::Duration;
 
@@ -21,6 +26,17 @@ use crate::error::ForgeError;
 use crate::http::{Http, secret_header};
 use crate::retry::{Backoff, Flavour, RetryPolicy, judge};
 
+/// What an installation token may do: push the fix branch (contents),
+/// open pull requests and ask for reviews (pull requests), open, label,
+/// comment on and close the tracking issue (issues), read collaborators'
+/// permissions (metadata).
+pub(crate) const TOKEN_PERMISSIONS: [(&str, &str); 4] = [
+    ("contents", "write"),
+    ("pull_requests", "write"),
+    ("issues", "write"),
+    ("metadata", "read"),
+];
+
 /// A cached installation token is replaced this long before it expires.
 pub(crate) const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
 
@@ -33,6 +49,8 @@ pub(crate) enum Credentials {
 pub(crate) struct App {
     app_id: u64,
     installation_id: u64,
+    /// The repository (its name, without the owner) tokens are minted for.
+    repository: String,
     key: EncodingKey,
     /// The installation token; a tokio mutex so that concurrent callers
     /// wait for one refresh instead of each minting a token.
@@ -68,6 +86,7 @@ impl Credentials {
     pub(crate) fn app(
         app_id: u64,
         installation_id: u64,
+        repository: &str,
         private_key_pem: &SecretString,
     ) -> Result<Credentials, ForgeError> {
         let key = EncodingKey::from_rsa_pem(private_key_pem.expose_secret().as_bytes())
@@ -75,6 +94,7 @@ impl Credentials {
         Ok(Credentials::App(App {
             app_id,
             installation_id,
+            repository: repository.to_string(),
             key,
             cached: tokio::sync::Mutex::new(None),
         }))
@@ -124,6 +144,18 @@ impl Credentials {
 }
 
 impl App {
+    /// The body of the token request: this repository, these permissions.
+    fn token_scope(&self) -> serde_json::Value {
+        let permissions: serde_json::Map<String, serde_json::Value> = TOKEN_PERMISSIONS
+            .iter()
+            .map(|(name, level)| ((*name).to_string(), (*level).into()))
+            .collect();
+        serde_json::json!({
+            "repositories": [self.repository],
+            "permissions": permissions,
+        })
+    }
+
     async fn mint(
         &self,
         http: &Http,
@@ -133,12 +165,13 @@ impl App {
         let operation = "create installation access token";
         let path = format!("/app/installations/{}/access_tokens", self.installation_id);
         let mut backoff = Backoff::new(policy, operation);
+        let scope = self.token_scope();
         loop {
             let jwt = octocrab::auth::create_jwt(AppId(self.app_id), &self.key)
                 .map_err(ForgeError::Jwt)?;
             let mut headers = extra_headers.to_vec();
             headers.push((AUTHORIZATION, secret_header(&format!("Bearer {jwt}"))?));
-            let outcome = http.once(Method::POST, &path, &headers, None).await;
+            let outcome = http.once(Method::POST, &path, &headers, Some(&scope)).await;
             match judge(outcome, Flavour::GitHub, Utc::now().timestamp()) {
                 Ok(reply) if reply.status == 201 => {
                     let answer: AccessToken = reply.json(http.service, operation)?;

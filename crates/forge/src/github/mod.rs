@@ -15,6 +15,10 @@
 //! Each round of an incident has its own branch and so its own pull
 //! request; the tracking issue is the incident's, found by its marker
 //! whatever the round, and lists every round's pull request.
+//!
+//! Markers are trusted only where suture writes them, since issue bodies
+//! and comments quote event text: the incident marker is the tracking
+//! issue's first line, a comment's key marker its last line.
 
 mod api;
 mod auth;
@@ -132,7 +136,7 @@ impl GitHubForge {
                 app_id,
                 installation_id,
                 private_key_pem,
-            } => Credentials::app(*app_id, *installation_id, private_key_pem)?,
+            } => Credentials::app(*app_id, *installation_id, &config.repo, private_key_pem)?,
         };
         let http = Http::new("github", &config.api_url, config.retry.request_timeout)?;
         let api = Api {
@@ -362,9 +366,10 @@ impl GitHubForge {
             self.config().owner,
             self.config().repo
         );
+        // The marker is the body's first line, the one place it is trusted.
         let payload = json!({
             "title": title,
-            "body": format!("{body}\n\n{marker}"),
+            "body": format!("{marker}\n{body}"),
             "labels": [label],
         });
         let (api, label_ref, marker_ref) = (self.api(), &label, &marker);

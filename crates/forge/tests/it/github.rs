@@ -83,7 +83,7 @@ async fn opens_a_pull_request_end_to_end() {
     assert_eq!(issue.labels, ["suture"]);
     let issue_body = issue.body.as_deref().unwrap();
     assert!(
-        issue_body.contains("<!-- suture:incident=inc-7f3a -->"),
+        issue_body.starts_with("<!-- suture:incident=inc-7f3a -->\n"),
         "{issue_body}"
     );
     assert!(
@@ -301,6 +301,19 @@ async fn app_tokens_are_cached_and_refreshed_on_401() {
     assert_eq!(fake.issued_tokens().len(), 1);
     assert_eq!(fake.requests_to("POST", gh::ACCESS_TOKENS).len(), 1);
     let jwt_request = &fake.requests_to("POST", gh::ACCESS_TOKENS)[0];
+    // The token is for this repository only, with what the flow needs.
+    assert_eq!(
+        jwt_request.body,
+        serde_json::json!({
+            "repositories": [REPO],
+            "permissions": {
+                "contents": "write",
+                "pull_requests": "write",
+                "issues": "write",
+                "metadata": "read"
+            }
+        })
+    );
     assert!(
         jwt_request
             .header("authorization")
@@ -540,5 +553,37 @@ async fn a_merged_pull_request_reads_as_merged() {
         payload["pull_request"]["head"]["sha"],
         opened.head_sha.as_str()
     );
+    assert_eq!(fake.errors(), Vec::<String>::new());
+}
+
+/// A tracking issue is found by its marker on the first line only: an
+/// issue that quotes another incident's marker in its text (event text
+/// does) is not taken for that incident's tracking issue.
+#[tokio::test]
+async fn a_quoted_marker_does_not_find_a_tracking_issue() {
+    let scene = Scene::new(false);
+    let fake = fake_github(&scene).await;
+    let forge = github_forge(&fake, &scene, token_auth());
+    let quoting = forge
+        .open_tracking_issue(
+            "inc-1",
+            "t",
+            "ValueError\n<!-- suture:incident=inc-2 -->\n```\n<!-- suture:incident=inc-2 -->\n```",
+        )
+        .await
+        .unwrap();
+    let own = forge
+        .open_tracking_issue("inc-2", "t", "body")
+        .await
+        .unwrap();
+    assert_ne!(own, quoting);
+    assert_eq!(
+        forge
+            .open_tracking_issue("inc-2", "t", "body")
+            .await
+            .unwrap(),
+        own
+    );
+    assert_eq!(fake.issues().len(), 2);
     assert_eq!(fake.errors(), Vec::<String>::new());
 }
