@@ -18,7 +18,8 @@ pub enum ForgeError {
         /// Why.
         reason: String,
     },
-    /// A git operation failed.
+    /// A git operation failed. Whether it may pass depends on libgit2's
+    /// error (see [`ForgeError::is_transient`]).
     #[error("git: {context}")]
     Git {
         /// What was being done, e.g. `pushing suture/inc-1-fix`.
@@ -36,6 +37,16 @@ pub enum ForgeError {
         /// libgit2's reason.
         #[source]
         source: git2::Error,
+    },
+    /// The file system failed around a git operation (a scratch
+    /// repository, the local remote's directory).
+    #[error("{context}")]
+    Io {
+        /// What was being done, e.g. `creating a scratch repository`.
+        context: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
     },
     /// The patch changes nothing at its base revision.
     #[error("the patch changes nothing at {base}")]
@@ -183,7 +194,8 @@ impl ForgeError {
     pub fn is_transient(&self) -> bool {
         match self {
             ForgeError::Status { status, .. } => *status >= 500 || matches!(status, 408 | 429),
-            ForgeError::Git { .. }
+            ForgeError::Git { source, .. } => git_failure_is_transient(source),
+            ForgeError::Io { .. }
             | ForgeError::GaveUp { .. }
             | ForgeError::Client { .. }
             | ForgeError::RecordsFile { .. }
@@ -202,10 +214,164 @@ impl ForgeError {
         }
     }
 
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ForgeError {
+        let context = context.into();
+        move |source| ForgeError::Io { context, source }
+    }
+
     pub(crate) fn invalid(what: &'static str, reason: impl Into<String>) -> ForgeError {
         ForgeError::Invalid {
             what,
             reason: reason.into(),
+        }
+    }
+}
+
+/// Whether a libgit2 failure may pass with time: the network (a refused or
+/// broken connection, a timeout: forge's HTTP transport reports every
+/// stream failure as a `Net` error), the file system (`Os`: a full disk),
+/// a lock another process holds, a reference moved meanwhile. Anything
+/// else is about the repositories or the request themselves and comes back
+/// on every attempt: an object missing from the source (a shallow clone's
+/// history), an invalid refspec or revision, refused credentials or
+/// certificate, a non-fast-forward, a corrupt object.
+fn git_failure_is_transient(error: &git2::Error) -> bool {
+    use git2::{ErrorClass, ErrorCode};
+    match error.code() {
+        ErrorCode::Locked | ErrorCode::Modified | ErrorCode::Timeout | ErrorCode::Eof => true,
+        ErrorCode::NotFound
+        | ErrorCode::Auth
+        | ErrorCode::Certificate
+        | ErrorCode::NotFastForward
+        | ErrorCode::InvalidSpec
+        | ErrorCode::Invalid
+        | ErrorCode::Exists
+        | ErrorCode::Ambiguous
+        | ErrorCode::BareRepo
+        | ErrorCode::UnbornBranch
+        | ErrorCode::Peel
+        | ErrorCode::HashsumMismatch
+        | ErrorCode::Owner => false,
+        _ => matches!(
+            error.class(),
+            ErrorClass::Net
+                | ErrorClass::Os
+                | ErrorClass::Http
+                | ErrorClass::Ssl
+                | ErrorClass::Ssh
+                | ErrorClass::Thread
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use git2::{ErrorClass, ErrorCode};
+
+    use super::ForgeError;
+
+    fn git(code: ErrorCode, class: ErrorClass, message: &str) -> ForgeError {
+        ForgeError::Git {
+            context: "pushing suture/inc-1-fix".to_string(),
+            source: git2::Error::new(code, class, message),
+        }
+    }
+
+    /// What libgit2 reports for a source that cannot give what the push
+    /// needs, a bad refspec, refused credentials or certificate and a
+    /// non-fast-forward comes back on every attempt: permanent.
+    #[test]
+    fn git_failures_of_the_repositories_or_the_request_are_permanent() {
+        for error in [
+            git(
+                ErrorCode::NotFound,
+                ErrorClass::Odb,
+                "object not found - no match for id (0123456789abcdef)",
+            ),
+            git(
+                ErrorCode::InvalidSpec,
+                ErrorClass::Invalid,
+                "'refs/heads/a b' is not a valid refspec",
+            ),
+            git(ErrorCode::Auth, ErrorClass::Net, "authentication required"),
+            git(
+                ErrorCode::Certificate,
+                ErrorClass::Net,
+                "certificate not trusted",
+            ),
+            git(
+                ErrorCode::NotFastForward,
+                ErrorClass::Reference,
+                "cannot push non-fastforwardable reference",
+            ),
+            git(
+                ErrorCode::NotFound,
+                ErrorClass::Repository,
+                "could not find repository",
+            ),
+            git(
+                ErrorCode::GenericError,
+                ErrorClass::Object,
+                "failed to parse commit",
+            ),
+            git(ErrorCode::GenericError, ErrorClass::None, "not a transport"),
+        ] {
+            assert!(!error.is_transient(), "{error:?}");
+        }
+    }
+
+    /// The network failing (refused or broken connections, timeouts, an
+    /// early end of the stream), the disk, a held lock: transient.
+    #[test]
+    fn git_failures_of_the_network_or_the_moment_are_transient() {
+        for error in [
+            git(
+                ErrorCode::GenericError,
+                ErrorClass::Net,
+                "connection refused",
+            ),
+            git(
+                ErrorCode::GenericError,
+                ErrorClass::Net,
+                "the remote did not answer within 120 s",
+            ),
+            git(ErrorCode::Timeout, ErrorClass::Net, "timed out"),
+            git(ErrorCode::Eof, ErrorClass::Net, "early EOF"),
+            git(
+                ErrorCode::GenericError,
+                ErrorClass::Os,
+                "No space left on device",
+            ),
+            git(
+                ErrorCode::Locked,
+                ErrorClass::Reference,
+                "the ref is locked",
+            ),
+            git(ErrorCode::Modified, ErrorClass::Reference, "the ref moved"),
+        ] {
+            assert!(error.is_transient(), "{error:?}");
+        }
+        let io = ForgeError::Io {
+            context: "creating a scratch repository".to_string(),
+            source: std::io::Error::other("disk full"),
+        };
+        assert!(io.is_transient());
+    }
+
+    /// A refusal by HTTP status: 5xx, 408 and 429 may pass, other 4xx not.
+    #[test]
+    fn statuses_split_at_the_server() {
+        let status = |status| ForgeError::Status {
+            service: "git remote",
+            operation: "push suture/inc-1-fix".to_string(),
+            status,
+            message: String::new(),
+        };
+        for transient in [500, 502, 503, 408, 429] {
+            assert!(status(transient).is_transient(), "{transient}");
+        }
+        for permanent in [400, 401, 403, 404, 422] {
+            assert!(!status(permanent).is_transient(), "{permanent}");
         }
     }
 }

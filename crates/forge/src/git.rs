@@ -12,12 +12,24 @@
 //! from a [`PushScope`] around the push and sends the token only in an
 //! `Authorization` header (user `x-access-token`), never in a URL.
 //!
+//! A source that is a shallow clone (`git clone --depth N`, as CI
+//! checkouts and many deployments are) lacks the history behind its
+//! boundary commits, listed in its `shallow` file. The scratch repository
+//! gets a copy of that file, so libgit2 reads the boundary commits as
+//! parentless and the push packs the history down to the boundary instead
+//! of failing on the first missing parent (`object not found`). A remote
+//! that holds the history (GitHub) takes that as any push; a local bare
+//! remote that does not is told where its history ends first
+//! ([`mark_shallow_boundary`]), as git's `receive.shallowUpdate` does.
+//!
 //! Everything here blocks; async callers use `spawn_blocking`.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use git2::{
-    ApplyOptions, Diff, ObjectType, Oid, PushOptions, RemoteCallbacks, Repository, Signature,
+    ApplyOptions, Diff, ObjectType, Oid, PushOptions, RemoteCallbacks, Repository,
+    RepositoryOpenFlags, Signature,
 };
 use octocrab::secrecy::SecretString;
 
@@ -49,10 +61,7 @@ pub(crate) fn push_fix(
     let scratch = tempfile::Builder::new()
         .prefix("suture-push-")
         .tempdir()
-        .map_err(|error| ForgeError::Git {
-            context: "creating a scratch repository".to_string(),
-            source: git2::Error::from_str(&error.to_string()),
-        })?;
+        .map_err(ForgeError::io("creating a scratch repository"))?;
     let repo = borrowing_repository(source_repo, scratch.path())?;
     let commit = fix_commit(&repo, proposal, identity)?;
     let reference = format!("refs/heads/{branch}");
@@ -73,8 +82,8 @@ pub(crate) fn push_fix(
 /// at the new branch, so clones check it out.
 pub(crate) fn seed_branch(remote: &Path, branch: &str, revision: &str) -> Result<(), ForgeError> {
     let oid = parse_oid(revision)?;
-    let target = Repository::open_bare(remote)
-        .map_err(ForgeError::git(format!("opening {}", remote.display())))?;
+    let target =
+        open_bare(remote).map_err(ForgeError::git(format!("opening {}", remote.display())))?;
     let reference = format!("refs/heads/{branch}");
     let created = match target.reference(&reference, oid, false, "suture: seed the base branch") {
         Ok(_) => true,
@@ -97,6 +106,96 @@ pub(crate) fn seed_branch(remote: &Path, branch: &str, revision: &str) -> Result
         tracing::info!(branch, revision, "seeded the remote's base branch");
     }
     Ok(())
+}
+
+/// Records in the bare repository at `remote` the shallow boundary of
+/// `source_repo` that a push from it would bring: each boundary commit of
+/// the source whose parents the remote lacks is added to the remote's
+/// `shallow` file, so the remote reads it as parentless (a valid shallow
+/// repository, for libgit2 and git alike) rather than as a commit with
+/// missing parents. Done before the push, so a crash in between leaves at
+/// worst an entry for a commit the remote does not hold (which git and
+/// libgit2 never look up), never a history with missing parents. Nothing happens for a complete
+/// source, or a remote that holds the history.
+pub(crate) fn mark_shallow_boundary(remote: &Path, source_repo: &Path) -> Result<(), ForgeError> {
+    let source = Repository::open(source_repo).map_err(ForgeError::git(format!(
+        "opening {}",
+        source_repo.display()
+    )))?;
+    let boundary = shallow_commits(source.commondir())?;
+    if boundary.is_empty() {
+        return Ok(());
+    }
+    let target =
+        open_bare(remote).map_err(ForgeError::git(format!("opening {}", remote.display())))?;
+    let (source_odb, target_odb) = (
+        source
+            .odb()
+            .map_err(ForgeError::git("reading the source's objects"))?,
+        target
+            .odb()
+            .map_err(ForgeError::git("reading the remote's objects"))?,
+    );
+    let mut marked = shallow_commits(target.commondir())?;
+    let before = marked.len();
+    for commit in boundary {
+        // The source's own reading grafts the commit to no parents: its
+        // parents are read from the object itself.
+        let object = source_odb.read(commit).map_err(ForgeError::git(format!(
+            "reading the shallow boundary commit {commit}"
+        )))?;
+        if recorded_parents(object.data())
+            .iter()
+            .any(|parent| !target_odb.exists(*parent))
+        {
+            marked.insert(commit);
+        }
+    }
+    if marked.len() == before {
+        return Ok(());
+    }
+    let text: String = marked.iter().map(|oid| format!("{oid}\n")).collect();
+    let path = target.commondir().join("shallow");
+    let temporary = target.commondir().join("shallow.suture-new");
+    std::fs::write(&temporary, text)
+        .and_then(|()| std::fs::rename(&temporary, &path))
+        .map_err(ForgeError::io(format!("writing {}", path.display())))?;
+    tracing::info!(
+        remote = %remote.display(),
+        boundary = marked.len(),
+        "the remote's history ends at the source's shallow boundary"
+    );
+    Ok(())
+}
+
+/// The commits listed in `<git_dir>/shallow`; none when there is no such
+/// file (a complete repository).
+fn shallow_commits(git_dir: &Path) -> Result<BTreeSet<Oid>, ForgeError> {
+    let path = git_dir.join("shallow");
+    match std::fs::read_to_string(&path) {
+        // libgit2 refuses to open a repository whose `shallow` holds
+        // anything but ids: only blank lines are dropped here.
+        Ok(text) => Ok(text
+            .lines()
+            .filter_map(|line| Oid::from_str(line.trim()).ok())
+            .collect()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(BTreeSet::new()),
+        Err(error) => Err(ForgeError::Io {
+            context: format!("reading {}", path.display()),
+            source: error,
+        }),
+    }
+}
+
+/// The `parent` ids in a raw commit object's header.
+fn recorded_parents(commit: &[u8]) -> Vec<Oid> {
+    commit
+        .split(|&byte| byte == b'\n')
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.strip_prefix(b"parent "))
+        .filter_map(|id| std::str::from_utf8(id).ok())
+        .filter_map(|id| Oid::from_str(id.trim()).ok())
+        .collect()
 }
 
 /// The CODEOWNERS file at `revision` of `source_repo`, parsed; `None` when
@@ -137,8 +236,8 @@ pub(crate) fn codeowners_at(
 /// The commit `refs/heads/<branch>` points at in the bare repository at
 /// `git_dir`, if the branch exists.
 pub(crate) fn branch_head(git_dir: &Path, branch: &str) -> Result<Option<String>, ForgeError> {
-    let repo = Repository::open_bare(git_dir)
-        .map_err(ForgeError::git(format!("opening {}", git_dir.display())))?;
+    let repo =
+        open_bare(git_dir).map_err(ForgeError::git(format!("opening {}", git_dir.display())))?;
     match repo.find_reference(&format!("refs/heads/{branch}")) {
         Ok(reference) => Ok(reference
             .peel_to_commit()
@@ -152,6 +251,18 @@ pub(crate) fn branch_head(git_dir: &Path, branch: &str) -> Result<Option<String>
     }
 }
 
+/// Opens the bare repository at `path` as git reads it: with its shallow
+/// boundary. (libgit2's `git_repository_open_bare` skips the `shallow`
+/// file, so a walk would go past the boundary into parents the repository
+/// does not hold: `object not found`.)
+pub(crate) fn open_bare(path: &Path) -> Result<Repository, git2::Error> {
+    Repository::open_ext(
+        path,
+        RepositoryOpenFlags::NO_SEARCH | RepositoryOpenFlags::BARE,
+        std::iter::empty::<&std::ffi::OsStr>(),
+    )
+}
+
 pub(crate) fn parse_oid(revision: &str) -> Result<Oid, ForgeError> {
     let is_hex = revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit());
     if !is_hex {
@@ -163,22 +274,35 @@ pub(crate) fn parse_oid(revision: &str) -> Result<Oid, ForgeError> {
     Oid::from_str(revision).map_err(ForgeError::git(format!("parsing {revision}")))
 }
 
-/// A bare repository at `dir` that reads `source`'s objects.
+/// A bare repository at `dir` that reads `source`'s objects, and ends its
+/// history where `source` does when it is a shallow clone.
 fn borrowing_repository(source: &Path, dir: &Path) -> Result<Repository, ForgeError> {
     let source_repo = Repository::open(source)
         .map_err(ForgeError::git(format!("opening {}", source.display())))?;
-    let objects = source_repo.path().join("objects");
+    // The common directory: a linked work tree's own git dir holds neither.
+    let common = source_repo.commondir();
+    let objects = common.join("objects");
     let objects = objects.canonicalize().unwrap_or(objects);
     Repository::init_bare(dir).map_err(ForgeError::git("creating a scratch repository"))?;
     let alternates = dir.join("objects/info/alternates");
     std::fs::create_dir_all(dir.join("objects/info"))
         .and_then(|()| std::fs::write(&alternates, format!("{}\n", objects.display())))
-        .map_err(|error| ForgeError::Git {
-            context: "writing the scratch repository's alternates".to_string(),
-            source: git2::Error::from_str(&error.to_string()),
-        })?;
-    // Reopen so the object database sees the alternates.
-    Repository::open_bare(dir).map_err(ForgeError::git("opening the scratch repository"))
+        .map_err(ForgeError::io(
+            "writing the scratch repository's alternates",
+        ))?;
+    match std::fs::copy(common.join("shallow"), dir.join("shallow")) {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => {
+            return Err(ForgeError::Io {
+                context: "copying the source's shallow boundary".to_string(),
+                source: error,
+            });
+        }
+    }
+    // Reopen so the object database sees the alternates, and the walk the
+    // shallow boundary.
+    open_bare(dir).map_err(ForgeError::git("opening the scratch repository"))
 }
 
 /// Base revision + patch, committed (not on any branch yet).

@@ -13,6 +13,11 @@
 //! [`records`]); every change is one read-modify-write under the
 //! backend's lock, so the service and a `suture pr merge` in another
 //! process take turns.
+//!
+//! The source may be a shallow clone: the bare remote then holds the
+//! history down to the source's boundary and is itself a shallow
+//! repository (see `git::mark_shallow_boundary`), which merges, `git log`
+//! and clones of it read as such.
 
 mod records;
 
@@ -167,7 +172,7 @@ impl LocalForge {
         remote_path: &Path,
         backend: Arc<dyn RecordsBackend>,
     ) -> Result<LocalForge, ForgeError> {
-        Repository::open_bare(remote_path).map_err(ForgeError::git(format!(
+        git::open_bare(remote_path).map_err(ForgeError::git(format!(
             "opening the bare remote {}",
             remote_path.display()
         )))?;
@@ -196,10 +201,10 @@ impl LocalForge {
             Err(error) => error.kind() == std::io::ErrorKind::NotFound,
         };
         if vacant {
-            std::fs::create_dir_all(remote_path).map_err(|error| ForgeError::Git {
-                context: format!("creating the bare remote {}", remote_path.display()),
-                source: git2::Error::from_str(&error.to_string()),
-            })?;
+            std::fs::create_dir_all(remote_path).map_err(ForgeError::io(format!(
+                "creating the bare remote {}",
+                remote_path.display()
+            )))?;
             Repository::init_bare(remote_path).map_err(ForgeError::git(format!(
                 "creating the bare remote {}",
                 remote_path.display()
@@ -299,6 +304,9 @@ impl LocalForge {
             let head_sha = match git::branch_head(&self.inner.remote, &branch)? {
                 Some(sha) => sha,
                 None => {
+                    // A shallow source brings history that ends at its
+                    // boundary: the remote must know it ends there.
+                    git::mark_shallow_boundary(&self.inner.remote, source_repo)?;
                     let url = self.inner.remote.to_string_lossy().into_owned();
                     git::push_fix(
                         source_repo,
@@ -560,8 +568,8 @@ fn merge_branch(
     base_branch: &str,
     identity: &CommitIdentity,
 ) -> Result<MergeOutcome, ForgeError> {
-    let repo = Repository::open_bare(remote)
-        .map_err(ForgeError::git(format!("opening {}", remote.display())))?;
+    let repo =
+        git::open_bare(remote).map_err(ForgeError::git(format!("opening {}", remote.display())))?;
     let base_ref = format!("refs/heads/{base_branch}");
     let head = repo
         .find_reference(&format!("refs/heads/{branch}"))

@@ -25,7 +25,7 @@ const MAX_CONNECTIONS: usize = 16;
 
 /// A request the server read.
 #[derive(Debug, Clone)]
-struct Seen {
+pub(crate) struct Seen {
     method: String,
     target: String,
     headers: Vec<(String, String)>,
@@ -42,7 +42,7 @@ impl Seen {
 }
 
 /// An answer to write.
-struct Answer {
+pub(crate) struct Answer {
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
@@ -61,13 +61,13 @@ impl Answer {
     }
 }
 
-type Handler = Box<dyn Fn(&Seen) -> Answer + Send>;
+pub(crate) type Handler = Box<dyn Fn(&Seen) -> Answer + Send>;
 
 /// A server on 127.0.0.1 running `serve` on each accepted connection, one
 /// at a time; it stops when dropped, after [`MAX_CONNECTIONS`], or after
 /// [`SERVER_LIFETIME`].
-struct Server<T> {
-    addr: SocketAddr,
+pub(crate) struct Server<T> {
+    pub(crate) addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Vec<T>>>,
 }
@@ -110,7 +110,7 @@ impl<T: Send + 'static> Server<T> {
     }
 
     /// Stops the server; what each connection gave.
-    fn finish(mut self) -> Vec<T> {
+    pub(crate) fn finish(mut self) -> Vec<T> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.take().unwrap().join().unwrap()
     }
@@ -124,7 +124,7 @@ impl<T> Drop for Server<T> {
 
 /// An HTTP/1.1 server answering each request with `handler`; 200 answers
 /// go chunked, as git hosts send them.
-fn http_server(handler: Handler) -> Server<Seen> {
+pub(crate) fn http_server(handler: Handler) -> Server<Seen> {
     Server::start(move |stream| {
         let mut reader = BufReader::new(stream.try_clone().unwrap());
         let seen = read_request(&mut reader);
@@ -206,7 +206,7 @@ fn expected_authorization() -> String {
 /// Serves the bare repositories under `root` through `git http-backend`
 /// (CGI) to requests carrying the token, as GitHub does: without it, a 401
 /// challenge.
-fn git_http_backend(root: PathBuf) -> impl Fn(&Seen) -> Answer + Send + 'static {
+pub(crate) fn git_http_backend(root: PathBuf) -> impl Fn(&Seen) -> Answer + Send + 'static {
     move |seen| {
         if seen.header("authorization") != Some(expected_authorization().as_str()) {
             return Answer::empty(401, &[("WWW-Authenticate", "Basic realm=\"test\"")]);
@@ -273,7 +273,7 @@ fn cgi_answer(output: &[u8]) -> Answer {
 
 /// A forge whose pushes go to `push_url`; the fake GitHub reads branches
 /// from the scene's remote.
-async fn forge_pushing_to(
+pub(crate) async fn forge_pushing_to(
     scene: &Scene,
     push_url: String,
 ) -> (fakes::github::FakeGitHub, GitHubForge) {

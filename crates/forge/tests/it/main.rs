@@ -8,5 +8,6 @@ mod http_push;
 mod local;
 mod secrets;
 mod send;
+mod shallow;
 mod support;
 mod upstream;
