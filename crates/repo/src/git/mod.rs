@@ -5,6 +5,12 @@
 //! every step is then a plain diff between two consecutive trees, so line
 //! tracking is exact, and a merge shows up as the one change it brought in
 //! (which is also what one would revert).
+//!
+//! A shallow clone (`git clone --depth N`, the default of many CI
+//! checkouts) ends at its boundary commits, listed in `shallow`: libgit2
+//! reads them as parentless, so a walk would take the oldest one for a root
+//! commit that created every file. The window stops there instead and says
+//! so ([`Window::shallow`]).
 
 mod blame;
 mod diff;
@@ -14,6 +20,7 @@ pub use blame::{LineOrigin, RangeTouch};
 pub use diff::{ChangeStatus, FileChange, Hunk, LineMap, Mapped};
 pub use window::{CommitInfo, Window, WindowCommit, WindowSpec};
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use git2::{Oid, Repository};
@@ -141,6 +148,28 @@ impl Repo {
             Ok(blob) => Ok(Some(blob.content().to_vec())),
             Err(_) => Ok(None),
         }
+    }
+
+    /// The commits at which a shallow clone's history ends (their parents
+    /// are not in the clone); empty for a complete repository.
+    pub fn shallow_boundary(&self) -> Result<HashSet<Oid>, RepoError> {
+        let path = self.git.commondir().join("shallow");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
+            Err(error) => {
+                return Err(RepoError::Git(git2::Error::from_str(&format!(
+                    "reading {}: {error}",
+                    path.display()
+                ))));
+            }
+        };
+        // git writes one 40-hex id a line; libgit2 refuses anything else
+        // when it opens the repository, so a bad line cannot get this far.
+        Ok(text
+            .lines()
+            .filter_map(|line| Oid::from_str(line.trim()).ok())
+            .collect())
     }
 
     /// Whether `ancestor` is `descendant` or one of its ancestors.

@@ -154,6 +154,30 @@ impl Fixture {
         .expect("committing")
     }
 
+    /// A `git clone --depth <depth> --bare` of this repository (its `main`),
+    /// in its own tempdir: the boundary is git's, written in `shallow`.
+    fn shallow_clone(&self, depth: u32) -> (tempfile::TempDir, Repo) {
+        let dir = tempfile::tempdir().expect("creating a tempdir");
+        let clone = dir.path().join("clone.git");
+        #[allow(clippy::disallowed_methods)] // a shallow clone as git makes it
+        let output = Command::new("git")
+            .args(["clone", "--quiet", "--bare", "--depth", &depth.to_string()])
+            .arg(format!("file://{}", self.dir.path().display()))
+            .arg(&clone)
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .output()
+            .expect("running git clone");
+        assert!(
+            output.status.success(),
+            "git clone failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let repo = Repo::open(&clone).expect("opening the shallow clone");
+        (dir, repo)
+    }
+
     /// What `git blame --porcelain -L line,line tip -- path` says (whole
     /// history): the commit and the line's number in that commit's version.
     fn git_blame(&self, tip: Oid, path: &str, line: u32) -> (Oid, u32) {
@@ -240,7 +264,11 @@ fn check_window(repo: &Repo, spec: &WindowSpec, expect: Expect) {
         }
     }
     let base = window.base.map_or("none".to_string(), |b| name(repo, b));
-    writeln!(rendered, "base={base} truncated={}", window.truncated).unwrap();
+    write!(rendered, "base={base} truncated={}", window.truncated).unwrap();
+    if window.shallow {
+        rendered.push_str(" shallow");
+    }
+    rendered.push('\n');
     assert_eq!(window.tip, spec.tip);
     expect.assert_eq(&rendered);
 }
@@ -450,6 +478,104 @@ fn window_reaches_root_commit() {
             base=none truncated=false
         "#]],
     );
+}
+
+/// In a shallow clone the window stops at the boundary commit and says so:
+/// c3's parent is not in the clone, so c3 is the base (libgit2 alone would
+/// read it as a root commit adding every file, a false culprit).
+#[test]
+fn window_stops_at_the_shallow_boundary() {
+    let fx = Fixture::new();
+    let c = five_commits(&fx);
+    let (_dir, repo) = fx.shallow_clone(3);
+    assert_eq!(
+        repo.shallow_boundary()
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [c[2]]
+    );
+    check_window(
+        &repo,
+        &spec(c[4]),
+        expect![[r#"
+            c5 dev5 committed=5000 parent=c4
+              added - -> f5.txt
+            c4 dev4 committed=4000 parent=c3
+              added - -> f4.txt
+            base=c3 truncated=false shallow
+        "#]],
+    );
+}
+
+/// A depth-1 clone holds only the tip: an empty window whose base is the
+/// tip itself, cut by the boundary; blame says every line is older.
+#[test]
+fn window_of_a_depth_one_clone_is_empty() {
+    let fx = Fixture::new();
+    fx.commit("ann", 1000, &[("a.txt", &lines("a b"))]);
+    let tip = fx.commit("bob", 2000, &[("a.txt", &lines("a b c"))]);
+    let (_dir, repo) = fx.shallow_clone(1);
+    let window = Window::read(&repo, &spec(tip)).unwrap();
+    assert_eq!(
+        (
+            window.commits.len(),
+            window.base,
+            window.truncated,
+            window.shallow
+        ),
+        (0, Some(tip), false, true)
+    );
+    assert_eq!(
+        window.blame_lines("a.txt", &[3]).unwrap(),
+        [LineOrigin::BeforeWindow { line: 3 }]
+    );
+}
+
+/// A boundary met before the shallow one is the window's own: `since`, the
+/// time cut and the count inside the clone leave `shallow` false, and a
+/// complete repository never reports it.
+#[test]
+fn window_cut_inside_a_shallow_clone_is_not_shallow() {
+    let fx = Fixture::new();
+    let c = five_commits(&fx);
+    let (_dir, repo) = fx.shallow_clone(3);
+    for (spec, base, truncated) in [
+        (
+            WindowSpec {
+                since: Some(c[3]),
+                ..spec(c[4])
+            },
+            c[3],
+            false,
+        ),
+        (
+            WindowSpec {
+                not_before: Some(4000),
+                ..spec(c[4])
+            },
+            c[2],
+            false,
+        ),
+        (
+            WindowSpec {
+                max_commits: 1,
+                ..spec(c[4])
+            },
+            c[3],
+            true,
+        ),
+    ] {
+        let window = Window::read(&repo, &spec).unwrap();
+        assert_eq!(
+            (window.base, window.truncated, window.shallow),
+            (Some(base), truncated, false),
+            "{spec:?}"
+        );
+    }
+    let complete = fx.repo();
+    assert!(!Window::read(&complete, &spec(c[4])).unwrap().shallow);
+    assert!(complete.shallow_boundary().unwrap().is_empty());
 }
 
 /// A merge is diffed against its first parent: it shows the side branch's

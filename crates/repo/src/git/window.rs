@@ -4,6 +4,12 @@
 //! Only paths are read here; hunks are computed on demand (see `diff`) for
 //! the few files a diagnosis looks at, which keeps a window of hundreds of
 //! commits cheap.
+//!
+//! In a shallow clone the walk also stops at the boundary: the boundary
+//! commit's parent is not in the clone, so what it changed cannot be told
+//! (libgit2 would show it as a root commit adding every file, a false
+//! culprit). It becomes the window's base, as a `since` revision would, and
+//! [`Window::shallow`] says the history was cut there.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -96,6 +102,10 @@ pub struct Window<'r> {
     pub base: Option<Oid>,
     /// True when `max_commits` cut the window short.
     pub truncated: bool,
+    /// True when the repository is a shallow clone and its boundary cut
+    /// the window short: `base` is the boundary commit, and older commits
+    /// are not in the clone.
+    pub shallow: bool,
     hunks: RefCell<HunkCache>,
 }
 
@@ -106,6 +116,8 @@ impl<'r> Window<'r> {
         let mut walked: Vec<(CommitInfo, Oid, Option<Oid>)> = Vec::new();
         let mut base = None;
         let mut truncated = false;
+        let mut shallow = false;
+        let boundary = repo.shallow_boundary()?;
         let mut current = git.find_commit(spec.tip)?;
         loop {
             if let Some(since) = spec.since
@@ -122,6 +134,11 @@ impl<'r> Window<'r> {
             }
             if walked.len() >= spec.max_commits {
                 truncated = true;
+                base = Some(current.id());
+                break;
+            }
+            if boundary.contains(&current.id()) {
+                shallow = true;
                 base = Some(current.id());
                 break;
             }
@@ -152,6 +169,7 @@ impl<'r> Window<'r> {
             commits,
             base,
             truncated,
+            shallow,
             hunks: RefCell::new(HashMap::new()),
         })
     }
