@@ -148,6 +148,9 @@ impl Diagnosis {
         if window.truncated {
             scope.push_str(" (cut short by the commit cap)");
         }
+        if window.shallow {
+            scope.push_str(" (cut short: the clone is shallow, older history is not in it)");
+        }
         let revision = &self.revision[..self.revision.len().min(10)];
         let _ = writeln!(
             md,
@@ -219,6 +222,8 @@ mod tests {
                 commits: 4,
                 base: None,
                 truncated: false,
+                shallow: false,
+                note: None,
                 since: None,
                 days: Some(14),
             },

@@ -75,6 +75,16 @@ pub struct WindowReport {
     pub base: Option<String>,
     /// True when the commit cap cut the window short.
     pub truncated: bool,
+    /// True when the repository is a shallow clone whose boundary cut the
+    /// window short: `base` is the boundary commit, and the commits before
+    /// it were not looked at because the clone does not hold them.
+    /// (Diagnoses saved before the field existed read as `false`.)
+    #[serde(default)]
+    pub shallow: bool,
+    /// Why the window holds fewer commits than asked, for a person; null
+    /// when nothing cut it short.
+    #[serde(default)]
+    pub note: Option<String>,
     /// `--since` as given.
     pub since: Option<String>,
     /// Days before the event, when the window is time-based.
@@ -228,6 +238,8 @@ pub(crate) fn build(
             commits: window.commits.len(),
             base: window.base.map(|b| b.to_string()),
             truncated: window.truncated,
+            shallow: window.shallow,
+            note: window_note(window),
             since: target.since.clone(),
             days: target.days,
         },
@@ -237,6 +249,26 @@ pub(crate) fn build(
         confidence: ranking.confidence,
         culprit,
         elapsed_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+    }
+}
+
+/// The note of a window cut short by the commit cap or by a shallow
+/// clone's boundary.
+fn window_note(window: &Window<'_>) -> Option<String> {
+    let base = window.base.map(|b| b.to_string()[..10].to_string());
+    if window.shallow {
+        Some(format!(
+            "the repository is a shallow clone: its history stops at {}, so older commits were \
+             not looked at; clone with more depth (or unshallow) for a longer window",
+            base.unwrap_or_default()
+        ))
+    } else if window.truncated {
+        Some(format!(
+            "the window reached the commit cap ({} commits) before its boundary",
+            window.commits.len()
+        ))
+    } else {
+        None
     }
 }
 
@@ -268,5 +300,111 @@ fn frame_report(frame: &ResolvedFrame, blame: Option<LineOrigin>) -> FrameReport
             _ => None,
         },
         weight: (frame.weight * 1000.0).round() / 1000.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use repo::git::Repo;
+    use repo::git2::{Repository, Signature};
+    use repo::index::CodeIndex;
+
+    use super::super::{DiagnoseOptions, diagnose};
+
+    /// Three commits to `app.py` on `main`, each adding a line.
+    fn history(dir: &Path) {
+        let git = Repository::init(dir).unwrap();
+        let signature = Signature::now("Dev", "dev@example.com").unwrap();
+        let mut parent = None;
+        for n in 1..=3 {
+            let text: String = (1..=n).map(|line| format!("x{line} = {line}\n")).collect();
+            let blob = git.blob(text.as_bytes()).unwrap();
+            let mut tree = git.treebuilder(None).unwrap();
+            tree.insert("app.py", blob, 0o100644).unwrap();
+            let tree = git.find_tree(tree.write().unwrap()).unwrap();
+            let parents: Vec<&repo::git2::Commit<'_>> = parent.iter().collect();
+            let id = git
+                .commit(
+                    Some("HEAD"),
+                    &signature,
+                    &signature,
+                    &format!("c{n}"),
+                    &tree,
+                    &parents,
+                )
+                .unwrap();
+            parent = Some(git.find_commit(id).unwrap());
+        }
+    }
+
+    fn shallow_clone(from: &Path, to: &Path) {
+        #[allow(clippy::disallowed_methods)] // a shallow clone as git makes it
+        let output = std::process::Command::new("git")
+            .args(["clone", "--quiet", "--bare", "--depth", "2"])
+            .arg(format!("file://{}", from.display()))
+            .arg(to)
+            .env_remove("GIT_DIR")
+            .output()
+            .expect("running git clone");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// A crash on line 3 of `app.py` (the tip's last line).
+    fn event() -> domain::event::Event {
+        let (event, problems) = domain::event::event_from_value(serde_json::json!({
+            "platform": "python",
+            "exception": {"values": [{
+                "type": "ValueError",
+                "value": "bad",
+                "stacktrace": {"frames": [
+                    {"filename": "app.py", "function": "f", "lineno": 3, "in_app": true}
+                ]}
+            }]}
+        }));
+        assert!(problems.is_empty(), "{problems:?}");
+        event
+    }
+
+    /// Diagnosing in a depth-2 clone: the window holds the tip, stops at
+    /// the boundary commit (its base), and the JSON says so in `shallow`
+    /// and `note`; the complete repository reports neither.
+    #[test]
+    fn diagnose_reports_the_shallow_boundary() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = dir.path().join("full");
+        let clone = dir.path().join("clone.git");
+        history(&full);
+        shallow_clone(&full, &clone);
+        let run = |path: &Path| {
+            let repo = Repo::open(path).unwrap();
+            let mut index = CodeIndex::default();
+            let diagnosis =
+                diagnose(&repo, &mut index, &event(), &DiagnoseOptions::default()).unwrap();
+            serde_json::to_value(&diagnosis).unwrap()
+        };
+
+        let shallow = run(&clone);
+        let window = &shallow["window"];
+        assert_eq!(window["commits"], 1, "{shallow:#}");
+        assert_eq!(window["shallow"], true);
+        assert_eq!(window["truncated"], false);
+        let boundary = Repo::open(&full).unwrap().resolve("HEAD~1").unwrap();
+        assert_eq!(window["base"], boundary.to_string());
+        let note = window["note"].as_str().unwrap();
+        assert!(
+            note.contains("shallow clone") && note.contains(&boundary.to_string()[..10]),
+            "{note}"
+        );
+
+        let complete = run(&full);
+        assert_eq!(complete["window"]["commits"], 3, "{complete:#}");
+        assert_eq!(complete["window"]["shallow"], false);
+        assert_eq!(complete["window"]["note"], serde_json::Value::Null);
     }
 }
