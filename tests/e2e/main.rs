@@ -13,5 +13,6 @@ mod heal_llm;
 mod ingest_attacks;
 mod loop_github;
 mod loop_local;
+mod sandbox_exposure;
 mod serve;
 mod serve_crash;

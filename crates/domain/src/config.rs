@@ -302,8 +302,13 @@ config_section! {
         days: Option<u32> = None,
         /// Read at most this many commits.
         max_commits: usize = 1000,
-        /// Where tests run: `bubblewrap`, `docker` or `process` (no isolation).
+        /// Where tests run: `bubblewrap`, `docker` or `process` (no isolation;
+        /// refused unless `unsafe_allow_process_sandbox` is set).
         sandbox: SandboxKind = SandboxKind::Bubblewrap,
+        /// Allows `sandbox = "process"`: the tests (and any patch a model
+        /// wrote) then run as suture itself and can read its data dir,
+        /// configuration, keys and environment. Only for a throwaway machine.
+        unsafe_allow_process_sandbox: bool = false,
         /// The image for `sandbox = "docker"`.
         docker_image: Option<String> = None,
         /// Wall-clock limit of one test run.
@@ -755,6 +760,15 @@ impl Config {
                     "is required with sandbox = \"docker\"".into(),
                 );
             }
+            if repo.sandbox == SandboxKind::Process && !repo.unsafe_allow_process_sandbox {
+                problem(
+                    key("sandbox"),
+                    format!(
+                        "\"process\" runs tests unisolated, able to read suture's data, configuration, keys and environment: use \"bubblewrap\" or \"docker\", or set {} = true on a throwaway machine",
+                        key("unsafe_allow_process_sandbox")
+                    ),
+                );
+            }
         }
         match (&self.llm.base_url, &self.llm.model) {
             (Some(url), _) if !(url.starts_with("http://") || url.starts_with("https://")) => {
@@ -953,6 +967,30 @@ mod tests {
         );
         assert!(config.repo_for("sentry_sdk", Some("7")).is_none());
         assert!(!format!("{:?}", config.secrets).contains("new"));
+    }
+
+    /// The unisolated process sandbox is refused, naming the key and the
+    /// remedy, unless the repository opts in explicitly.
+    #[test]
+    fn process_sandbox_needs_the_unsafe_opt_in() {
+        let repo = |extra: &str| {
+            Config::from_toml(&format!(
+                "[[repos]]\nname = \"shop\"\npath = \"/srv/shop\"\nsandbox = \"process\"\n{extra}"
+            ))
+            .unwrap()
+        };
+        let problems: Vec<String> = repo("")
+            .validate()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "repos[0].sandbox: \"process\" runs tests unisolated, able to read suture's data, configuration, keys and environment: use \"bubblewrap\" or \"docker\", or set repos[0].unsafe_allow_process_sandbox = true on a throwaway machine"
+            ]
+        );
+        assert_eq!(repo("unsafe_allow_process_sandbox = true").validate(), []);
     }
 
     /// A typo is an error that names the key, not a silent default.
