@@ -174,7 +174,10 @@ mod tests {
     /// spaces.
     #[test]
     fn inline_text_is_one_line() {
-        assert_eq!(inline("Value\nError\r\n\t\u{7}x  y\u{0}"), "Value Error x y");
+        assert_eq!(
+            inline("Value\nError\r\n\t\u{7}x  y\u{0}"),
+            "Value Error x y"
+        );
         assert_eq!(inline("- a\n- b"), "\\- a - b");
         assert_eq!(inline("12. x: y-z"), "12\\. x: y-z");
     }

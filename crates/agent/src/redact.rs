@@ -39,7 +39,12 @@ const MIN_ENCODED_LEN: usize = 8;
 /// Secret shapes and what each becomes: `$pre` and `$post` keep the text
 /// around the secret that says what it was.
 static SHAPES: LazyLock<Vec<(Regex, String)>> = LazyLock::new(|| {
-    let blank = |pattern: &str| (Regex::new(pattern).expect("a valid pattern"), REDACTED.to_string());
+    let blank = |pattern: &str| {
+        (
+            Regex::new(pattern).expect("a valid pattern"),
+            REDACTED.to_string(),
+        )
+    };
     let keep = |pattern: &str| {
         (
             Regex::new(pattern).expect("a valid pattern"),

@@ -11,6 +11,10 @@
 //! access to the repository (admin, maintain or write); anyone else's is
 //! ignored and recorded on the incident's timeline. Comments by bots
 //! (suture's own replies included) are never commands.
+//!
+//! Replies are suture's own text: the commenter's login (reduced to login
+//! characters) and the saved diagnosis, already rendered through
+//! `agent::markdown`; nothing else from the delivery is echoed.
 
 use domain::config::{ForgeKind, SignalSource};
 use serde_json::{Value, json};
@@ -311,8 +315,9 @@ async fn command_from(
             (
                 message,
                 format!(
-                    "suture stopped work on this incident at @{login}'s request. \
-                     Comment `/suture retry` to start again."
+                    "suture stopped work on this incident at @{}'s request. \
+                     Comment `/suture retry` to start again.",
+                    agent::markdown::login(login)
                 ),
             )
         }
@@ -329,8 +334,9 @@ async fn command_from(
             (
                 format!("{message} (round {round})"),
                 format!(
-                    "suture is starting attempt {round} at @{login}'s request{}. Fixes that did \
+                    "suture is starting attempt {round} at @{}'s request{}. Fixes that did \
                      not hold are not proposed again.",
+                    agent::markdown::login(login),
                     if guidance.is_empty() {
                         ""
                     } else {

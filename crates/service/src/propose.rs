@@ -12,6 +12,7 @@
 use std::path::Path;
 
 use agent::heal::Strategy;
+use agent::markdown;
 use domain::config::Mode;
 use forge::{FixProposal, ForgeError};
 use store::{AttemptState, FixAttempt, Incident, IncidentState, NewFixAttempt, Step};
@@ -201,20 +202,15 @@ async fn suggest(
     heal: &HealOutput,
     patch: &str,
 ) -> Result<Proposed, ForgeError> {
-    let fence = if patch.contains("```") { "~~~~" } else { "```" };
     let body = format!(
         "{}\n\n### Proposed diff\n\nsuture is in `suggest` mode for this repository: apply \
-         this diff yourself if it looks right.\n\n{fence}diff\n{}\n{fence}\n",
+         this diff yourself if it looks right.\n\n{}",
         heal.markdown.trim_end(),
-        patch.trim_end()
+        markdown::fenced(patch, "diff")
     );
     let number = forge
         .forge
-        .open_tracking_issue(
-            &incident_key(incident),
-            &format!("suture: {}", first_line(&incident.title)),
-            &body,
-        )
+        .open_tracking_issue(&incident_key(incident), &issue_title(incident), &body)
         .await?;
     Ok(Proposed {
         state: AttemptState::Suggested,
@@ -236,7 +232,7 @@ async fn escalate(
         .forge
         .open_tracking_issue(
             &incident_key(incident),
-            &format!("suture: {}", first_line(&incident.title)),
+            &issue_title(incident),
             &heal.markdown,
         )
         .await?;
@@ -263,9 +259,21 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
 }
 
+/// The incident's title for a pull request or issue title: the event's
+/// text, cut short and escaped (the forges also quote it in bodies).
+fn event_title(incident: &Incident) -> String {
+    let title: String = first_line(&incident.title).chars().take(80).collect();
+    markdown::inline(&title)
+}
+
+/// The tracking issue's title.
+fn issue_title(incident: &Incident) -> String {
+    format!("suture: {}", event_title(incident))
+}
+
 /// The pull request's title: what the fix does, about what.
 fn pr_title(incident: &Incident, heal: &HealOutput) -> String {
-    let title: String = first_line(&incident.title).chars().take(80).collect();
+    let title = event_title(incident);
     match (heal.report.strategy, &heal.report.culprit) {
         (Some(Strategy::Revert), Some(culprit)) => {
             format!("Revert {}: fixes {title}", short(culprit))

@@ -321,15 +321,18 @@ fn held_summary(incident: &Incident, attempt: &FixAttempt, quiet: u64) -> String
         .pr_number
         .map(|number| format!(" in #{number}"))
         .unwrap_or_default();
+    let title: String = incident
+        .title
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect();
     format!(
-        "The fix{pr} held: `{}` did not recur in the {quiet} s after the merge. \
+        "The fix{pr} held: {} did not recur in the {quiet} s after the merge. \
          suture is closing this issue.",
-        incident
-            .title
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .replace('`', "'")
+        agent::markdown::code(&title)
     )
 }
 
@@ -342,21 +345,18 @@ fn pr_name(attempt: &FixAttempt) -> String {
 
 /// What recurred, when and on which releases, then `conclusion`.
 fn recurrence_evidence(recurrences: &[StoredSignal], after: &str, conclusion: &str) -> String {
-    // Event text is the sender's: one line, short, no backticks, before it
-    // reaches a comment.
+    // Release names are the sender's text: short, and code in the comment.
     let mut releases: Vec<String> = recurrences
         .iter()
         .filter_map(|signal| signal.release.as_deref())
-        .map(|release| {
-            release
-                .chars()
-                .filter(|c| !c.is_control() && *c != '`')
-                .take(100)
-                .collect()
-        })
+        .map(|release| release.chars().take(100).collect::<String>())
         .collect();
     releases.sort();
     releases.dedup();
+    let releases: Vec<String> = releases
+        .iter()
+        .map(|release| agent::markdown::code(release))
+        .collect();
     let first = &recurrences[0];
     let last = &recurrences[recurrences.len() - 1];
     format!(

@@ -294,7 +294,11 @@ impl HealReport {
         if let Some(event_id) = &self.event_id {
             let _ = writeln!(md, "- event: {}", code(event_id));
         }
-        let _ = writeln!(md, "- deployed revision: {}\n", code(&short(&self.revision)));
+        let _ = writeln!(
+            md,
+            "- deployed revision: {}\n",
+            code(&short(&self.revision))
+        );
 
         let _ = writeln!(md, "### Evidence\n");
         let diagnosis = &self.diagnosis;

@@ -181,7 +181,10 @@ impl<'g, 'a> HealToolbox<'g, 'a> {
     fn resolve(&self, path: &str) -> Result<PathBuf, String> {
         let full = self.locate(path)?;
         let is_dir = full.is_dir();
-        for relative in [path.trim_start_matches("./").to_string(), self.relative(&full)] {
+        for relative in [
+            path.trim_start_matches("./").to_string(),
+            self.relative(&full),
+        ] {
             if let Some(refusal) = self.refusal(&relative, is_dir) {
                 return Err(refusal);
             }
@@ -567,7 +570,10 @@ mod tests {
             ("secrets/prod.txt", "APP_SECRET_VALUE\n"),
             (".github/workflows/ci.yml", "on: push # APP_SECRET_VALUE\n"),
             ("tests/conftest.py", "import os\n"),
-            ("tests/test_stock.py", "def test_parse():\n    assert True\n"),
+            (
+                "tests/test_stock.py",
+                "def test_parse():\n    assert True\n",
+            ),
         ];
         let mut index = git.index().unwrap();
         for (path, text) in files {
@@ -624,20 +630,35 @@ mod tests {
     #[test]
     fn tools_refuse_what_the_scope_policy_denies() {
         with_toolbox(|tools| {
-            for path in [".env", "./.env", "secrets/prod.txt", ".github/workflows/ci.yml"] {
+            for path in [
+                ".env",
+                "./.env",
+                "secrets/prod.txt",
+                ".github/workflows/ci.yml",
+            ] {
                 let read = tools.read_file(path, None, None);
-                assert!(read.contains("denied by the scope policy"), "{path}: {read}");
+                assert!(
+                    read.contains("denied by the scope policy"),
+                    "{path}: {read}"
+                );
                 assert!(!read.contains("APP_SECRET_VALUE"), "{read}");
             }
             for dir in ["secrets", ".github", ".github/workflows"] {
                 let listed = tools.list_dir(dir);
-                assert!(listed.contains("denied by the scope policy"), "{dir}: {listed}");
+                assert!(
+                    listed.contains("denied by the scope policy"),
+                    "{dir}: {listed}"
+                );
             }
             let blamed = tools.blame(".env", 1, 1);
             assert!(blamed.contains("denied by the scope policy"), "{blamed}");
 
             let root = tools.list_dir(".");
-            assert_eq!(root.lines().collect::<Vec<_>>(), ["app/", "tests/"], "{root}");
+            assert_eq!(
+                root.lines().collect::<Vec<_>>(),
+                ["app/", "tests/"],
+                "{root}"
+            );
             assert_eq!(tools.search_code("APP_SECRET_VALUE", None), "no matches");
             let found = tools.search_code("def ", None);
             assert!(found.contains("app/stock.py:1:"), "{found}");

@@ -455,7 +455,9 @@ impl Api {
 
 /// Whether `text`'s first line is `marker` (surrounding whitespace aside).
 fn first_line_is(text: &str, marker: &str) -> bool {
-    text.lines().next().is_some_and(|line| line.trim() == marker)
+    text.lines()
+        .next()
+        .is_some_and(|line| line.trim() == marker)
 }
 
 /// Whether `text`'s last non-empty line is `marker`.

@@ -124,11 +124,20 @@ fn generated_patches_keep_off_build_and_ci_files() {
     ] {
         assert!(denied.glob_for(path).is_some(), "{path} is not denied");
     }
-    for path in ["app/models.py", "src/lib.rs", "tests/test_stock.py", "README.md"] {
+    for path in [
+        "app/models.py",
+        "src/lib.rs",
+        "tests/test_stock.py",
+        "README.md",
+    ] {
         assert_eq!(denied.glob_for(path), None, "{path}");
     }
     let base_denied = base.denied_paths().expect("the globs compile");
-    assert_eq!(base_denied.glob_for("Makefile"), None, "a revert may touch it");
+    assert_eq!(
+        base_denied.glob_for("Makefile"),
+        None,
+        "a revert may touch it"
+    );
     assert_eq!(base_denied.glob_for(".env"), Some(".env"));
     assert_eq!(
         generated.for_generated_patches(),
