@@ -26,6 +26,7 @@ mod http_server;
 mod job;
 mod outputs;
 mod pipeline;
+pub mod private_files;
 mod propose;
 mod verify;
 mod worker;
@@ -116,11 +117,18 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
 /// SQLite in `store.data_dir`.
 pub async fn open_store(config: &Config) -> Result<Store, ServiceError> {
     let data_dir = create_data_dir(config)?;
-    let database_url = config
-        .store
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite:{}", data_dir.join("suture.db").display()));
+    let database_url = config.store.database_url.clone().map_or_else(
+        || {
+            // suture's own database file: private from the start.
+            let path = data_dir.join("suture.db");
+            private_files::create_empty(&path).map_err(|source| ServiceError::DataDir {
+                path: path.clone(),
+                source,
+            })?;
+            Ok(format!("sqlite:{}", path.display()))
+        },
+        Ok,
+    )?;
     Store::open(
         &database_url,
         &StoreOptions {
@@ -137,7 +145,7 @@ pub async fn open_store(config: &Config) -> Result<Store, ServiceError> {
 
 fn create_data_dir(config: &Config) -> Result<PathBuf, ServiceError> {
     let data_dir = PathBuf::from(&config.store.data_dir);
-    std::fs::create_dir_all(&data_dir).map_err(|source| ServiceError::DataDir {
+    private_files::create_dir(&data_dir).map_err(|source| ServiceError::DataDir {
         path: data_dir.clone(),
         source,
     })?;
@@ -163,7 +171,7 @@ fn sdk_projects(config: &Config, data_dir: &Path) -> Result<Vec<SentryProject>, 
                 .and_then(|mut random| std::io::Read::read_exact(&mut random, &mut bytes))
                 .map_err(kept)?;
             let key = bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-            std::fs::write(&path, format!("{key}\n")).map_err(kept)?;
+            private_files::write(&path, format!("{key}\n")).map_err(kept)?;
             key
         }
     };

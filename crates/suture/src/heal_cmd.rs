@@ -145,10 +145,13 @@ fn write_outputs(
     report: &HealReport,
     transcript: Option<&agent::llm::Transcript>,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    // Reports quote event text and test output: private to suture's user.
+    service::private_files::create_dir(out)
+        .with_context(|| format!("creating {}", out.display()))?;
     let write = |name: &str, text: &str| {
         let path = out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+        service::private_files::write(&path, text)
+            .with_context(|| format!("writing {}", path.display()))
     };
     write("report.json", &serde_json::to_string_pretty(report)?)?;
     write("report.md", &report.to_markdown())?;

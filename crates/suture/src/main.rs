@@ -82,14 +82,20 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(CommandError { code, error }) => {
             if let Some(error) = error {
-                eprintln!("error: {error:#}");
+                let line = format!("{error:#}");
+                eprintln!(
+                    "error: {}",
+                    agent::redact::Redactor::from_env().redact(&line)
+                );
             }
             ExitCode::from(code)
         }
     }
 }
 
-/// Logs go to stderr so that `--json` output on stdout stays clean.
+/// Logs go to stderr so that `--json` output on stdout stays clean, each
+/// line through the redactor: a logged error can quote a database URL, a
+/// token echoed by a server, a line of test output.
 fn install_tracing(verbose: u8) {
     let default = match verbose {
         0 => "warn",
@@ -100,6 +106,30 @@ fn install_tracing(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(RedactedStderr::maker())
         .init();
+}
+
+/// Stderr behind a [`Redactor`](agent::redact::Redactor). The formatter
+/// writes each event as one buffer, so a secret is never split across
+/// two writes.
+struct RedactedStderr(std::sync::Arc<agent::redact::Redactor>);
+
+impl RedactedStderr {
+    fn maker() -> impl Fn() -> RedactedStderr {
+        let redactor = std::sync::Arc::new(agent::redact::Redactor::from_env());
+        move || RedactedStderr(redactor.clone())
+    }
+}
+
+impl std::io::Write for RedactedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = self.0.redact(&String::from_utf8_lossy(buf));
+        std::io::stderr().write_all(text.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
