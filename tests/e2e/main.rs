@@ -10,6 +10,7 @@ mod diagnose_input;
 mod heal;
 mod heal_js;
 mod heal_llm;
+mod hostile_text;
 mod ingest_attacks;
 mod loop_github;
 mod loop_local;

@@ -109,6 +109,11 @@ config_section! {
         /// On SIGTERM, how long running jobs get to finish their step before
         /// their leases are released.
         drain_seconds: u64 = 30,
+        /// Lets `suture serve` listen on a non-loopback address without
+        /// `SUTURE_API_TOKEN`, leaving the read API (incidents, events'
+        /// text, fixes) open to whoever reaches the port; without it, such
+        /// a server refuses to start.
+        allow_open_api: bool = false,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `suture check-config`: read the configuration the way `suture serve`
 //! would, and explain every problem; and the loading both commands share.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -56,9 +57,11 @@ pub(crate) fn load(path: Option<&Path>) -> Result<(Config, Option<PathBuf>), Com
     Ok((config, path))
 }
 
-/// Every problem of `config`: its values, and the repositories on disk.
+/// Every problem of `config`: its values, the repositories on disk, and a
+/// read API open to the network.
 pub(crate) fn problems(config: &Config) -> Vec<String> {
     let mut problems: Vec<String> = config.validate().iter().map(ToString::to_string).collect();
+    problems.extend(open_api(config));
     for (idx, repo) in config.repos.iter().enumerate() {
         if repo.path.is_empty() {
             continue;
@@ -71,6 +74,24 @@ pub(crate) fn problems(config: &Config) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The read API would be open to the network: a listener on a non-loopback
+/// address (`0.0.0.0` included) without `SUTURE_API_TOKEN`, and no
+/// `server.allow_open_api = true` saying that is meant.
+pub(crate) fn open_api(config: &Config) -> Option<String> {
+    if config.secrets.api_token.is_some() || config.server.allow_open_api {
+        return None;
+    }
+    let listen: SocketAddr = config.server.listen.parse().ok()?;
+    if listen.ip().is_loopback() {
+        return None;
+    }
+    Some(format!(
+        "server.listen: {listen} is reachable from other machines and SUTURE_API_TOKEN is not set, \
+         so /api/incidents would be open to anyone: set SUTURE_API_TOKEN, listen on 127.0.0.1, \
+         or set server.allow_open_api = true"
+    ))
 }
 
 /// Refuses a configuration with problems, printing each: what `serve` and

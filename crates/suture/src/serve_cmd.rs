@@ -2,6 +2,10 @@
 //! [`service::run`] until SIGTERM or SIGINT, which drains it and exits 0.
 //! A second signal exits at once (status 130): everything answered 2xx is
 //! already durable, and leases of unfinished jobs simply expire.
+//!
+//! A listener reachable from other machines without `SUTURE_API_TOKEN` is
+//! refused on its own, in one line (exit 2), before anything else: it is
+//! the mistake that exposes every incident.
 
 use std::path::PathBuf;
 
@@ -39,6 +43,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CommandError> {
     }
     if let Some(workers) = args.workers {
         config.queue.workers = workers;
+    }
+    if let Some(open) = check_config_cmd::open_api(&config) {
+        return Err(CommandError::bad_input(anyhow::anyhow!(open)));
     }
     check_config_cmd::refuse_problems(&check_config_cmd::problems(&config))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
