@@ -95,8 +95,8 @@ async fn envelope_inner(
     if key.is_none() {
         let line = body.first_line(envelope_limits.max_header_bytes).await?;
         crate::json_depth::check(&line, envelope_limits.max_depth)?;
-        let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&line)
-            .map_err(EnvelopeError::BadEnvelopeHeader)?;
+        let header: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&line).map_err(EnvelopeError::BadEnvelopeHeader)?;
         let dsn_key = header
             .get("dsn")
             .and_then(|dsn| dsn.as_str())
@@ -139,18 +139,7 @@ async fn envelope_inner(
             })
         })
         .await?;
-    match prepared {
-        Prepared::Ignored(event_id) => Ok(Ack::Ignored { event_id }),
-        Prepared::Event {
-            parsed,
-            payload,
-            permit,
-        } => {
-            let ack = commit_event(state, project_id, *parsed, payload).await;
-            drop(permit);
-            ack
-        }
-    }
+    prepared.commit(state, project_id).await
 }
 
 /// What the blocking part of a request made of its body.
@@ -163,6 +152,25 @@ enum Prepared {
         payload: String,
         permit: BodyPermit,
     },
+}
+
+impl Prepared {
+    /// Commits the event, if any; its body's share of the budget is held
+    /// until then.
+    async fn commit(self, state: &AppState, project_id: &str) -> Result<Ack, IngestError> {
+        match self {
+            Prepared::Ignored(event_id) => Ok(Ack::Ignored { event_id }),
+            Prepared::Event {
+                parsed,
+                payload,
+                permit,
+            } => {
+                let ack = commit_event(state, project_id, *parsed, payload).await;
+                drop(permit);
+                ack
+            }
+        }
+    }
 }
 
 /// `POST /api/{project_id}/store/`: one event JSON.
@@ -194,18 +202,7 @@ pub(crate) async fn store(
                 })
             })
             .await?;
-        match prepared {
-            Prepared::Ignored(event_id) => Ok(Ack::Ignored { event_id }),
-            Prepared::Event {
-                parsed,
-                payload,
-                permit,
-            } => {
-                let ack = commit_event(&state, &project_id, *parsed, payload).await;
-                drop(permit);
-                ack
-            }
-        }
+        prepared.commit(&state, &project_id).await
     }
     .await;
     state.record(SOURCE, &result, Ack::result);
