@@ -392,7 +392,18 @@ impl Staging {
     fn new(stage: bool) -> std::io::Result<Staging> {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = if stage {
-            let dir = tempfile::Builder::new().prefix("suture-stage-").tempdir()?;
+            // In /tmp, not $TMPDIR: `nobody` must be able to walk to it, and
+            // a private TMPDIR (0700) is exactly what it cannot walk.
+            let world_walkable = |dir: &Path| {
+                dir.metadata()
+                    .is_ok_and(|meta| meta.is_dir() && meta.permissions().mode() & 0o001 != 0)
+            };
+            let parent = Some(PathBuf::from(PRIVATE_TMP))
+                .filter(|dir| world_walkable(dir))
+                .unwrap_or_else(std::env::temp_dir);
+            let dir = tempfile::Builder::new()
+                .prefix("suture-stage-")
+                .tempdir_in(parent)?;
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
             Some(dir)
         } else {
