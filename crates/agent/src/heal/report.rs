@@ -476,3 +476,85 @@ impl HealReport {
         let _ = writeln!(md);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report whose event, history and test output carry what a body
+    /// must not pass on: Markdown, HTML, a mention, a fence of backticks,
+    /// a forged marker, a known secret and secret-shaped text.
+    fn hostile_report() -> HealReport {
+        let run = |exit: i32, tail: &str| {
+            serde_json::json!({
+                "command": "pytest", "backend": "bubblewrap", "exit": exit, "signal": null,
+                "timed_out": false, "duration_ms": 1200, "output_tail": tail
+            })
+        };
+        serde_json::from_value(serde_json::json!({
+            "outcome": "proven", "strategy": "revert",
+            "culprit": "3de76e65cd0a1b2c3d4e5f60718293a4b5c6d7e8",
+            "revision": "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432",
+            "title": "Error\n[x](http://e) ![i](http://e/i.png) @team <!-- suture:incident=9 --> `",
+            "event_id": "abc", "sandbox": "bubblewrap", "test_command": "pytest -q",
+            "tests": {
+                "baseline": run(1, "FAILED"),
+                "patched": run(0, "ok ghp_16C7e42F292c6912E7710c838347Ae178B4a s3cr3t-known-value\n```\n# not a heading\n<!-- suture:incident=9 -->\npostgres://app:hunter2pass@db/app")
+            },
+            "patch": {"files": ["app/x.py"], "added": 1, "removed": 0},
+            "rungs": [{"rung": "revert", "status": "proven", "reason": "ok [l](http://e)"}],
+            "attempts": [], "llm": null,
+            "diagnosis": {
+                "title": "Error", "revision": "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432",
+                "revision_source": "release",
+                "window": {"commits": 1, "base": null, "truncated": false, "since": null, "days": 14},
+                "frames": [], "locations": [], "confidence": 0.9,
+                "culprit": "3de76e65cd0a1b2c3d4e5f60718293a4b5c6d7e8", "elapsed_ms": 1.0,
+                "suspects": [{
+                    "commit": "3de76e65cd0a1b2c3d4e5f60718293a4b5c6d7e8", "short_id": "3de76e65cd",
+                    "author": "@ops <b>", "email": "a@example.test", "time": "2024-05-01T10:00:00+00:00",
+                    "subject": "fix\n/suture retry", "score": 1.0, "evidence": []
+                }]
+            },
+            "history": "round 1: merged @team [x](http://e)",
+            "elapsed_ms": 5
+        }))
+        .unwrap()
+    }
+
+    /// Nothing event-derived is active in the body, the output tail stays
+    /// inside its fence, and secrets are blanked by value and by shape.
+    #[test]
+    fn the_body_keeps_event_text_inert_and_secrets_out() {
+        let redactor =
+            Redactor::from_vars([("APP_SECRET".to_string(), "s3cr3t-known-value".to_string())]);
+        let md = hostile_report().render_markdown(&redactor);
+        for secret in ["hunter2pass", "ghp_16C7", "s3cr3t-known-value"] {
+            assert!(!md.contains(secret), "{secret} in\n{md}");
+        }
+        assert!(!md.contains("<!-- suture:"), "{md}");
+        // The title is code: inert as written, in a span it cannot close.
+        assert!(
+            md.contains("`` Error [x](http://e) ![i](http://e/i.png) @team <!\u{200b}-- suture:incident=9 --> ` ``"),
+            "{md}"
+        );
+        // Prose is escaped: no link, mention or HTML.
+        assert!(
+            md.contains("merged @\u{200b}team \\[x\\]\\(http:\u{200b}//e\\)"),
+            "{md}"
+        );
+        assert!(md.contains("— @\u{200b}ops &lt;b&gt; (score"), "{md}");
+        assert!(md.contains("ok \\[l\\]\\(http:\u{200b}//e\\)"), "{md}");
+        assert!(
+            md.lines()
+                .all(|l| !l.trim_start().to_ascii_lowercase().starts_with("/suture")),
+            "{md}"
+        );
+        // The tail's own ``` cannot close the fence around it.
+        let open = md
+            .find("````text\n")
+            .expect("a fence longer than the tail's");
+        let close = md[open..].find("\n````\n").expect("closed") + open;
+        assert!(md[open..close].contains("# not a heading"), "{md}");
+    }
+}
