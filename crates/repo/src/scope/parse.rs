@@ -513,7 +513,7 @@ fn split_git_names(text: &str) -> Result<GitNames, String> {
         let (old, rest) = unquote_prefix(text)?;
         let new = rest
             .strip_prefix(' ')
-            .ok_or_else(|| format!("no second name in `diff --git {text}`"))?;
+            .ok_or_else(|| format!("no second name after `diff --git` in {}", snippet(text)))?;
         return Ok(GitNames::Split {
             old,
             new: parse_name(new)?,
