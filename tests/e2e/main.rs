@@ -17,3 +17,4 @@ mod loop_local;
 mod sandbox_exposure;
 mod serve;
 mod serve_crash;
+mod shallow;
