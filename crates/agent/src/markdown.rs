@@ -17,6 +17,10 @@
 //! - [`defuse_commands`] over the whole body, so no line reads as a
 //!   `/suture` command.
 //!
+//! All of them drop terminal escape sequences, control characters and
+//! the Unicode controls that reorder displayed text: a body is read in
+//! browsers and terminals (`suture pr show`), and shows what it holds.
+//!
 //! suture's own hidden markers (`<!-- suture:… -->`, which the forges find
 //! their issues and comments by) cannot come from event text: [`inline`]
 //! escapes `<`, and [`code`] and [`fenced`] break `<!--` apart. The forges
@@ -89,8 +93,9 @@ pub fn code(text: &str) -> String {
 /// (at least three), so no line of the content can close it, and `<!--`
 /// is broken apart. Ends with a newline.
 pub fn fenced(content: &str, info: &str) -> String {
-    let content = defuse_markers(content.trim_end_matches(['\n', '\r']));
-    let fence = "`".repeat((longest_backtick_run(&content) + 1).max(3));
+    let content = defuse_markers(&printable_lines(content));
+    let content = content.trim_end_matches('\n');
+    let fence = "`".repeat((longest_backtick_run(content) + 1).max(3));
     let info: String = info.chars().filter(char::is_ascii_alphanumeric).collect();
     format!("{fence}{info}\n{content}\n{fence}\n")
 }
@@ -131,14 +136,42 @@ pub fn defuse_commands(markdown: &str) -> String {
     out
 }
 
-/// `text` on one line: control characters (line breaks included) become
-/// spaces, and runs of whitespace one space.
+/// `text` on one line: terminal escape sequences and bidirectional
+/// overrides are dropped, other control characters (line breaks included)
+/// become spaces, and runs of whitespace one space.
 fn one_line(text: &str) -> String {
-    let spaced: String = text
+    let spaced: String = without_escapes(text)
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     spaced.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `text` with its lines kept: terminal escape sequences, bidirectional
+/// overrides and control characters other than line feed and tab are
+/// dropped (a colored test run, a `\r` progress bar), so neither a
+/// terminal showing the body nor a reader sees text other than what the
+/// body holds.
+fn printable_lines(text: &str) -> String {
+    without_escapes(text)
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .collect()
+}
+
+/// `text` without ANSI escape sequences (CSI and OSC) and without the
+/// Unicode controls that reorder what is displayed (bidi embeddings,
+/// overrides and isolates).
+fn without_escapes(text: &str) -> String {
+    static ESCAPES: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?)")
+            .expect("a valid pattern")
+    });
+    ESCAPES
+        .replace_all(text, "")
+        .chars()
+        .filter(|c| !matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+        .collect()
 }
 
 /// `text` with every `<!--` broken apart: code shows it as written, but no
@@ -203,6 +236,19 @@ mod tests {
         assert!(out.ends_with("\n`````\n"), "{out}");
         assert!(!out.contains("<!--"), "{out}");
         assert_eq!(fenced("x", "di ff`"), "```diff\nx\n```\n");
+    }
+
+    /// Terminal escapes, carriage returns and bidi overrides do not reach
+    /// a body, in prose, code or a fence; tabs and lines stay in a fence.
+    #[test]
+    fn escapes_and_controls_are_dropped() {
+        let colored = "\u{1b}[31mFAILED\u{1b}[0m test_x\r\n\tat line 3\u{1b}]0;title\u{7}\n";
+        assert_eq!(
+            fenced(colored, "text"),
+            "```text\nFAILED test_x\n\tat line 3\n```\n"
+        );
+        assert_eq!(inline("a\u{202e}cba\u{1b}[1m!"), "acba\\!");
+        assert_eq!(code("x\u{2066}y\u{7}z"), "`xy z`");
     }
 
     /// Logins keep what GitHub allows, and nothing that could mention a
