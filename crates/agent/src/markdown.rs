@@ -8,8 +8,9 @@
 //!
 //! - [`inline`] for prose and titles: one line, Markdown and HTML escaped,
 //!   so it forms no link, image, heading, list, HTML tag or comment, and
-//!   neither mentions (`@team`), autolinks (`https://…`) nor references
-//!   (`#12`) anyone or anything;
+//!   neither mentions (`@team`) nor autolinks (`https://…`) anyone or
+//!   anything (an issue reference, `#12`, stays: it links within the
+//!   repository, as suture's own history lines mean it to);
 //! - [`code`] for an identifier, path or title in a code span, and
 //!   [`fenced`] for output and diffs in a code block: a backtick run longer
 //!   than any in the text, so the text cannot close it;
@@ -32,8 +33,8 @@ const ZWSP: char = '\u{200b}';
 
 /// `text` as one line of Markdown prose that renders as the text and does
 /// nothing else: line breaks and control characters become spaces, runs of
-/// whitespace one space, Markdown and HTML are escaped, and mentions,
-/// autolinks and issue references are broken with a zero-width space.
+/// whitespace one space, Markdown and HTML are escaped, and mentions and
+/// autolinks are broken with a zero-width space.
 pub fn inline(text: &str) -> String {
     let chars: Vec<char> = one_line(text).chars().collect();
     let mut out = String::with_capacity(chars.len() + 8);
@@ -45,12 +46,12 @@ pub fn inline(text: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '!' | '|' | '~' | '#' | '{' | '}' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '!' | '|' | '~' | '{' | '}' => {
                 out.push('\\');
                 out.push(c);
             }
-            // A list item, a setext heading or an ordered list, at the start.
-            '-' | '+' | '=' if at == 0 => {
+            // A heading, a list item or a setext heading, at the start.
+            '#' | '-' | '+' | '=' if at == 0 => {
                 out.push('\\');
                 out.push(c);
             }
@@ -189,14 +190,14 @@ mod tests {
     use super::*;
 
     /// Links, images, HTML, comments, emphasis, headings and list markers
-    /// are escaped; mentions, autolinks and references are broken.
+    /// are escaped; mentions and autolinks are broken.
     #[test]
     fn inline_text_forms_no_markdown() {
         let text = "# T ![i](http://e/x.png) [l](https://e) <b>x</b> @team *e* https://evil.test www.evil.test #12 <!-- suture:incident=1 -->";
         let out = inline(text);
         assert_eq!(
             out,
-            "\\# T \\!\\[i\\]\\(http:\u{200b}//e/x.png\\) \\[l\\]\\(https:\u{200b}//e\\) &lt;b&gt;x&lt;/b&gt; @\u{200b}team \\*e\\* https:\u{200b}//evil.test www\u{200b}.evil.test \\#12 &lt;\\!-- suture:incident=1 --&gt;"
+            "\\# T \\!\\[i\\]\\(http:\u{200b}//e/x.png\\) \\[l\\]\\(https:\u{200b}//e\\) &lt;b&gt;x&lt;/b&gt; @\u{200b}team \\*e\\* https:\u{200b}//evil.test www\u{200b}.evil.test #12 &lt;\\!-- suture:incident=1 --&gt;"
         );
         for active in ["](", "<", "@team", "://", "www.", "<!--"] {
             assert!(!out.contains(active), "{active:?} in {out}");
