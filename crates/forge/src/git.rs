@@ -67,10 +67,31 @@ pub(crate) fn push_fix(
     let reference = format!("refs/heads/{branch}");
     repo.reference(&reference, commit, true, "suture: fix branch")
         .map_err(ForgeError::git(format!("creating {reference}")))?;
-    push(&repo, remote_url, &reference, token, timeouts)?;
+    push(&repo, remote_url, &reference, token, timeouts)
+        .map_err(|error| explain_shallow_refusal(error, repo.is_shallow()))?;
     Ok(PushedCommit {
         sha: commit.to_string(),
     })
+}
+
+/// A remote that refuses a push from a shallow clone for missing objects
+/// lacks the history behind the clone's boundary: the reason says so, and
+/// what mends it (retrying does not).
+fn explain_shallow_refusal(error: ForgeError, shallow_source: bool) -> ForgeError {
+    match error {
+        ForgeError::PushRejected { branch, reason }
+            if shallow_source && (reason.contains("missing") || reason.contains("shallow")) =>
+        {
+            ForgeError::PushRejected {
+                branch,
+                reason: format!(
+                    "{reason} (the repository is a shallow clone and the remote lacks the \
+                     history behind its boundary: deepen or unshallow the clone)"
+                ),
+            }
+        }
+        other => other,
+    }
 }
 
 /// Creates `refs/heads/<branch>` in the bare repository at `remote` at

@@ -261,6 +261,7 @@ async fn a_shallow_push_to_a_remote_without_the_history_is_refused_for_good() {
     match &error {
         ForgeError::PushRejected { reason, .. } => {
             assert!(reason.contains("missing necessary objects"), "{reason}");
+            assert!(reason.contains("shallow clone"), "{reason}");
         }
         other => panic!("expected a rejected push, got {other:?}"),
     }
