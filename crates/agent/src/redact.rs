@@ -24,6 +24,9 @@ use std::sync::LazyLock;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use regex::Regex;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 /// What replaces a secret.
 pub const REDACTED: &str = "[redacted]";
@@ -125,6 +128,27 @@ impl Redactor {
         self.needles.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
+    /// `item` with every string in it redacted, through its serde form: for
+    /// reports built from event text and commit metadata. An item that does
+    /// not round-trip is returned as it was, which no report type does.
+    pub fn redact_all<T: Serialize + DeserializeOwned>(&self, item: T) -> T {
+        let Ok(mut value) = serde_json::to_value(&item) else {
+            return item;
+        };
+        self.redact_json(&mut value);
+        serde_json::from_value(value).unwrap_or(item)
+    }
+
+    /// Every string in `value`, redacted in place.
+    pub fn redact_json(&self, value: &mut Value) {
+        match value {
+            Value::String(text) => *text = self.redact(text),
+            Value::Array(items) => items.iter_mut().for_each(|item| self.redact_json(item)),
+            Value::Object(map) => map.values_mut().for_each(|item| self.redact_json(item)),
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
     /// `text` with every known secret, and everything shaped like one,
     /// replaced by [`REDACTED`].
     pub fn redact(&self, text: &str) -> String {
@@ -205,6 +229,27 @@ mod tests {
     }
 
     /// Secret-named variables are blanked wherever their values appear.
+    /// Every string of a structure is redacted, keys and numbers kept.
+    #[test]
+    fn redacts_every_string_of_a_structure() {
+        let redactor =
+            Redactor::from_vars([("SUTURE_DB_PASSWORD".into(), "hunter2-hunter2".into())]);
+        let value = serde_json::json!({
+            "title": "connect failed: hunter2-hunter2",
+            "frames": [{"line": 3, "context": ["pw = 'hunter2-hunter2'"]}],
+            "ok": true,
+        });
+        let redacted = redactor.redact_all(value);
+        assert_eq!(
+            redacted,
+            serde_json::json!({
+                "title": "connect failed: [redacted]",
+                "frames": [{"line": 3, "context": ["pw = '[redacted]'"]}],
+                "ok": true,
+            })
+        );
+    }
+
     #[test]
     fn secret_values_are_replaced() {
         let text = "token ghs_abcdef123456 and key sk-test-0123456789 in /usr/bin:/bin";

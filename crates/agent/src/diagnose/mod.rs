@@ -92,7 +92,10 @@ pub fn diagnose(
     let evidence = evidence::collect(repo, index, &window, &frames)?;
     let ranking = score::rank(&window, &frames, &evidence, target.reference_time);
     let locations = locations::rank(repo, index, &window, &frames, &ranking, &tip_tree)?;
-    Ok(report::build(
+    let diagnosis = report::build(
         event, &target, &window, &frames, &evidence, ranking, locations, started,
-    ))
+    );
+    // Event text and commit metadata may carry secrets; a diagnosis is
+    // printed, stored and sent, so it leaves here redacted.
+    Ok(crate::redact::Redactor::from_env().redact_all(diagnosis))
 }

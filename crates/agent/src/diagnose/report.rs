@@ -407,4 +407,40 @@ mod tests {
         assert_eq!(complete["window"]["shallow"], false);
         assert_eq!(complete["window"]["note"], serde_json::Value::Null);
     }
+
+    /// Event text and commit metadata reach the diagnosis only redacted: a
+    /// token-shaped secret in the exception's value is gone from the title
+    /// and everything else the diagnosis carries.
+    #[test]
+    fn a_diagnosis_carries_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        history(dir.path());
+        let token = format!("ghp_{}", "A1b2C3d4E5".repeat(4));
+        let (event, _) = domain::event::event_from_value(serde_json::json!({
+            "platform": "python",
+            "exception": {"values": [{
+                "type": "ValueError",
+                "value": format!("login failed with {token}"),
+                "stacktrace": {"frames": [
+                    {"filename": "app.py", "function": "f", "lineno": 3, "in_app": true}
+                ]}
+            }]}
+        }));
+        let repo = Repo::open(dir.path()).unwrap();
+        let diagnosis = diagnose(
+            &repo,
+            &mut CodeIndex::default(),
+            &event,
+            &DiagnoseOptions::default(),
+        )
+        .unwrap();
+        let json = serde_json::to_string(&diagnosis).unwrap();
+        assert!(!json.contains(&token), "{json}");
+        assert!(
+            diagnosis.title.contains("[redacted]"),
+            "{}",
+            diagnosis.title
+        );
+        assert!(!diagnosis.to_markdown().contains(&token));
+    }
 }

@@ -33,6 +33,7 @@ use super::transcript::{
     MAX_RECORDED_ARGUMENT_CHARS, MAX_RECORDED_CHARS, TokenUsage, ToolCallRecord, Transcript,
     TranscriptEntry, truncate,
 };
+use crate::redact::Redactor;
 
 /// Longest tool result sent to the model, in characters; the toolbox bounds
 /// its output already, this holds whatever it returns.
@@ -160,8 +161,13 @@ pub async fn run_agent(
     toolbox: &mut dyn Toolbox,
     transcript: &mut Transcript,
 ) -> AgentOutcome {
+    let mut redactor = Redactor::from_env();
+    if let Some(key) = config.api_key.as_deref() {
+        redactor.add(key);
+    }
     let mut attempt = Attempt {
         config,
+        redactor,
         transcript,
         started: Instant::now(),
         rounds: 0,
@@ -189,6 +195,9 @@ pub async fn run_agent(
 
 struct Attempt<'a> {
     config: &'a LlmConfig,
+    /// The host's secrets, secret shapes and the API key: blanked from
+    /// everything sent to the model or kept in the transcript.
+    redactor: Redactor,
     transcript: &'a mut Transcript,
     started: Instant,
     /// Requests made so far.
@@ -464,14 +473,10 @@ impl Attempt<'_> {
         });
     }
 
-    /// `text` with the API key cut out, wherever it came from.
+    /// `text` with secrets cut out, wherever it came from (the model's
+    /// own replies included: it may echo what it was shown).
     fn redact(&self, text: &str) -> String {
-        match self.config.api_key.as_deref() {
-            // A very short "key" would blank out ordinary text; such a key
-            // protects nothing anyway.
-            Some(key) if key.len() >= 8 && text.contains(key) => text.replace(key, "[redacted]"),
-            _ => text.to_string(),
-        }
+        self.redactor.redact(text)
     }
 }
 
