@@ -2,9 +2,11 @@
 //! every route shares (concurrency cap, request span, metrics).
 //!
 //! CPU work on a body (decompressing, framing, parsing, verifying a
-//! signature) runs off the async runtime through [`AppState::off_runtime`],
-//! at most one job per core at once, so a large body never stalls the
-//! threads that answer health checks and read other requests.
+//! signature) runs off the async runtime through [`AppState::parse`], at
+//! most one job per core at once, so a large body never stalls the threads
+//! that answer health checks and read other requests. A small uncompressed
+//! body (at most [`INLINE_BYTES`]) is parsed in place: the hop to a
+//! blocking thread would cost more than parsing it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,11 +23,15 @@ use store::Store;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
+use crate::body::Body;
 use crate::envelope::EnvelopeLimits;
 use crate::metrics::{Metrics, SignalResult};
 use crate::rate_limit::RateLimiter;
 use crate::writer::Writer;
 use crate::{IngestError, api, sdk, webhooks};
+
+/// The largest uncompressed body parsed on the async runtime.
+pub(crate) const INLINE_BYTES: usize = 64 * 1024;
 
 /// What the endpoints need from the configuration, resolved.
 #[derive(Debug, Clone)]
@@ -115,18 +121,23 @@ impl AppState {
         }
     }
 
-    /// Runs `work` on a blocking thread once a parse slot is free.
-    pub(crate) async fn off_runtime<T: Send + 'static>(
+    /// Runs `work` on `body`: in place when the body is small and not
+    /// compressed, else on a blocking thread once a parse slot is free.
+    pub(crate) async fn parse<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> Result<T, IngestError> + Send + 'static,
+        body: Body,
+        work: impl FnOnce(Body) -> Result<T, IngestError> + Send + 'static,
     ) -> Result<T, IngestError> {
+        if body.is_small(INLINE_BYTES) {
+            return work(body);
+        }
         let _slot = self
             .parse_slots
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| IngestError::ShuttingDown)?;
-        tokio::task::spawn_blocking(work)
+        tokio::task::spawn_blocking(move || work(body))
             .await
             .map_err(IngestError::Internal)?
     }

@@ -170,6 +170,12 @@ impl Body {
         }
     }
 
+    /// Whether the body is not compressed and at most `max` bytes long
+    /// (as read so far).
+    pub fn is_small(&self, max: usize) -> bool {
+        self.encodings.is_empty() && self.raw.len() <= max
+    }
+
     /// Reads the rest of the body off the connection.
     pub async fn read_all(&mut self) -> Result<(), IngestError> {
         while self.read_chunk().await? {}

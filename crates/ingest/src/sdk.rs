@@ -106,7 +106,7 @@ async fn envelope_inner(
     }
     body.read_all().await?;
     let prepared = state
-        .off_runtime(move || {
+        .parse(body, move |body| {
             let Decoded { bytes, mut permit } = body.decode()?;
             let envelope = Envelope::parse_limited(&bytes, &envelope_limits)?;
             // The items are a second copy of the body.
@@ -189,7 +189,7 @@ pub(crate) async fn store(
             RequestBody::new(&headers, body, limits.max_event_bytes, &state.body_budget)?;
         body.read_all().await?;
         let prepared = state
-            .off_runtime(move || {
+            .parse(body, move |body| {
                 let Decoded { bytes, permit } = body.decode()?;
                 crate::json_depth::check(&bytes, limits.max_json_depth)?;
                 let parsed = parse_sdk_event(&bytes)

@@ -54,7 +54,7 @@ async fn receive(
     let headers = headers.clone();
     let max_depth = state.config.limits.max_json_depth;
     let (signal, permit) = state
-        .off_runtime(move || {
+        .parse(body, move |body| {
             let Decoded { bytes, permit } = body.decode()?;
             Ok((build(&headers, &bytes, max_depth)?, permit))
         })

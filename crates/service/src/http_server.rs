@@ -20,15 +20,15 @@
 //! handles) is dropped.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -91,20 +91,64 @@ pub(crate) async fn serve(
     connections.wait().await;
 }
 
-/// Requests in progress on one connection, and a signal when one ends.
-#[derive(Debug, Default)]
+/// Requests in progress on one connection, and when the last one ended:
+/// read by the idle watchdog, which wakes once per idle timeout rather
+/// than on every request.
+#[derive(Debug)]
 struct Activity {
     in_progress: AtomicUsize,
-    ended: Notify,
+    /// Milliseconds since `since` at which the last request ended.
+    last_ended_ms: AtomicU64,
+    since: Instant,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            in_progress: AtomicUsize::new(0),
+            last_ended_ms: AtomicU64::new(0),
+            since: Instant::now(),
+        }
+    }
+
+    /// How long the connection has had no request in progress, if none is.
+    fn idle_for(&self) -> Option<Duration> {
+        if self.in_progress.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let last = Duration::from_millis(self.last_ended_ms.load(Ordering::Acquire));
+        Some(self.since.elapsed().saturating_sub(last))
+    }
 }
 
 /// Counts a request in progress until dropped.
 struct InProgress(Arc<Activity>);
 
+impl InProgress {
+    fn start(activity: &Arc<Activity>) -> InProgress {
+        activity.in_progress.fetch_add(1, Ordering::AcqRel);
+        InProgress(activity.clone())
+    }
+}
+
 impl Drop for InProgress {
     fn drop(&mut self) {
+        let now = self.0.since.elapsed().as_millis() as u64;
+        self.0.last_ended_ms.store(now, Ordering::Release);
         self.0.in_progress.fetch_sub(1, Ordering::AcqRel);
-        self.0.ended.notify_one();
+    }
+}
+
+/// Resolves once `activity` has been idle for `timeout`.
+async fn idle(activity: &Activity, timeout: Duration) {
+    let mut wait = timeout;
+    loop {
+        tokio::time::sleep(wait).await;
+        match activity.idle_for() {
+            Some(idle) if idle >= timeout => return,
+            Some(idle) => wait = timeout - idle,
+            None => wait = timeout,
+        }
     }
 }
 
@@ -115,12 +159,11 @@ async fn serve_connection(
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
-    let activity = Arc::new(Activity::default());
+    let activity = Arc::new(Activity::new());
     let service = {
         let activity = activity.clone();
         hyper::service::service_fn(move |request: Request<Incoming>| {
-            activity.in_progress.fetch_add(1, Ordering::AcqRel);
-            let in_progress = InProgress(activity.clone());
+            let in_progress = InProgress::start(&activity);
             let response = router.clone().oneshot(request.map(axum::body::Body::new));
             async move {
                 let response = response.await;
@@ -136,27 +179,10 @@ async fn serve_connection(
         .keep_alive(true);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
+    let idle = idle(&activity, limits.idle_timeout);
+    tokio::pin!(idle);
     let mut closing = false;
     loop {
-        let idle = async {
-            loop {
-                let ended = activity.ended.notified();
-                if activity.in_progress.load(Ordering::Acquire) == 0 {
-                    // Idle: wait for the timeout, unless a request starts
-                    // and ends meanwhile (which restarts the wait).
-                    tokio::select! {
-                        () = tokio::time::sleep(limits.idle_timeout) => {
-                            if activity.in_progress.load(Ordering::Acquire) == 0 {
-                                return;
-                            }
-                        }
-                        () = ended => {}
-                    }
-                } else {
-                    ended.await;
-                }
-            }
-        };
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(error) = result {
@@ -168,7 +194,7 @@ async fn serve_connection(
                 closing = true;
                 connection.as_mut().graceful_shutdown();
             }
-            () = idle, if !closing => {
+            () = &mut idle, if !closing => {
                 closing = true;
                 connection.as_mut().graceful_shutdown();
             }
