@@ -81,7 +81,4 @@ pub enum ServiceError {
         #[source]
         source: std::io::Error,
     },
-    /// The HTTP server failed.
-    #[error("serving http")]
-    Serve(#[source] std::io::Error),
 }
