@@ -616,7 +616,10 @@ impl Config {
                 "server.header_read_timeout_seconds",
                 self.server.header_read_timeout_seconds,
             ),
-            ("server.idle_timeout_seconds", self.server.idle_timeout_seconds),
+            (
+                "server.idle_timeout_seconds",
+                self.server.idle_timeout_seconds,
+            ),
             ("server.max_connections", self.server.max_connections as u64),
             (
                 "limits.max_envelope_items",
