@@ -70,9 +70,10 @@ fn real_sdk_reports_to_serve(db: Db) {
             .starts_with("exception:")
     );
     assert_eq!(crash["count"], 1);
-    // No repository is configured: the pipeline says so and ends.
+    // No repository is configured: the pipeline says so and ends. The
+    // incident says so inside the job, just before the job is recorded done.
     let detail = serve.wait_json(&format!("/api/incidents/{}", crash["id"]), PATIENCE, |i| {
-        i["state"] == "no_repo"
+        i["state"] == "no_repo" && i["jobs"][0]["state"] != "running"
     });
     assert_eq!(detail["jobs"][0]["state"], "done");
     let store = home.store();
