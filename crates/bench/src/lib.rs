@@ -2,7 +2,7 @@
 //! asserts a time, because a loaded machine makes any limit flaky.
 //!
 //! - [`diagnose`]: indexing and diagnosis on a synthetic repository of
-//!   production size (built by [`workload`]), against `git blame`;
+//!   production size (built by `workload`), against `git blame`;
 //! - [`ingest`]: load on a real `suture serve` over HTTP.
 //!
 //! The benchmarks are tools, not the product: they may spawn processes

@@ -4,7 +4,7 @@
 //! Sentry and PagerDuty clients the close step resolves incidents with.
 //!
 //! The local forge keeps its records as one document in the store
-//! ([`StoreRecords`]), so the service and `suture pr …` in another process
+//! (`StoreRecords`), so the service and `suture pr …` in another process
 //! see the same pull requests, on SQLite and PostgreSQL alike.
 
 use std::collections::HashMap;

@@ -2,13 +2,13 @@
 //! it), starts the HTTP surface (`ingest`), the batched writer and the
 //! workers, announces where senders should point, and drains on shutdown.
 //!
-//! The workers ([`worker`]) lease jobs from the store and run them by kind:
-//! a round of an incident ([`pipeline`]: diagnose → heal → [`propose`]), a
-//! forge event ([`forge_events`]: a merge, a close, a `/suture` command),
-//! or the verification of a merged fix ([`verify`]). [`forges`] builds each
+//! The workers (`worker`) lease jobs from the store and run them by kind:
+//! a round of an incident (`pipeline`: diagnose → heal → `propose`), a
+//! forge event (`forge_events`: a merge, a close, a `/suture` command),
+//! or the verification of a merged fix (`verify`). [`forges`] builds each
 //! repository's forge and the upstream clients once, from the config.
 //!
-//! HTTP is served by [`http_server`]: HTTP/1.1 with a header read timeout,
+//! HTTP is served by `http_server`: HTTP/1.1 with a header read timeout,
 //! an idle timeout and a connection cap (`[server]`).
 //!
 //! Shutdown, when the token is cancelled: the listener stops accepting and
