@@ -272,6 +272,16 @@ mod tests {
         })
     }
 
+    /// The next job, leased by worker `w` for a minute.
+    async fn lease(pipeline: &Pipeline) -> LeasedJob {
+        pipeline
+            .store
+            .lease_job("w", chrono::Utc::now() + chrono::Duration::seconds(60))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
     async fn timeline(pipeline: &Pipeline) -> Vec<String> {
         let entries = pipeline.store.timeline(1).await.unwrap();
         entries.into_iter().map(|entry| entry.message).collect()
@@ -289,11 +299,7 @@ mod tests {
             let expired = chrono::Utc::now() - chrono::Duration::seconds(1);
             store.lease_job(owner, expired).await.unwrap().unwrap();
         }
-        let job = store
-            .lease_job("w", chrono::Utc::now() + chrono::Duration::seconds(60))
-            .await
-            .unwrap()
-            .unwrap();
+        let job = lease(&pipeline).await;
         assert_eq!(job.attempt, 3);
         run_job(&pipeline, "w", job, &CancellationToken::new()).await;
         assert_eq!(
@@ -317,12 +323,7 @@ mod tests {
     async fn an_incident_without_a_repository_ends_its_job() {
         let dir = tempfile::tempdir().unwrap();
         let pipeline = pipeline_with_one_job(dir.path(), |_| {}).await;
-        let job = pipeline
-            .store
-            .lease_job("w", chrono::Utc::now() + chrono::Duration::seconds(60))
-            .await
-            .unwrap()
-            .unwrap();
+        let job = lease(&pipeline).await;
         run_job(&pipeline, "w", job, &CancellationToken::new()).await;
         assert_eq!(
             pipeline.store.job_counts().await.unwrap(),
@@ -353,12 +354,7 @@ mod tests {
             });
         })
         .await;
-        let job = pipeline
-            .store
-            .lease_job("w", chrono::Utc::now() + chrono::Duration::seconds(60))
-            .await
-            .unwrap()
-            .unwrap();
+        let job = lease(&pipeline).await;
         run_job(&pipeline, "w", job, &CancellationToken::new()).await;
         assert_eq!(
             pipeline.store.job_counts().await.unwrap(),
@@ -398,12 +394,7 @@ mod tests {
             step: Step::Diagnose,
             until: PauseUntil::Released(Arc::new(tokio::sync::Notify::new())),
         });
-        let job = pipeline
-            .store
-            .lease_job("w", chrono::Utc::now() + chrono::Duration::seconds(60))
-            .await
-            .unwrap()
-            .unwrap();
+        let job = lease(&pipeline).await;
         let shutdown = CancellationToken::new();
         let running = tokio::spawn({
             let (pipeline, shutdown) = (pipeline.clone(), shutdown.clone());
