@@ -162,6 +162,45 @@ fn local_loop_postgres() {
     local_loop(Db::Postgres);
 }
 
+/// An event that names no release arrives during the quiet window: it is
+/// counted and shown, but does not fail the fix (anyone holding the DSN's
+/// public key could send one), and the incident is resolved at the
+/// window's end.
+#[test]
+fn an_unreleased_event_does_not_fail_the_fix() {
+    let (repo, _) = inventory();
+    let mut home = ServeHome::new(Db::Sqlite, "");
+    home.config = format!(
+        "[store]\ndata_dir = \"{}\"\n\
+         [queue]\npoll_millis = 100\nbackoff_seconds = 1\n[verify]\nquiet_seconds = 8\n\
+         [[repos]]\nname = \"inventory\"\npath = \"{}\"\ntest_command = \"{}\"\ndays = 30\n",
+        home.data_dir().display(),
+        repo.path().display(),
+        test_command()
+    );
+    let serve = home.start(&[("SUTURE_LLM_BASE_URL", "")]);
+    report_crash(&serve.dsn, repo.path(), "main.py", "1.0.0");
+    let proposed = settled(&serve, &["proposed", "unfixed"]);
+    assert_eq!(proposed["state"], "proposed", "{proposed:#}");
+    let number = proposed["fixes"][0]["pr_number"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    ok(pr(&home, &["merge", &number]));
+    serve.wait_json("/api/incidents/1", PATIENCE, |incident| {
+        incident["state"] == "verifying"
+    });
+    report_crash(&serve.dsn, repo.path(), "main.py", "");
+    let resolved = settled(&serve, &["resolved", "regressed"]);
+    assert_eq!(resolved["state"], "resolved", "{resolved:#}");
+    assert_eq!(resolved["fixes"][0]["state"], "held");
+    let note = resolved["fixes"][0]["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("1 event(s) without a release did not count"),
+        "{note}"
+    );
+}
+
 /// A repository with the default local forge and `extra` repo keys.
 fn local_home(repo: &tests::ScriptedRepo, extra: &str) -> ServeHome {
     let mut home = ServeHome::new(Db::Sqlite, "");

@@ -4,6 +4,9 @@ reports to Sentry (here: to a running `suture serve`).
 
 Usage: report_crash.py DSN PROGRAM RELEASE
 
+An empty RELEASE sends an event without one (the SDK would otherwise fill
+it in, e.g. from the current git commit).
+
 Prints the reported event's id. The program's uncaught exception is
 reported with capture_exception, as the SDK's excepthook integration would.
 """
@@ -15,11 +18,17 @@ import sys
 import sentry_sdk
 
 
+def _without_release(event, _hint):
+    event.pop("release", None)
+    return event
+
+
 def main():
     dsn, program, release = sys.argv[1], sys.argv[2], sys.argv[3]
     sentry_sdk.init(
         dsn=dsn,
-        release=release,
+        release=release or None,
+        before_send=None if release else _without_release,
         environment="production",
         default_integrations=False,
     )

@@ -237,6 +237,11 @@ config_section! {
         /// not recur (on a release other than those it broke) for the fix to
         /// count as held and the incident to be closed.
         quiet_seconds: u64 = 3600,
+        /// Whether an event that names no release fails a fix during the
+        /// quiet window. Off, such events are counted and shown but do not
+        /// count: they cannot tell old code from new, and anyone holding
+        /// the DSN's public key could send one.
+        count_unreleased: bool = false,
     }
 }
 

@@ -4,10 +4,12 @@
 //! sends it back to wait for the window's end.
 //!
 //! A recurrence is an event of the incident received after the merge on a
-//! release other than those the error was seen on before the merge (an
-//! event without a release counts: nothing shows it ran old code). Old
+//! release other than those the error was seen on before the merge. Old
 //! releases still serving traffic during a rollout do not count against
-//! the fix.
+//! the fix. An event that names no release does not count either (unless
+//! `verify.count_unreleased`): it cannot tell old code from new, and
+//! anyone holding the DSN's public key could send one to fail a good fix;
+//! such events are counted and shown in the summary.
 //!
 //! Held → the tracking issue is closed as completed with a summary, and the
 //! Sentry issue or PagerDuty incident the error came from is resolved.
@@ -48,15 +50,30 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
         return Ok(());
     }
     let merged_at = attempt.merged_at.unwrap_or(attempt.updated_at);
-    let recurrences = store
-        .event_signals(
-            incident.id,
-            merged_at,
-            &attempt.releases_before,
-            MAX_RECURRENCES,
-        )
-        .await?;
-    let quiet = ctx.config().verify.quiet_seconds;
+    let verify = &ctx.config().verify;
+    let (recurrences, unreleased) = if verify.count_unreleased {
+        let recurrences = store
+            .event_signals(
+                incident.id,
+                merged_at,
+                &attempt.releases_before,
+                MAX_RECURRENCES,
+            )
+            .await?;
+        (recurrences, 0)
+    } else {
+        let recurrences = store
+            .released_event_signals(
+                incident.id,
+                merged_at,
+                &attempt.releases_before,
+                MAX_RECURRENCES,
+            )
+            .await?;
+        let unreleased = store.unreleased_event_count(incident.id, merged_at).await?;
+        (recurrences, unreleased)
+    };
+    let quiet = verify.quiet_seconds;
     // Woken early by an event that does not count (an old release still
     // reporting): the window is not over yet.
     if let Some(until) = attempt.verify_until
@@ -66,7 +83,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
         return Err(Stop::Reschedule(until));
     }
     if recurrences.is_empty() {
-        let summary = held_summary(&incident, &attempt, quiet);
+        let summary = held_summary(&incident, &attempt, quiet, unreleased);
         once(ctx, Step::CloseIssue, async {
             match attempt.tracking_issue {
                 Some(number) => {
@@ -80,7 +97,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
         let resolved = once(ctx, Step::ResolveUpstream, resolve_upstream(ctx, &incident)).await?;
         attempt.state = AttemptState::Held;
         attempt.closed_at = Some(chrono::Utc::now());
-        attempt.note = Some(format!("no recurrence in the {quiet} s after the merge"));
+        attempt.note = Some(format!(
+            "no recurrence in the {quiet} s after the merge{}",
+            unreleased_phrase(unreleased)
+        ));
         store.save_attempt(&attempt).await?;
         let upstream = resolved
             .get("resolved")
@@ -92,7 +112,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
                 incident.id,
                 IncidentState::Resolved,
                 &format!(
-                    "the fix held: no recurrence in the {quiet} s after the merge; tracking issue closed{upstream}"
+                    "the fix held: no recurrence in the {quiet} s after the merge{}; tracking issue closed{upstream}",
+                    unreleased_phrase(unreleased)
                 ),
                 Some(&resolved),
             )
@@ -316,7 +337,15 @@ async fn sentry_issue_of_event(
         })
 }
 
-fn held_summary(incident: &Incident, attempt: &FixAttempt, quiet: u64) -> String {
+/// ` (N events without a release did not count)`, or nothing.
+fn unreleased_phrase(unreleased: i64) -> String {
+    match unreleased {
+        0 => String::new(),
+        n => format!(" ({n} event(s) without a release did not count)"),
+    }
+}
+
+fn held_summary(incident: &Incident, attempt: &FixAttempt, quiet: u64, unreleased: i64) -> String {
     let pr = attempt
         .pr_number
         .map(|number| format!(" in #{number}"))
@@ -330,9 +359,10 @@ fn held_summary(incident: &Incident, attempt: &FixAttempt, quiet: u64) -> String
         .take(200)
         .collect();
     format!(
-        "The fix{pr} held: {} did not recur in the {quiet} s after the merge. \
+        "The fix{pr} held: {} did not recur in the {quiet} s after the merge{}. \
          suture is closing this issue.",
-        agent::markdown::code(&title)
+        agent::markdown::code(&title),
+        unreleased_phrase(unreleased)
     )
 }
 

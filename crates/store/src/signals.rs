@@ -741,6 +741,55 @@ impl Store {
         except_releases: &[String],
         limit: i64,
     ) -> Result<Vec<StoredSignal>, StoreError> {
+        self.events_after(incident_id, after, except_releases, true, limit)
+            .await
+    }
+
+    /// As [`Store::event_signals`], but only events that name a release:
+    /// an event without one cannot tell old code from new, so by default it
+    /// does not fail a fix (anyone holding the DSN key could send one).
+    pub async fn released_event_signals(
+        &self,
+        incident_id: i64,
+        after: DateTime<Utc>,
+        except_releases: &[String],
+        limit: i64,
+    ) -> Result<Vec<StoredSignal>, StoreError> {
+        self.events_after(incident_id, after, except_releases, false, limit)
+            .await
+    }
+
+    /// How many of incident `incident_id`'s events received after `after`
+    /// name no release: shown when they did not count.
+    pub async fn unreleased_event_count(
+        &self,
+        incident_id: i64,
+        after: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        dispatch!(self, pool => {
+            Ok(sqlx::query_scalar(
+                "SELECT COUNT(*) FROM signals WHERE incident_id = $1 AND has_event = 1 \
+                 AND received_at > $2 AND release IS NULL",
+            )
+            .bind(incident_id)
+            .bind(millis(after))
+            .fetch_one(pool)
+            .await?)
+        })
+    }
+
+    /// The query behind [`Store::event_signals`] and
+    /// [`Store::released_event_signals`]: the filter is in SQL, before the
+    /// limit, so a storm of events that do not count cannot hide one that
+    /// does.
+    async fn events_after(
+        &self,
+        incident_id: i64,
+        after: DateTime<Utc>,
+        except_releases: &[String],
+        unreleased: bool,
+        limit: i64,
+    ) -> Result<Vec<StoredSignal>, StoreError> {
         dispatch!(self, pool => {
             let mut query = sqlx::QueryBuilder::new(format!(
                 "SELECT {SIGNAL_COLUMNS} FROM signals WHERE has_event = 1 AND incident_id = "
@@ -748,6 +797,9 @@ impl Store {
             query.push_bind(incident_id);
             query.push(" AND received_at > ");
             query.push_bind(millis(after));
+            if !unreleased {
+                query.push(" AND release IS NOT NULL");
+            }
             if !except_releases.is_empty() {
                 query.push(" AND (release IS NULL OR release NOT IN (");
                 let mut releases = query.separated(", ");

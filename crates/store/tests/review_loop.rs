@@ -38,6 +38,7 @@ on_both!(
     record_attempt_is_idempotent_per_round,
     attempts_save_and_are_found,
     event_signals_respect_the_window,
+    released_events_leave_out_those_without_a_release,
     document_updates_serialise,
     document_edit_can_decline_or_fail,
     an_event_for_a_resolved_incident_regresses_it,
@@ -816,4 +817,46 @@ async fn sqlite_upgrades_from_the_first_schema() {
 #[tokio::test]
 async fn postgres_upgrades_from_the_first_schema() {
     upgrades_from_the_first_schema(&testing::fresh_postgres_url().await).await;
+}
+
+/// Recurrences that must name a release: events without one are left out
+/// before the limit (a storm of them hides no released one) and counted.
+async fn released_events_leave_out_those_without_a_release(store: Store) {
+    let t0 = millis_now() - Duration::minutes(10);
+    let at = |key: &str, offset: i64, release: Option<&str>| NewSignal {
+        received_at: t0 + Duration::seconds(offset),
+        release: release.map(str::to_owned),
+        ..signal("sentry_sdk", key, Some("f"), true)
+    };
+    let mut signals: Vec<NewSignal> = (0..5).map(|n| at(&format!("bare-{n}"), n, None)).collect();
+    signals.push(at("old", 6, Some("1.0")));
+    signals.push(at("new", 7, Some("2.0")));
+    store.commit_signals(&signals).await.unwrap();
+    let incident = store.list_incidents(10).await.unwrap()[0].id;
+    let before_all = t0 - Duration::seconds(1);
+    let released = store
+        .released_event_signals(incident, before_all, &["1.0".to_owned()], 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        released
+            .iter()
+            .map(|s| s.dedup_key.as_str())
+            .collect::<Vec<_>>(),
+        ["new"]
+    );
+    assert_eq!(
+        store
+            .unreleased_event_count(incident, before_all)
+            .await
+            .unwrap(),
+        5
+    );
+    assert_eq!(
+        store
+            .unreleased_event_count(incident, t0 + Duration::seconds(2))
+            .await
+            .unwrap(),
+        2
+    );
 }
