@@ -231,13 +231,11 @@ impl Ctx<'_> {
             work.await
         };
         let finished = finished.instrument(tracing::info_span!("step", step = name));
-        tokio::pin!(finished);
-        let result = tokio::select! {
-            result = &mut finished => result,
-            () = async { self.shutdown.cancelled().await; tokio::time::sleep(drain).await } => {
-                self.pipeline.metrics.job_step(name, "interrupted", started.elapsed());
-                return Err(Stop::Shutdown);
-            }
+        let Some(result) = within_drain(finished, self.shutdown, drain).await else {
+            self.pipeline
+                .metrics
+                .job_step(name, "interrupted", started.elapsed());
+            return Err(Stop::Shutdown);
         };
         self.pipeline
             .metrics
@@ -307,6 +305,20 @@ impl Ctx<'_> {
     }
 }
 
+/// Runs `work` to its end, unless `shutdown` is cancelled and `drain` then
+/// passes first: a step under way gets the drain time to finish, and is
+/// given up (None) after it.
+async fn within_drain<T>(
+    work: impl Future<Output = T>,
+    shutdown: &CancellationToken,
+    drain: Duration,
+) -> Option<T> {
+    tokio::select! {
+        result = work => Some(result),
+        () = async { shutdown.cancelled().await; tokio::time::sleep(drain).await } => None,
+    }
+}
+
 /// Runs blocking work (git, tree-sitter, the sandbox) off the async threads.
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, Cause> + Send + 'static,
@@ -315,4 +327,52 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .await
         .unwrap_or_else(|error| Err(Cause::Panicked(error.to_string())))
         .map_err(Stop::Failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On shutdown a step keeps running for exactly the drain time, then
+    /// is given up; one that ends within it keeps its result. The clock is
+    /// paused: the drain is measured in virtual time, not waited for.
+    #[tokio::test(start_paused = true)]
+    async fn a_step_gets_the_drain_time_after_shutdown() {
+        let drain = Duration::from_secs(30);
+        let shutdown = CancellationToken::new();
+        let begun = tokio::time::Instant::now();
+        let stuck = within_drain(std::future::pending::<()>(), &shutdown, drain);
+        let cancel = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            shutdown.cancel();
+        };
+        let (given_up, ()) = tokio::join!(stuck, cancel);
+        assert_eq!(given_up, None);
+        assert_eq!(begun.elapsed(), Duration::from_secs(35));
+
+        let shutdown = CancellationToken::new();
+        shutdown.cancel();
+        let begun = tokio::time::Instant::now();
+        let quick = async {
+            tokio::time::sleep(Duration::from_secs(29)).await;
+            "finished"
+        };
+        assert_eq!(
+            within_drain(quick, &shutdown, drain).await,
+            Some("finished")
+        );
+        assert_eq!(begun.elapsed(), Duration::from_secs(29));
+    }
+
+    /// Without a shutdown, the drain never cuts a step short, however long
+    /// it takes.
+    #[tokio::test(start_paused = true)]
+    async fn without_shutdown_a_step_runs_to_its_end() {
+        let shutdown = CancellationToken::new();
+        let long = async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            7
+        };
+        assert_eq!(within_drain(long, &shutdown, Duration::ZERO).await, Some(7));
+    }
 }
