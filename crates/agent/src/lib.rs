@@ -9,3 +9,4 @@ pub mod heal;
 pub mod llm;
 pub mod markdown;
 pub mod redact;
+pub mod reproduce;
