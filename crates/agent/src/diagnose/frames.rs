@@ -56,7 +56,12 @@ pub(crate) struct ResolvedFrame {
     /// 0 for the raised exception, 1.. for its causes.
     pub(crate) chain: usize,
     pub(crate) function: Option<String>,
+    pub(crate) module: Option<String>,
     pub(crate) line: Option<u32>,
+    /// The SDK's source line, capped.
+    pub(crate) context_line: Option<String>,
+    /// The SDK's local variables, capped.
+    pub(crate) vars: Option<serde_json::Map<String, serde_json::Value>>,
     pub(crate) outcome: MapOutcome,
     /// What the SDK said about in-app, for the report.
     pub(crate) sdk_in_app: Option<bool>,
@@ -129,7 +134,10 @@ pub(crate) fn resolve(
             index: frame_index,
             chain,
             function: frame.function.clone(),
+            module: frame.module.clone(),
             line: frame.lineno,
+            context_line: super::locals::context_line(frame),
+            vars: super::locals::vars(frame),
             outcome,
             sdk_in_app: frame.in_app,
             symbol: None,

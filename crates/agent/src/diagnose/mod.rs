@@ -10,6 +10,7 @@
 
 mod evidence;
 mod frames;
+pub mod locals;
 mod locations;
 mod markdown;
 mod report;

@@ -106,6 +106,18 @@ pub struct FrameReport {
     pub symbol: Option<String>,
     /// The function name as reported by the event.
     pub function: Option<String>,
+    /// The module as reported by the event (`httpie.sessions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    /// The frame's source line as the SDK sent it (capped); untrusted
+    /// text, shown and never executed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_line: Option<String>,
+    /// The frame's local variables as the SDK sent them (capped, see
+    /// [`crate::diagnose::locals`]); untrusted data. A replay test reads its
+    /// arguments from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vars: Option<serde_json::Map<String, serde_json::Value>>,
     /// Whether the frame maps to a repository file.
     pub in_app: bool,
     /// The SDK's own in-app flag, when it sent one.
@@ -291,6 +303,9 @@ fn frame_report(frame: &ResolvedFrame, blame: Option<LineOrigin>) -> FrameReport
         line: frame.line,
         symbol: frame.symbol.as_ref().map(|s| s.qualified_name.clone()),
         function: frame.function.clone(),
+        module: frame.module.clone(),
+        context_line: frame.context_line.clone(),
+        vars: frame.vars.clone(),
         in_app: frame.in_app(),
         sdk_in_app: frame.sdk_in_app,
         mapping,
