@@ -7,6 +7,11 @@
 //! [`FileSymbols`]; [`CodeIndex`] caches those by git blob id, so moving to a
 //! new commit re-parses only the blobs that changed.
 //!
+//! Reproduction asks one more thing of a symbol: how to call it. Python and
+//! JS/TS symbols carry their parameters, decorators, `async`/`static` and a
+//! class's bases (see [`Symbol::params`]), so a replay test can be written
+//! from the index at the deployed revision without reading the source again.
+//!
 //! Layout: `language` picks a grammar from a path, `lang/` holds one table per
 //! grammar family (what declares a symbol, what is a call), `parse` is the one
 //! walker over any grammar, `symbol` the language-neutral result, `select`
@@ -29,4 +34,4 @@ pub use code_index::{CodeIndex, IndexError, IndexStats};
 pub use language::Language;
 pub use parse::parse_symbols;
 pub use select::MAX_BLOB_BYTES;
-pub use symbol::{FileSymbols, Symbol, SymbolKind};
+pub use symbol::{FileSymbols, Param, ParamKind, Symbol, SymbolKind};

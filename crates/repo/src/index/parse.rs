@@ -5,6 +5,9 @@
 //! and a call is credited to the innermost open symbol, which is how calls in a
 //! nested function stay out of its parent's list. The walk is iterative, so
 //! deeply nested generated code cannot overflow a rayon worker's stack.
+//! How a symbol is called (parameters, decorators, bases) is read by the
+//! language from the declaring node's header when it opens, not by a second
+//! pass.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -130,6 +133,11 @@ fn symbol(
         end_line: line_number(last_row(start, node.end_position())),
         parent,
         calls: Vec::new(),
+        params: definition.params,
+        decorators: definition.decorators,
+        is_async: definition.is_async,
+        is_static: definition.is_static,
+        bases: definition.bases,
     }
 }
 

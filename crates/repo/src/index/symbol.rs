@@ -3,6 +3,16 @@
 //! Diagnosis asks two questions of a file: "which function holds line N of this
 //! frame?" and "where is the function called X?". Both are answered here from a
 //! flat, source-ordered list, so the type stays cheap to cache and to serialise.
+//!
+//! A third question comes from reproduction: "how is this function called?".
+//! A replay test calls the crash function with the frame's local variables,
+//! so a symbol also carries its declared parameters (kind, order, whether
+//! they may be omitted), its Python decorators (a `staticmethod` takes no
+//! `self`), whether it is `async` (it must be awaited) or a JS `static`
+//! member, and a class's bases. These are read from the declaration's own
+//! nodes only, never from the body, so they cost nothing on the walk. Every
+//! new field is `#[serde(default)]`: a `Symbol` serialised before they
+//! existed still loads.
 
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +75,38 @@ impl std::fmt::Display for SymbolKind {
     }
 }
 
+/// How an argument binds to a declared parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamKind {
+    /// By position or (in Python) by name: `a`, JS `a`.
+    Positional,
+    /// By position only: Python parameters before a `/`.
+    PositionalOnly,
+    /// By name only: Python parameters after `*` or `*args`.
+    KeywordOnly,
+    /// Collects the remaining positional arguments: Python `*args`, JS `...rest`.
+    VarPositional,
+    /// Collects the remaining keyword arguments: Python `**kwargs`.
+    VarKeyword,
+    /// A destructuring pattern taking one positional argument (JS `{x, y}`,
+    /// `[a, b]`, a Python 2 tuple parameter); its name is its source text.
+    Pattern,
+}
+
+/// One declared parameter of a function or method.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Param {
+    /// The name as written, without `*`, `**` or `...`; for a
+    /// [`ParamKind::Pattern`], the pattern's source text.
+    pub name: String,
+    /// How arguments bind to it.
+    pub kind: ParamKind,
+    /// The caller may omit it: it has a default value, or it is a TS optional
+    /// parameter (`a?: T`).
+    pub has_default: bool,
+}
+
 /// One declaration in a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Symbol {
@@ -91,6 +133,30 @@ pub struct Symbol {
     /// anonymous closures and lambdas count for the function they are written in,
     /// since that is usually where they run. Empty for other kinds.
     pub calls: Vec<String>,
+    /// For functions and methods in Python and JavaScript/TypeScript: the
+    /// declared parameters in declaration order. Python's `self`/`cls` are listed
+    /// as written and a bare `*` or `/` is a marker, not a parameter; a TS
+    /// `this:` parameter is a type annotation, not an argument, and is left out.
+    /// Empty for other kinds and other languages, and for a parameterless function.
+    #[serde(default)]
+    pub params: Vec<Param>,
+    /// Python functions, methods and classes: each decorator's dotted name
+    /// without its call arguments (`@app.route("/x")` gives `app.route`), in
+    /// source order. Empty elsewhere.
+    #[serde(default)]
+    pub decorators: Vec<String>,
+    /// A Python `async def`, or a JS/TS `async` function, method or arrow.
+    #[serde(default)]
+    pub is_async: bool,
+    /// A JS/TS `static` class member. Always false in Python, where a
+    /// `staticmethod` or `classmethod` decorator says it.
+    #[serde(default)]
+    pub is_static: bool,
+    /// Classes: the source text of each superclass expression in Python
+    /// (keyword arguments such as `metaclass=` left out), or of the `extends`
+    /// expression in JS/TS (type arguments and `implements` left out).
+    #[serde(default)]
+    pub bases: Vec<String>,
 }
 
 impl Symbol {

@@ -5,10 +5,15 @@
 //! symbol, and what is it called?" and "is it a call, and to what simple
 //! name?". Everything else (scopes, qualified names, line ranges, which symbol
 //! owns a call) is the walker's, so adding a language never touches it.
+//!
+//! A definition may also describe how it is called (parameters, decorators,
+//! `async`, `static`, bases). A language reads those from the declaring node's
+//! own children (its parameter list, its decorators, its heritage clause), a
+//! walk bounded by the declaration's header, never its body.
 
 use tree_sitter::Node;
 
-use super::SymbolKind;
+use super::{Param, SymbolKind};
 
 pub(super) mod ecmascript;
 pub(super) mod go;
@@ -37,6 +42,16 @@ pub(super) struct Definition<'tree> {
     /// The node the symbol's first line comes from, when it is not the declaring
     /// node itself: a decorator, attribute or `export` wrapping it.
     pub(super) first: Option<Node<'tree>>,
+    /// Declared parameters, for functions and methods.
+    pub(super) params: Vec<Param>,
+    /// Decorator names, for Python definitions.
+    pub(super) decorators: Vec<String>,
+    /// An `async` function, method or arrow.
+    pub(super) is_async: bool,
+    /// A JS/TS `static` class member.
+    pub(super) is_static: bool,
+    /// Superclass expressions, for classes.
+    pub(super) bases: Vec<String>,
 }
 
 impl<'tree> Definition<'tree> {
@@ -46,6 +61,11 @@ impl<'tree> Definition<'tree> {
             name: name.into(),
             receiver: None,
             first: None,
+            params: Vec::new(),
+            decorators: Vec::new(),
+            is_async: false,
+            is_static: false,
+            bases: Vec::new(),
         }
     }
 
@@ -53,6 +73,15 @@ impl<'tree> Definition<'tree> {
         self.first = Some(first);
         self
     }
+}
+
+/// Whether `node` has the anonymous keyword token `keyword` (`async`,
+/// `static`) as a direct child. Named children are skipped, so a parameter or
+/// property that happens to be called `async` does not count.
+fn has_keyword(node: Node<'_>, keyword: &str) -> bool {
+    let mut cursor = node.walk();
+    node.children(&mut cursor)
+        .any(|child| !child.is_named() && child.kind() == keyword)
 }
 
 /// The source text of `node`. Lossy because a file with a stray invalid byte

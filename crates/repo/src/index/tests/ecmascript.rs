@@ -2,8 +2,8 @@
 
 use expect_test::expect;
 
-use super::check;
-use crate::index::Language;
+use super::{check, check_signatures};
+use crate::index::{Language, ParamKind, parse_symbols};
 
 /// Class methods qualify by class; `this.x()` and `new X()` are calls.
 #[test]
@@ -256,4 +256,160 @@ fn broken_syntax_keeps_symbols() {
               method Api.close 5-5
         "#]],
     );
+}
+
+/// Positional, defaulted, rest and destructured parameters, in order; a
+/// pattern is named by its source text.
+#[test]
+fn js_parameter_kinds() {
+    check_signatures(
+        Language::JavaScript,
+        r#"
+        function f(a, b = 1, ...rest, {x, y}) {}
+        function g([first, ...others], {key} = {}, ...[head]) {}
+        function none() {}
+        "#,
+        expect![[r#"
+            function f (a:positional, b:positional=, rest:var_positional, {x, y}:pattern)
+            function g ([first, ...others]:pattern, {key}:pattern=, [head]:var_positional)
+            function none ()
+        "#]],
+    );
+}
+
+/// Functions bound to names take their parameters and `async` from the
+/// function value: arrows with and without parentheses, function expressions,
+/// CommonJS assignments.
+#[test]
+fn js_bound_functions() {
+    check_signatures(
+        Language::JavaScript,
+        r#"
+        export const handler = async (event, context = {}) => {};
+        const square = x => x * x;
+        const later = async x => x;
+        const named = async => async;
+        const legacy = function (a, b) {};
+        module.exports.connect = async function (url, ...options) {};
+        "#,
+        expect![[r#"
+            function handler async (event:positional, context:positional=)
+            function square (x:positional)
+            function later async (x:positional)
+            function named (async:positional)
+            function legacy (a:positional, b:positional)
+            function connect async (url:positional, options:var_positional)
+        "#]],
+    );
+}
+
+/// Class methods, `static` members (methods and fields holding arrows),
+/// async and generator methods; `extends` gives the base.
+#[test]
+fn js_class_members() {
+    check_signatures(
+        Language::JavaScript,
+        r#"
+        class Store extends mixin(Base, Events) {
+          constructor(db, { cache = true } = {}) {}
+          static async create(options) {}
+          static handler = async (evt) => {};
+          onClick = (e) => {};
+          async *stream(from, to = Infinity) {}
+          static() {}
+          get size() {}
+        }
+        const Anonymous = class extends Store {};
+        class Plain {}
+        "#,
+        expect![[r#"
+            class Store bases=[mixin(Base, Events)]
+            method Store.constructor (db:positional, { cache = true }:pattern=)
+            method Store.create async static (options:positional)
+            method Store.handler async static (evt:positional)
+            method Store.onClick (e:positional)
+            method Store.stream async (from:positional, to:positional=)
+            method Store.static ()
+            method Store.size ()
+            class Anonymous bases=[Store]
+            class Plain
+        "#]],
+    );
+}
+
+/// TS: typed, optional (`?`) and defaulted parameters; `this:` is not an
+/// argument; constructor parameter properties keep their names.
+#[test]
+fn ts_parameters() {
+    check_signatures(
+        Language::TypeScript,
+        r#"
+        export function find(id: string, limit?: number, offset: number = 0, ...tags: string[]): void {}
+        function onClick(this: HTMLElement, event: MouseEvent) {}
+        class Repo<T> extends Base<T> implements Store<T>, Disposable {
+          constructor(private readonly db: Db, public name?: string) {}
+          static async open({ url }: Options, retries = 3): Promise<Repo<T>> {}
+          abstract close(force?: boolean): void;
+        }
+        abstract class Job extends mixin(A, B) {
+          abstract run(input: unknown): Promise<void>;
+        }
+        interface Reader {
+          read(buffer: Uint8Array, offset?: number): number;
+        }
+        "#,
+        expect![[r#"
+            function find (id:positional, limit:positional=, offset:positional=, tags:var_positional)
+            function onClick (event:positional)
+            class Repo bases=[Base]
+            method Repo.constructor (db:positional, name:positional=)
+            method Repo.open async static ({ url }:pattern, retries:positional=)
+            method Repo.close (force:positional=)
+            class Job bases=[mixin(A, B)]
+            method Job.run (input:positional)
+            interface Reader
+            method Reader.read (buffer:positional, offset:positional=)
+        "#]],
+    );
+}
+
+/// Broken parameter lists keep what tree-sitter recovered and never panic;
+/// non-ASCII names come through as written.
+#[test]
+fn odd_parameter_lists() {
+    check_signatures(
+        Language::TypeScript,
+        r#"
+        function grüße(straße: string, 名前 = "x", ...ρest) {}
+        function broken(a, = 2, ...) {}
+        const after = (x, y,) => x;
+        "#,
+        expect![[r#"
+            has_errors
+            function grüße (straße:positional, 名前:positional=, ρest:var_positional)
+            function broken (a:positional)
+            function after (x:positional, y:positional)
+        "#]],
+    );
+}
+
+/// A generated function with thousands of parameters keeps them all, in order.
+#[test]
+fn huge_parameter_list() {
+    let names: Vec<String> = (0..5000).map(|idx| format!("p{idx}")).collect();
+    let source = format!("function wide({}, ...rest) {{}}\n", names.join(", "));
+    let file = parse_symbols(Language::JavaScript, source.as_bytes());
+    let wide = file
+        .by_name("wide")
+        .next()
+        .expect("the function is indexed");
+    assert_eq!(wide.params.len(), 5001);
+    assert!(
+        wide.params[..5000]
+            .iter()
+            .zip(&names)
+            .all(|(param, name)| &param.name == name && param.kind == ParamKind::Positional)
+    );
+    assert_eq!(wide.params[5000].name, "rest");
+    assert_eq!(wide.params[5000].kind, ParamKind::VarPositional);
 }
