@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use domain::event::Event;
-use repo::git::{LineOrigin, Window};
+use repo::git::{CommitInfo, LineOrigin, Window};
 use repo::pathmap::MapOutcome;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,10 @@ use super::window::Target;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EvidenceKind {
+    /// An experiment: with the commit reverted, the reproduction of the
+    /// error passes (or bisecting the window with it ends there). Added by
+    /// healing, never by the score.
+    Reproduction,
     /// The commit last changed the frame's line.
     Line,
     /// The commit removed or rewrote the lines right above the frame's
@@ -154,6 +158,24 @@ pub struct Suspect {
     pub evidence: Vec<EvidenceItem>,
 }
 
+impl Suspect {
+    /// A suspect for the commit `info` describes.
+    pub fn new(info: &CommitInfo, score: f64, evidence: Vec<EvidenceItem>) -> Suspect {
+        Suspect {
+            commit: info.id.to_string(),
+            short_id: info.short_id(),
+            author: info.author_name.clone(),
+            email: info.author_email.clone(),
+            time: DateTime::<Utc>::from_timestamp(info.author_time, 0)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default(),
+            subject: info.summary.clone(),
+            score,
+            evidence,
+        }
+    }
+}
+
 /// One piece of evidence.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvidenceItem {
@@ -211,32 +233,22 @@ pub(crate) fn build(
         .iter()
         .map(|ranked| {
             let info = &window.commits[ranked.commit_idx].info;
-            Suspect {
-                commit: info.id.to_string(),
-                short_id: info.short_id(),
-                author: info.author_name.clone(),
-                email: info.author_email.clone(),
-                time: DateTime::<Utc>::from_timestamp(info.author_time, 0)
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_default(),
-                subject: info.summary.clone(),
-                score: (ranked.score * 1000.0).round() / 1000.0,
-                evidence: ranked
-                    .items
-                    .iter()
-                    .map(|item| {
-                        let frame = &frames[item.frame];
-                        EvidenceItem {
-                            kind: item.kind,
-                            frame: frame.index,
-                            path: frame.path().map(str::to_string),
-                            line: frame.line,
-                            symbol: frame.symbol.as_ref().map(|s| s.qualified_name.clone()),
-                            detail: item.detail.clone(),
-                        }
-                    })
-                    .collect(),
-            }
+            let evidence = ranked
+                .items
+                .iter()
+                .map(|item| {
+                    let frame = &frames[item.frame];
+                    EvidenceItem {
+                        kind: item.kind,
+                        frame: frame.index,
+                        path: frame.path().map(str::to_string),
+                        line: frame.line,
+                        symbol: frame.symbol.as_ref().map(|s| s.qualified_name.clone()),
+                        detail: item.detail.clone(),
+                    }
+                })
+                .collect();
+            Suspect::new(info, (ranked.score * 1000.0).round() / 1000.0, evidence)
         })
         .collect();
     let culprit = (ranking.confidence >= CULPRIT_CONFIDENCE)

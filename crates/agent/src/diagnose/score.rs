@@ -29,6 +29,8 @@ const STRENGTH_SCALE: f64 = 0.6;
 /// How much one kind of evidence says.
 pub(crate) fn kind_weight(kind: EvidenceKind) -> f64 {
     match kind {
+        // An experiment outweighs any reading of the history.
+        EvidenceKind::Reproduction => 2.0,
         EvidenceKind::Line => 1.0,
         EvidenceKind::Adjacent => 0.9,
         EvidenceKind::Function => 0.6,
