@@ -15,3 +15,4 @@ mod junit;
 mod layout;
 mod literal;
 mod render;
+mod runner;
