@@ -12,10 +12,12 @@
 //! commit that created every file. The window stops there instead and says
 //! so ([`Window::shallow`]).
 
+mod bisect;
 mod blame;
 mod diff;
 mod window;
 
+pub use bisect::{BisectBudget, BisectResult, Verdict, bisect};
 pub use blame::{LineOrigin, RangeTouch};
 pub use diff::{ChangeStatus, FileChange, Hunk, LineMap, Mapped};
 pub use window::{CommitInfo, Window, WindowCommit, WindowSpec};
