@@ -27,9 +27,11 @@
 //!   not at all; a plain object or array is unrolled one level, its
 //!   non-primitive members replaced by `undefined`, which JSON turns into
 //!   `null` in an array and drops from an object. So an array holding
-//!   `null` is refused as cut, while an object that lost members cannot be
-//!   told from a complete one: it is read back as sent, and the
-//!   reproduction gate judges whether the replay fails as production did.
+//!   `null` is refused as cut (a property's `null` is a real one), while an
+//!   object that lost members cannot be told from a complete one: it is
+//!   read back as sent, and the reproduction gate judges whether the replay
+//!   fails as production did. A string variable that reads `"<null>"` is
+//!   indistinguishable from `null`, and is read as `null`.
 //!
 //! Both: `"[Filtered]"` anywhere is a scrubbed value.
 
@@ -96,7 +98,7 @@ pub(crate) fn python_literal(value: &Value) -> Result<Literal, NotLiteral> {
 
 /// Reads one value of a @sentry/node frame's `vars` back as a literal.
 pub(crate) fn js_literal(value: &Value) -> Result<Literal, NotLiteral> {
-    let literal = js_value(value, 0, true)?;
+    let literal = js_value(value, 0, Place::Variable)?;
     within_size(literal)
 }
 
@@ -566,21 +568,36 @@ fn hashable(literal: &Literal) -> bool {
     }
 }
 
-fn js_value(value: &Value, depth: usize, top: bool) -> Result<Literal, NotLiteral> {
+/// Where a JavaScript value sits in what the SDK sent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// A variable of the frame.
+    Variable,
+    /// An element of an unrolled array.
+    Element,
+    /// A property of an unrolled object.
+    Property,
+}
+
+fn js_value(value: &Value, depth: usize, place: Place) -> Result<Literal, NotLiteral> {
     match value {
-        // The SDK writes a variable holding `null` as "<null>"; inside an
-        // unrolled container, `null` may stand for any non-primitive member.
-        Value::Null if top => Ok(Literal::Null),
-        Value::Null => Err(NotLiteral::Truncated),
+        // A variable holding `null` arrives as "<null>" and a property
+        // holding `null` as `null`, but in an array `null` also stands for
+        // any member that was not a primitive.
+        Value::Null if place == Place::Element => Err(NotLiteral::Truncated),
+        Value::Null => Ok(Literal::Null),
         Value::Bool(flag) => Ok(Literal::Bool(*flag)),
         Value::Number(number) => json_number(number),
         Value::String(text) if text == FILTERED => Err(NotLiteral::Filtered),
-        Value::String(text) if top && text.starts_with('<') && text.ends_with('>') => {
+        Value::String(text)
+            if place == Place::Variable && text.starts_with('<') && text.ends_with('>') =>
+        {
             if text == "<null>" {
                 Ok(Literal::Null)
             } else {
-                // `<undefined>`, `<Cart>`, `<Map(2)>`, `<NaN>`, `<1n>`, or a
-                // string that looks like one: not rebuilt.
+                // `<undefined>`, `<Cart>`, `<Map(2)>`, `<NaN>`, `<-0>`,
+                // `<1n>`, `<Symbol(s)>`, or a string that looks like one:
+                // not rebuilt.
                 Err(NotLiteral::Object)
             }
         }
@@ -589,7 +606,7 @@ fn js_value(value: &Value, depth: usize, top: bool) -> Result<Literal, NotLitera
             let inner = enter(depth)?;
             let items = items
                 .iter()
-                .map(|item| js_value(item, inner, false))
+                .map(|item| js_value(item, inner, Place::Element))
                 .collect::<Result<_, _>>()?;
             Ok(Literal::List(items))
         }
@@ -597,7 +614,12 @@ fn js_value(value: &Value, depth: usize, top: bool) -> Result<Literal, NotLitera
             let inner = enter(depth)?;
             let pairs = map
                 .iter()
-                .map(|(key, value)| Ok((Literal::Str(key.clone()), js_value(value, inner, false)?)))
+                .map(|(key, value)| {
+                    Ok((
+                        Literal::Str(key.clone()),
+                        js_value(value, inner, Place::Property)?,
+                    ))
+                })
                 .collect::<Result<_, _>>()?;
             Ok(Literal::Dict(pairs))
         }
@@ -904,13 +926,118 @@ json.dump({"reprs": reprs, "sdk": sdk}, sys.stdout)
             (json!({"token": "[Filtered]"}), NotLiteral::Filtered),
             // A member that was an object, a function or undefined.
             (json!([1, null]), NotLiteral::Truncated),
-            (json!({"items": null}), NotLiteral::Truncated),
             (json!([[[[[[[[[1]]]]]]]]]), NotLiteral::TooLarge),
             (json!("x".repeat(MAX_SIZE + 1)), NotLiteral::TooLarge),
         ];
         for (value, reason) in refused {
             assert_eq!(js_literal(&value), Err(reason), "{value}");
         }
+    }
+
+    /// A function whose locals hold one of each kind, run under the real
+    /// @sentry/node with its LocalVariables integration; prints the crash
+    /// frame's `vars` as the event carries them.
+    const NODE_PROBE: &str = r#"
+import { createRequire } from "node:module";
+const require = createRequire(import.meta.url);
+const Sentry = require("@sentry/node");
+let event;
+Sentry.init({
+  dsn: "https://public@sentry.invalid/1",
+  defaultIntegrations: false,
+  includeLocalVariables: true,
+  integrations: [Sentry.localVariablesIntegration({ captureAllExceptions: true })],
+  transport: () => ({
+    send: async ([, items]) => {
+      for (const [header, payload] of items) if (header.type === "event") event = payload;
+      return { statusCode: 200 };
+    },
+    flush: async () => true,
+  }),
+});
+class Cart { constructor() { this.items = [1]; } }
+function crash(str, num, flt, neg0, nan, big, nul, undef, bool, flat, arr, obj, inst, map, fn, sym, tricky) {
+  throw new TypeError("boom");
+}
+await new Promise((resolve) => setTimeout(resolve, 300));
+try {
+  crash("it's", 42, 1.5, -0, NaN, 12n, null, undefined, true, [1, "a", false],
+    [1, "a", null, [2], { x: 1 }, undefined],
+    { a: 1, n: null, nested: { b: 2 }, list: [1], s: "x", u: undefined },
+    new Cart(), new Map([[1, 2]]), () => 1, Symbol("s"), "<null>");
+} catch (error) {
+  Sentry.captureException(error);
+}
+await Sentry.flush(2000);
+const frames = event.exception.values[0].stacktrace.frames;
+console.log(JSON.stringify(frames[frames.length - 1].vars));
+"#;
+
+    #[test]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the real @sentry/node is the reference the reader follows"
+    )]
+    fn js_reads_the_real_local_variables_integration() {
+        let modules = std::env::var("SUTURE_TEST_NODE_MODULES").unwrap_or_else(|_| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/test-node/node_modules")
+                .display()
+                .to_string()
+        });
+        let dir = tempfile::tempdir().expect("tempdir");
+        let probe = dir.path().join("probe.mjs");
+        std::fs::write(&probe, NODE_PROBE).expect("probe");
+        let output = std::process::Command::new("node")
+            .arg(&probe)
+            .env("NODE_PATH", &modules)
+            .env_remove("NODE_OPTIONS")
+            .output()
+            .expect("running node");
+        assert!(
+            output.status.success(),
+            "node failed (is @sentry/node installed under SUTURE_TEST_NODE_MODULES?): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let vars: Value = serde_json::from_slice(&output.stdout).expect("vars JSON");
+        let read = |name: &str| js_literal(&vars[name]);
+        let str_ = |text: &str| Literal::Str(text.into());
+        assert_eq!(read("str"), Ok(str_("it's")));
+        assert_eq!(read("num"), Ok(Literal::Int("42".into())));
+        assert_eq!(read("flt"), Ok(Literal::Float(1.5)));
+        assert_eq!(read("bool"), Ok(Literal::Bool(true)));
+        assert_eq!(read("nul"), Ok(Literal::Null));
+        assert_eq!(
+            read("flat"),
+            Ok(Literal::List(vec![
+                Literal::Int("1".into()),
+                str_("a"),
+                Literal::Bool(false)
+            ]))
+        );
+        // Members that were arrays, objects or undefined became `null`.
+        assert_eq!(read("arr"), Err(NotLiteral::Truncated));
+        // Members that were objects or undefined are gone without a trace;
+        // `null` stays.
+        assert_eq!(
+            read("obj"),
+            Ok(Literal::Dict(vec![
+                (str_("a"), Literal::Int("1".into())),
+                (str_("n"), Literal::Null),
+                (str_("s"), str_("x")),
+            ]))
+        );
+        for name in ["neg0", "nan", "big", "undef", "inst", "map", "sym"] {
+            assert_eq!(
+                read(name),
+                Err(NotLiteral::Object),
+                "{name}: {}",
+                vars[name]
+            );
+        }
+        // A string that reads like the SDK's placeholder is taken for it.
+        assert_eq!(read("tricky"), Ok(Literal::Null));
+        assert!(vars.get("fn").is_none(), "functions are not sent: {vars}");
     }
 
     proptest! {
