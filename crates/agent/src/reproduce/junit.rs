@@ -119,9 +119,12 @@ fn pytest_case(case: Node<'_, '_>) -> CaseResult {
     let classname = case.attribute("classname").unwrap_or_default();
     let name = case.attribute("name").unwrap_or_default();
     let file = case.attribute("file").map(str::to_string);
-    if classname.is_empty() {
+    let collection_failure = case.children().any(|c| {
+        c.tag_name().name() == "error" && c.attribute("message") == Some("collection failure")
+    });
+    if classname.is_empty() || collection_failure {
         // A module that failed to import: pytest names the case after the
-        // module; its node id is its file.
+        // module (with an empty classname); its node id is its file.
         return CaseResult {
             id: file.clone().unwrap_or_else(|| name.to_string()),
             file,
@@ -195,17 +198,33 @@ static PY_EXCEPTION: LazyLock<Regex> = LazyLock::new(|| {
 /// raised last).
 pub(crate) fn python_failure(text: &str) -> Failure {
     let lines: Vec<&str> = text.lines().collect();
-    match lines
+    let traceback = lines
         .iter()
-        .rposition(|l| l.trim_end() == "Traceback (most recent call last):")
-    {
-        Some(header) => native_traceback(&lines[header + 1..]),
-        None => pytest_traceback(&lines),
+        .rposition(|l| l.trim_end() == "Traceback (most recent call last):");
+    let group = lines
+        .iter()
+        .rposition(|l| l.trim() == "+ Exception Group Traceback (most recent call last):");
+    let group = group.filter(|g| traceback.is_none_or(|t| t < *g));
+    match (group, traceback) {
+        (Some(group), _) => {
+            // The group is what was raised: its own traceback is the
+            // `  | ` block right under the header (sub-exceptions follow,
+            // nested deeper).
+            let body: Vec<&str> = lines[group + 1..]
+                .iter()
+                .map_while(|l| l.strip_prefix("  | "))
+                .collect();
+            native_traceback(&body)
+        }
+        (None, Some(header)) => native_traceback(&lines[header + 1..]),
+        (None, None) => pytest_traceback(&lines),
     }
 }
 
 /// `File "f", line N, in g` frames (each followed by indented source and
 /// markers), then `Type: message` at column 0, the message running on.
+/// An exception group's message is its first line, its sub-exceptions
+/// being nested blocks that are not part of the body.
 fn native_traceback(lines: &[&str]) -> Failure {
     let mut frames = Vec::new();
     for (index, line) in lines.iter().enumerate() {
@@ -456,11 +475,9 @@ mod tests {
             "<testsuite name=\"s\">".repeat(depth),
             "</testsuite>".repeat(depth)
         );
-        // roxmltree may refuse it; either way there is no stack overflow.
-        if let Ok(report) = parse(&text, Flavor::Node) {
-            assert_eq!(report.cases.len(), 1);
-            assert_eq!(report.cases[0].id.matches(" > ").count(), MAX_SUITE_DEPTH);
-        }
+        let report = parse(&text, Flavor::Node).expect("parses");
+        assert_eq!(report.cases.len(), 1);
+        assert_eq!(report.cases[0].id.matches(" > ").count(), MAX_SUITE_DEPTH);
     }
 
     #[test]
@@ -489,6 +506,34 @@ mod tests {
     }
 
     #[test]
+    fn pytest_collection_errors_are_the_modules_errors() {
+        let text = r#"<testsuites><testsuite name="pytest">
+            <testcase classname="" name="tests.test_a" file="tests/test_a.py">
+              <error message="collection failure">tests/test_a.py:1: in &lt;module&gt;
+    import nope
+E   ModuleNotFoundError: No module named 'nope'</error></testcase>
+            <testcase classname="tests" name="test_b">
+              <error message="collection failure">E   ImportError: cannot import name 'x'</error></testcase>
+        </testsuite></testsuites>"#;
+        let report = parse(text, Flavor::Pytest).expect("parses");
+        let ids: Vec<&str> = report.cases.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["tests/test_a.py", "test_b"]);
+        let CaseStatus::Errored(failure) = &report.cases[0].status else {
+            panic!("{report:?}");
+        };
+        assert_eq!(
+            failure.exception_type.as_deref(),
+            Some("ModuleNotFoundError")
+        );
+        assert_eq!(
+            failure.frames,
+            [frame("tests/test_a.py", Some(1), Some("<module>"))]
+        );
+        assert!(matches!(&report.cases[1].status, CaseStatus::Errored(f)
+            if f.exception_type.as_deref() == Some("ImportError")));
+    }
+
+    #[test]
     fn a_python_traceback_names_the_exception_raised_last() {
         let text = "Traceback (most recent call last):
   File \"/app/a.py\", line 3, in load
@@ -514,6 +559,19 @@ and a second line";
                 frame("/app/a.py", Some(5), Some("load"))
             ]
         );
+        // An exception group: the group is what was raised.
+        let group = python_failure(
+            "+ Exception Group Traceback (most recent call last):
+  |   File \"/app/t.py\", line 2, in test_g
+  |     raise ExceptionGroup(\"many\", [ValueError(\"a\")])
+  | ExceptionGroup: many (1 sub-exception)
+  +-+---------------- 1 ----------------
+    | ValueError: a
+    +------------------------------------",
+        );
+        assert_eq!(group.exception_type.as_deref(), Some("ExceptionGroup"));
+        assert_eq!(group.message, "many (1 sub-exception)");
+        assert_eq!(group.frames, [frame("/app/t.py", Some(2), Some("test_g"))]);
         // A bare exception name, no message.
         let bare = python_failure(
             "Traceback (most recent call last):\n  File \"a.py\", line 1, in f\n    x\nKeyboardInterrupt\n",
