@@ -959,16 +959,23 @@ class Cart { constructor() { this.items = [1]; } }
 function crash(str, num, flt, neg0, nan, big, nul, undef, bool, flat, arr, obj, inst, map, fn, sym, tricky) {
   throw new TypeError("boom");
 }
-await new Promise((resolve) => setTimeout(resolve, 300));
-try {
-  crash("it's", 42, 1.5, -0, NaN, 12n, null, undefined, true, [1, "a", false],
-    [1, "a", null, [2], { x: 1 }, undefined],
-    { a: 1, n: null, nested: { b: 2 }, list: [1], s: "x", u: undefined },
-    new Cart(), new Map([[1, 2]]), () => 1, Symbol("s"), "<null>");
-} catch (error) {
-  Sentry.captureException(error);
+// The integration starts its debugger session asynchronously: throw until
+// an event carries the frame's variables (bounded).
+for (let attempt = 0; attempt < 100; attempt++) {
+  event = undefined;
+  try {
+    crash("it's", 42, 1.5, -0, NaN, 12n, null, undefined, true, [1, "a", false],
+      [1, "a", null, [2], { x: 1 }, undefined],
+      { a: 1, n: null, nested: { b: 2 }, list: [1], s: "x", u: undefined },
+      new Cart(), new Map([[1, 2]]), () => 1, Symbol("s"), "<null>");
+  } catch (error) {
+    Sentry.captureException(error);
+  }
+  await Sentry.flush(2000);
+  const frames = event?.exception?.values?.[0]?.stacktrace?.frames ?? [];
+  if (frames.length > 0 && frames[frames.length - 1].vars) break;
+  await new Promise((resolve) => setTimeout(resolve, 100));
 }
-await Sentry.flush(2000);
 const frames = event.exception.values[0].stacktrace.frames;
 console.log(JSON.stringify(frames[frames.length - 1].vars));
 "#;
