@@ -1471,6 +1471,63 @@ mod tests {
         );
     }
 
+    #[test]
+    fn real_unittest_reports_subtests_and_fixture_errors() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        write(
+            root,
+            &[
+                (
+                    "tests/test_sub.py",
+                    "import unittest\n\n\nclass Sub(unittest.TestCase):\n    \
+                     def test_values(self):\n        for i in range(3):\n            \
+                     with self.subTest(i=i):\n                self.assertNotEqual(i, 1)\n\n    \
+                     @unittest.expectedFailure\n    def test_known(self):\n        \
+                     self.assertEqual(1, 2)\n",
+                ),
+                (
+                    "tests/test_fixture.py",
+                    "import unittest\n\n\nclass Broken(unittest.TestCase):\n    \
+                     @classmethod\n    def setUpClass(cls):\n        raise OSError('no db')\n\n    \
+                     def test_x(self):\n        pass\n",
+                ),
+            ],
+        );
+        let runner = Runner::Unittest {
+            python: quote(&test_python()),
+        };
+        let files = vec![
+            "tests/test_sub.py".to_string(),
+            "tests/test_fixture.py".to_string(),
+        ];
+        let report = run(
+            &runner,
+            root,
+            &runner.command_for_files(&files, "r.json"),
+            "r.json",
+        );
+        let subtest = case(&report, "tests.test_sub.Sub.test_values (i=1)");
+        assert!(
+            matches!(subtest.status, CaseStatus::Failed(_)),
+            "{subtest:?}"
+        );
+        assert_eq!(
+            failure(subtest).exception_type.as_deref(),
+            Some("AssertionError")
+        );
+        assert_eq!(
+            case(&report, "tests.test_sub.Sub.test_known").status,
+            CaseStatus::Skipped
+        );
+        let [fixture] = &report.errors[..] else {
+            panic!("{report:#?}");
+        };
+        assert_eq!(fixture.exception_type.as_deref(), Some("OSError"));
+        assert_eq!(fixture.message, "no db");
+        assert_eq!(report.cases.len(), 2, "{report:#?}");
+    }
+
     #[allow(
         clippy::disallowed_methods,
         reason = "checks node is there before the node tests run it"

@@ -6,7 +6,9 @@ Usage: python unittest_report.py REPORT [ARGS of python -m unittest ...]
 
 The console output is unittest's own (the result class extends
 TextTestResult). The report is written when the run ends, however it ends
-(a crash in the run is recorded under "errors" and re-raised):
+short of being killed (a crash in the run is recorded under "errors" and
+re-raised). A subtest that fails is a test of its own; a failed
+setUpClass/setUpModule is an error outside the tests:
 
 {"version": 1,
  "tests": [{"id": "pkg.test_x.T.test_y", "file": "pkg/test_x.py" or null,
