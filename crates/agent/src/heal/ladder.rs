@@ -90,12 +90,15 @@ pub fn heal_diagnosed(
             }),
             Some(config) => {
                 let mut toolbox = HealToolbox::new(&gates, index, &diagnosis)?;
-                let prompts = llm::render_prompts(&toolbox.prompt_input(
-                    event,
-                    &diagnosis,
-                    options.guidance.as_deref(),
-                    options.history.as_deref(),
-                ));
+                let prompts = llm::render_prompts(
+                    llm::AgentTask::Fix,
+                    &toolbox.prompt_input(
+                        event,
+                        &diagnosis,
+                        options.guidance.as_deref(),
+                        options.history.as_deref(),
+                    ),
+                );
                 let mut log = Transcript::default();
                 let outcome =
                     runtime.block_on(llm::run_agent(config, &prompts, &mut toolbox, &mut log));

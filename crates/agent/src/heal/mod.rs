@@ -19,12 +19,12 @@
 //! and did not hold is refused at the gates before it is tested again, and
 //! the record of earlier rounds goes to the model and into the report.
 
-mod gates;
+pub(crate) mod gates;
 mod ladder;
 mod memory;
 mod report;
 mod test_command;
-mod toolbox;
+pub(crate) mod toolbox;
 
 use repo::git::RepoError;
 use repo::sandbox::{SandboxConfig, SandboxError};

@@ -1,10 +1,17 @@
-//! The LLM rung's tools, over a read-only checkout of the deployed revision.
+//! The model's tools, over a read-only checkout of the deployed revision:
+//! for the LLM rung of the fix ladder, and for the model-written
+//! reproduction test before it.
 //!
 //! The model reads code through small windows, bounded searches and symbol
-//! lookups; its only way to change anything is `submit`, which goes through
-//! the same gates as every other candidate (scope guard, clean apply in a
-//! fresh worktree, tests in the sandbox). Everything returned to the model
-//! is redacted.
+//! lookups. Its only way to change anything is a submission, and what it
+//! may submit depends on the toolbox's mode. A fix toolbox
+//! ([`HealToolbox::new`]) takes `submit`, which goes through the same gates
+//! as every other candidate (scope guard, clean apply in a fresh worktree,
+//! tests in the sandbox). A reproduction toolbox
+//! ([`HealToolbox::for_reproduction`]) takes `submit_test`: the scope guard
+//! with the policy for generated patches, then the caller's judge (test
+//! files only, then the reproduction gate). Each refuses the other's
+//! submission. Everything returned to the model is redacted.
 //!
 //! What the scope policy denies (secrets, keys, CI configuration, whatever
 //! the repository's configuration adds) the tools do not show either: a
@@ -19,7 +26,7 @@ use std::path::{Component, Path, PathBuf};
 use domain::event::Event;
 use repo::git2::{BlameOptions, DiffFormat, Oid};
 use repo::index::CodeIndex;
-use repo::scope::{self, DeniedPaths, Edit};
+use repo::scope::{self, CheckedPatch, DeniedPaths, Edit};
 use repo::worktree::Worktree;
 
 use super::HealError;
@@ -38,24 +45,92 @@ const MAX_MATCHES: usize = 50;
 const MAX_TOOL_BYTES: usize = 12_000;
 /// Files larger than this are not searched.
 const MAX_SEARCH_FILE_BYTES: u64 = 1 << 20;
+/// Most of the crash frame's local variables shown to the model.
+const MAX_LOCALS: usize = 40;
+/// Longest rendering of one local variable's value shown to the model.
+const MAX_LOCAL_VALUE_CHARS: usize = 500;
+
+/// The answer to `submit_test` in a fix toolbox.
+const NO_TEST_IN_A_FIX: &str = "submit_test is not available: this attempt fixes the error; \
+    submit the fix with submit_edits or submit_patch";
+/// The answer to `submit` in a reproduction toolbox.
+const NO_FIX_IN_A_REPRODUCTION: &str = "submit is not available: this attempt writes a \
+    reproduction test, not a fix; submit the test with submit_test";
+
+/// Judges a reproduction test the scope guard accepted, given the work tree
+/// it was checked against: test files only, then the reproduction gate.
+/// Its verdict's text is redacted and bounded by the toolbox.
+pub(crate) type TestJudge<'g> = dyn FnMut(&CheckedPatch, &Path) -> SubmitVerdict + 'g;
 
 pub(crate) struct HealToolbox<'g, 'a> {
     gates: &'g Gates<'a>,
     scratch: Worktree,
     index: &'g mut CodeIndex,
     indexed: bool,
-    attempts: Vec<Attempt>,
+    mode: Mode<'g>,
     frames: Vec<(String, u32)>,
     /// The policy's deny globs; `Err` (a glob that does not compile) denies
     /// every path.
     denied: Result<DeniedPaths, String>,
 }
 
+/// What the toolbox's submissions are for.
+enum Mode<'g> {
+    /// Fixes: `submit` runs the gates; what it tried is kept.
+    Fix { attempts: Vec<Attempt> },
+    /// A reproduction test: `submit_test` guards it and asks `judge`.
+    Reproduce {
+        judge: &'g mut TestJudge<'g>,
+        /// The canonical text of the test the judge accepted.
+        accepted: Option<String>,
+    },
+}
+
 impl<'g, 'a> HealToolbox<'g, 'a> {
+    /// A toolbox for the LLM rung: `submit` proposes a fix, `submit_test` is
+    /// refused.
     pub(crate) fn new(
         gates: &'g Gates<'a>,
         index: &'g mut CodeIndex,
         diagnosis: &Diagnosis,
+    ) -> Result<HealToolbox<'g, 'a>, HealError> {
+        Self::with_mode(
+            gates,
+            index,
+            diagnosis,
+            Mode::Fix {
+                attempts: Vec::new(),
+            },
+        )
+    }
+
+    /// A toolbox for writing a reproduction test: `submit_test` runs the
+    /// scope guard (the policy for generated patches) and hands what it
+    /// accepted, with the work tree it checked against, to `judge`, which
+    /// must refuse anything but new test files and lines added to test files
+    /// before it runs the reproduction gate. `submit` is refused.
+    pub(crate) fn for_reproduction(
+        gates: &'g Gates<'a>,
+        index: &'g mut CodeIndex,
+        diagnosis: &Diagnosis,
+        judge: &'g mut TestJudge<'g>,
+    ) -> Result<HealToolbox<'g, 'a>, HealError> {
+        Self::with_mode(
+            gates,
+            index,
+            diagnosis,
+            Mode::Reproduce {
+                judge,
+                accepted: None,
+            },
+        )
+    }
+
+    fn with_mode(
+        gates: &'g Gates<'a>,
+        index: &'g mut CodeIndex,
+        diagnosis: &Diagnosis,
+        mode: Mode<'g>,
     ) -> Result<HealToolbox<'g, 'a>, HealError> {
         let frames = diagnosis
             .frames
@@ -69,14 +144,27 @@ impl<'g, 'a> HealToolbox<'g, 'a> {
             gates,
             index,
             indexed: false,
-            attempts: Vec::new(),
+            mode,
             frames,
         })
     }
 
-    /// The attempts the model's submissions made.
+    /// The attempts the model's fix submissions made (none for a
+    /// reproduction toolbox).
     pub(crate) fn into_attempts(self) -> Vec<Attempt> {
-        self.attempts
+        match self.mode {
+            Mode::Fix { attempts } => attempts,
+            Mode::Reproduce { .. } => Vec::new(),
+        }
+    }
+
+    /// The canonical text of the reproduction test the judge accepted, if
+    /// one was (never for a fix toolbox).
+    pub(crate) fn into_accepted_test(self) -> Option<String> {
+        match self.mode {
+            Mode::Fix { .. } => None,
+            Mode::Reproduce { accepted, .. } => accepted,
+        }
     }
 
     /// What the prompt templates are filled with, redacted.
@@ -122,6 +210,39 @@ impl<'g, 'a> HealToolbox<'g, 'a> {
                     .unwrap_or("?")
             );
         }
+        let crash = diagnosis
+            .frames
+            .iter()
+            .filter(|f| f.chain == 0)
+            .find(|f| f.in_app)
+            .or_else(|| diagnosis.frames.iter().find(|f| f.chain == 0));
+        let crash_function = crash.map_or_else(String::new, |frame| {
+            let mut text = frame
+                .function
+                .as_deref()
+                .or(frame.symbol.as_deref())
+                .unwrap_or("?")
+                .to_string();
+            if let Some(path) = &frame.path {
+                let _ = write!(text, " ({path}:{})", frame.line.unwrap_or_default());
+            }
+            if let Some(symbol) = frame
+                .symbol
+                .as_deref()
+                .filter(|s| Some(*s) != frame.function.as_deref())
+            {
+                let _ = write!(text, ", {symbol} at the deployed revision");
+            }
+            text
+        });
+        let crash_locals = crash
+            .and_then(|frame| frame.vars.as_ref())
+            .map(locals_text)
+            .unwrap_or_default();
+        let exception_type = event
+            .primary_exception()
+            .and_then(|exception| exception.ty.as_deref())
+            .unwrap_or_default();
         let mut code = String::new();
         for (path, line) in self.frames.clone().iter().take(3) {
             let start = line.saturating_sub(15).max(1);
@@ -140,6 +261,9 @@ impl<'g, 'a> HealToolbox<'g, 'a> {
             test_command: redact(self.gates.test_command),
             extra_guidance: guidance.map(redact),
             history: history.map(redact),
+            exception_type: redact(exception_type),
+            crash_function: redact(&crash_function),
+            crash_locals: redact(&crash_locals),
         }
     }
 
@@ -218,6 +342,27 @@ impl<'g, 'a> HealToolbox<'g, 'a> {
             ));
         }
         Ok(canonical)
+    }
+
+    /// The unified diff a submission stands for: edits are turned into one
+    /// against the scratch checkout; a diff is taken as it is (the scope
+    /// guard judges it next).
+    fn diff_of(&self, patch: Submission) -> Result<String, String> {
+        match patch {
+            Submission::UnifiedDiff(diff) => Ok(diff),
+            Submission::Edits(edits) => {
+                let edits: Vec<Edit> = edits
+                    .into_iter()
+                    .map(|e| Edit {
+                        path: e.path,
+                        search: e.search,
+                        replace: e.replace,
+                    })
+                    .collect();
+                scope::diff_from_edits(self.scratch.path(), &edits)
+                    .map_err(|violation| format!("edits refused: {violation}"))
+            }
+        }
     }
 
     fn finish(&self, text: String) -> String {
@@ -480,25 +625,17 @@ impl Toolbox for HealToolbox<'_, '_> {
     }
 
     fn submit(&mut self, patch: Submission) -> SubmitVerdict {
-        let diff = match patch {
-            Submission::UnifiedDiff(diff) => diff,
-            Submission::Edits(edits) => {
-                let edits: Vec<Edit> = edits
-                    .into_iter()
-                    .map(|e| Edit {
-                        path: e.path,
-                        search: e.search,
-                        replace: e.replace,
-                    })
-                    .collect();
-                match scope::diff_from_edits(self.scratch.path(), &edits) {
-                    Ok(diff) => diff,
-                    Err(violation) => {
-                        return SubmitVerdict::Rejected {
-                            feedback: self.finish(format!("edits refused: {violation}")),
-                        };
-                    }
-                }
+        if matches!(self.mode, Mode::Reproduce { .. }) {
+            return SubmitVerdict::Rejected {
+                feedback: NO_FIX_IN_A_REPRODUCTION.to_string(),
+            };
+        }
+        let diff = match self.diff_of(patch) {
+            Ok(diff) => diff,
+            Err(refusal) => {
+                return SubmitVerdict::Rejected {
+                    feedback: self.finish(refusal),
+                };
             }
         };
         let attempt = match self.gates.attempt(Strategy::Llm, &diff) {
@@ -543,9 +680,80 @@ impl Toolbox for HealToolbox<'_, '_> {
                 feedback: self.finish(format!("the patch applies but the tests fail:\n{tail}")),
             }
         };
-        self.attempts.push(attempt);
+        if let Mode::Fix { attempts } = &mut self.mode {
+            attempts.push(attempt);
+        }
         verdict
     }
+
+    fn submit_test(&mut self, patch: Submission) -> SubmitVerdict {
+        if matches!(self.mode, Mode::Fix { .. }) {
+            return SubmitVerdict::Rejected {
+                feedback: NO_TEST_IN_A_FIX.to_string(),
+            };
+        }
+        let diff = match self.diff_of(patch) {
+            Ok(diff) => diff,
+            Err(refusal) => {
+                return SubmitVerdict::Rejected {
+                    feedback: self.finish(refusal),
+                };
+            }
+        };
+        // A test is code the model wrote like any patch: the files that
+        // decide what the runner executes stay out of its reach.
+        let policy = self.gates.policy.for_generated_patches();
+        let checked = match scope::check(&policy, self.scratch.path(), &diff) {
+            Ok(checked) => checked,
+            Err(violation) => {
+                tracing::info!(
+                    kind = violation.kind(),
+                    "test rejected by the scope guard: {violation}"
+                );
+                return SubmitVerdict::Rejected {
+                    feedback: self
+                        .finish(format!("test refused ({}): {violation}", violation.kind())),
+                };
+            }
+        };
+        let (judge, accepted) = match &mut self.mode {
+            Mode::Reproduce { judge, accepted } => (judge, accepted),
+            Mode::Fix { .. } => {
+                return SubmitVerdict::Rejected {
+                    feedback: NO_TEST_IN_A_FIX.to_string(),
+                };
+            }
+        };
+        let verdict = judge(&checked, self.scratch.path());
+        if matches!(verdict, SubmitVerdict::Proven { .. }) {
+            *accepted = Some(checked.text);
+        }
+        match verdict {
+            SubmitVerdict::Proven { summary } => SubmitVerdict::Proven {
+                summary: self.finish(summary),
+            },
+            SubmitVerdict::Rejected { feedback } => SubmitVerdict::Rejected {
+                feedback: self.finish(feedback),
+            },
+        }
+    }
+}
+
+/// The crash frame's local variables, one `name = value` a line, each value
+/// as the SDK's JSON and cut short; the caller redacts the whole.
+fn locals_text(vars: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut text = String::new();
+    for (name, value) in vars.iter().take(MAX_LOCALS) {
+        let value = value.to_string();
+        let _ = match value.char_indices().nth(MAX_LOCAL_VALUE_CHARS) {
+            None => writeln!(text, "{name} = {value}"),
+            Some((cut, _)) => writeln!(text, "{name} = {} [cut]", &value[..cut]),
+        };
+    }
+    if vars.len() > MAX_LOCALS {
+        let _ = writeln!(text, "[{} more not shown]", vars.len() - MAX_LOCALS);
+    }
+    text
 }
 
 #[cfg(test)]
@@ -599,9 +807,18 @@ mod tests {
         .unwrap()
     }
 
-    /// Runs `check` with a toolbox over the repository, under the default
-    /// scope policy.
+    /// Runs `check` with a fix toolbox over the repository, under the
+    /// default scope policy.
     fn with_toolbox(check: impl FnOnce(&mut HealToolbox<'_, '_>)) {
+        with_gates(|gates, index, diagnosis| {
+            let mut toolbox = HealToolbox::new(gates, index, diagnosis).unwrap();
+            check(&mut toolbox);
+        });
+    }
+
+    /// Runs `check` with the gates over the repository, under the default
+    /// scope policy.
+    fn with_gates(check: impl FnOnce(&Gates<'_>, &mut CodeIndex, &Diagnosis)) {
         let dir = tempfile::tempdir().unwrap();
         let revision = repository(dir.path());
         let repo = Repo::open(dir.path()).unwrap();
@@ -610,7 +827,8 @@ mod tests {
             ..SandboxConfig::default()
         };
         let policy = ScopePolicy::default();
-        let redactor = Redactor::default();
+        let mut redactor = Redactor::default();
+        redactor.add("APP_SECRET_VALUE");
         let gates = Gates {
             repo: &repo,
             revision,
@@ -621,8 +839,7 @@ mod tests {
             avoid: &[],
         };
         let mut index = CodeIndex::new();
-        let mut toolbox = HealToolbox::new(&gates, &mut index, &diagnosis(revision)).unwrap();
-        check(&mut toolbox);
+        check(&gates, &mut index, &diagnosis(revision));
     }
 
     /// Denied files and directories cannot be read, listed, blamed or
@@ -701,9 +918,116 @@ mod tests {
                 feedback.contains("denied") && feedback.contains("conftest.py"),
                 "{feedback}"
             );
-            let attempts = &tools.attempts;
+            let Mode::Fix { attempts } = &tools.mode else {
+                panic!("a fix toolbox");
+            };
             assert_eq!(attempts.len(), 1);
             assert!(attempts[0].tests.is_none(), "a refused patch is not tested");
+        });
+    }
+
+    /// A fix toolbox does not take a test, and a reproduction toolbox does
+    /// not take a fix: each says which submission its attempt expects.
+    #[test]
+    fn each_mode_refuses_the_other_submission() {
+        let test = Submission::Edits(vec![crate::llm::EditRequest {
+            path: "tests/test_repro.py".to_string(),
+            search: String::new(),
+            replace: "def test_x():\n    assert False\n".to_string(),
+        }]);
+        with_toolbox(|tools| {
+            let verdict = tools.submit_test(test.clone());
+            let SubmitVerdict::Rejected { feedback } = verdict else {
+                panic!("accepted: {verdict:?}");
+            };
+            assert!(
+                feedback.starts_with("submit_test is not available"),
+                "{feedback}"
+            );
+        });
+        with_gates(|gates, index, diagnosis| {
+            let mut judge = |_: &CheckedPatch, _: &Path| -> SubmitVerdict {
+                panic!("the judge is not asked about a fix")
+            };
+            let mut tools =
+                HealToolbox::for_reproduction(gates, index, diagnosis, &mut judge).unwrap();
+            let verdict = tools.submit(test.clone());
+            let SubmitVerdict::Rejected { feedback } = verdict else {
+                panic!("accepted: {verdict:?}");
+            };
+            assert!(
+                feedback.starts_with("submit is not available"),
+                "{feedback}"
+            );
+            assert_eq!(tools.into_accepted_test(), None);
+        });
+    }
+
+    /// A reproduction toolbox runs the scope guard with the policy for
+    /// generated patches first (a `conftest.py` never reaches the judge),
+    /// then hands the judge the canonical patch and the tree it was checked
+    /// against; what the judge accepts is remembered, its words redacted.
+    #[test]
+    fn a_reproduction_toolbox_guards_then_asks_the_judge() {
+        with_gates(|gates, index, diagnosis| {
+            let mut judged = Vec::new();
+            let mut judge = |patch: &CheckedPatch, root: &Path| -> SubmitVerdict {
+                assert!(root.join("app/stock.py").is_file());
+                judged.push(patch.clone());
+                if judged.len() == 1 {
+                    SubmitVerdict::Rejected {
+                        feedback: "it passes; DB_PASSWORD=APP_SECRET_VALUE".to_string(),
+                    }
+                } else {
+                    SubmitVerdict::Proven {
+                        summary: "fails with ValueError in parse".to_string(),
+                    }
+                }
+            };
+            let mut tools =
+                HealToolbox::for_reproduction(gates, index, diagnosis, &mut judge).unwrap();
+
+            let verdict = tools.submit_test(Submission::UnifiedDiff(
+                "--- a/tests/conftest.py\n+++ b/tests/conftest.py\n@@ -1 +1,2 @@\n import os\n+import sys\n"
+                    .to_string(),
+            ));
+            let SubmitVerdict::Rejected { feedback } = verdict else {
+                panic!("accepted: {verdict:?}");
+            };
+            assert!(
+                feedback.starts_with("test refused (denied)") && feedback.contains("conftest.py"),
+                "{feedback}"
+            );
+
+            let test = |name: &str| {
+                Submission::Edits(vec![crate::llm::EditRequest {
+                    path: format!("tests/{name}"),
+                    search: String::new(),
+                    replace: "from app.stock import parse\n\n\ndef test_parse():\n    \
+                              parse('x')\n"
+                        .to_string(),
+                }])
+            };
+            let verdict = tools.submit_test(test("test_first.py"));
+            let SubmitVerdict::Rejected { feedback } = verdict else {
+                panic!("accepted: {verdict:?}");
+            };
+            assert!(feedback.starts_with("it passes"), "{feedback}");
+            assert!(!feedback.contains("APP_SECRET_VALUE"), "{feedback}");
+            let verdict = tools.submit_test(test("test_repro.py"));
+            assert_eq!(
+                verdict,
+                SubmitVerdict::Proven {
+                    summary: "fails with ValueError in parse".to_string()
+                }
+            );
+            let accepted = tools.into_accepted_test().unwrap();
+            assert!(
+                accepted.starts_with("diff --git a/tests/test_repro.py b/tests/test_repro.py\n"),
+                "{accepted}"
+            );
+            assert_eq!(judged.len(), 2);
+            assert_eq!(judged[1].text, accepted);
         });
     }
 }

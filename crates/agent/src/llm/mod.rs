@@ -1,13 +1,16 @@
-//! The LLM rung of the fix ladder: an agent loop over any OpenAI-compatible
-//! chat-completions endpoint (async-openai) that investigates through a
-//! [`Toolbox`] and proposes patches through it.
+//! The agent loop over any OpenAI-compatible chat-completions endpoint
+//! (async-openai) that investigates through a [`Toolbox`] and proposes
+//! patches through it: the LLM rung of the fix ladder ([`AgentTask::Fix`]),
+//! and the model-written reproduction test before it
+//! ([`AgentTask::Reproduce`]).
 //!
 //! - `config`: [`LlmConfig`], the endpoint and the attempt's budget.
-//! - `prompts`: [`render_prompts`] fills `prompts/*.md`, fencing untrusted
-//!   text.
+//! - `prompts`: [`render_prompts`] fills `prompts/*.md` for an
+//!   [`AgentTask`], fencing untrusted text.
 //! - `toolbox`: the [`Toolbox`] trait the heal stage implements, and the
 //!   [`Submission`] / [`SubmitVerdict`] shapes.
-//! - `tools`: the function definitions the model sees, and argument checks.
+//! - `tools`: the function definitions the model sees (per task), and
+//!   argument checks.
 //! - `run`: [`run_agent`], the loop and its budgets.
 //! - `transcript`: the [`Transcript`] audit trail.
 //!
@@ -27,7 +30,9 @@ mod transcript;
 pub use config::{
     DEFAULT_MAX_ROUNDS, DEFAULT_MAX_TOKENS, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WALL_TIME, LlmConfig,
 };
-pub use prompts::{PLACEHOLDERS, PromptInput, Prompts, placeholders, render_prompts, templates};
+pub use prompts::{
+    AgentTask, PLACEHOLDERS, PromptInput, Prompts, placeholders, render_prompts, templates,
+};
 pub use run::{AgentOutcome, BudgetReason, run_agent};
 pub use toolbox::{EditRequest, Submission, SubmitVerdict, Toolbox};
 pub use transcript::{TokenUsage, ToolCallRecord, Transcript, TranscriptEntry};

@@ -1,5 +1,6 @@
-//! Renders `prompts/system.md` and `prompts/task.md` (compiled in) with an
-//! incident's facts.
+//! Renders the prompts of an attempt (compiled in from `prompts/`) with an
+//! incident's facts: `system.md` and `task.md` for a fix,
+//! `reproduce_system.md` and `reproduce_task.md` for a reproduction test.
 //!
 //! **Invariant:** text that came from outside suture (the event, the
 //! diagnosis built from it and from commit messages, repository code, and
@@ -15,9 +16,11 @@ use serde::{Deserialize, Serialize};
 
 const SYSTEM_TEMPLATE: &str = include_str!("../../../../prompts/system.md");
 const TASK_TEMPLATE: &str = include_str!("../../../../prompts/task.md");
+const REPRODUCE_SYSTEM_TEMPLATE: &str = include_str!("../../../../prompts/reproduce_system.md");
+const REPRODUCE_TASK_TEMPLATE: &str = include_str!("../../../../prompts/reproduce_task.md");
 
 /// The placeholders the templates may use, as `{{name}}`.
-pub const PLACEHOLDERS: [&str; 8] = [
+pub const PLACEHOLDERS: [&str; 11] = [
     "title",
     "message",
     "frames",
@@ -26,6 +29,9 @@ pub const PLACEHOLDERS: [&str; 8] = [
     "code",
     "test_command",
     "guidance",
+    "exception",
+    "crash_function",
+    "locals",
 ];
 
 /// Longest event title kept, in characters.
@@ -44,6 +50,24 @@ const MAX_TEST_COMMAND_CHARS: usize = 1_000;
 const MAX_GUIDANCE_CHARS: usize = 4_000;
 /// Longest record of earlier fixes kept.
 const MAX_HISTORY_CHARS: usize = 4_000;
+/// Longest exception type kept.
+const MAX_EXCEPTION_CHARS: usize = 300;
+/// Longest crash function description kept.
+const MAX_CRASH_FUNCTION_CHARS: usize = 1_000;
+/// Longest listing of the crash frame's local variables kept.
+const MAX_LOCALS_CHARS: usize = 6_000;
+
+/// What an attempt is for. It picks the prompts and, through them, the
+/// tools the loop offers: the model cannot call a tool of the other task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentTask {
+    /// Find the fault and submit a fix (`submit_edits`, `submit_patch`).
+    Fix,
+    /// Write a test that fails the way production failed, before any fix
+    /// (`submit_test`: new test files or lines added to test files only).
+    Reproduce,
+}
 
 /// What the task prompt is filled with. The caller redacts secrets before
 /// building it; rendering fences and bounds it.
@@ -71,19 +95,31 @@ pub struct PromptInput {
     /// hold, one round a line (untrusted: it quotes commit subjects, pull
     /// request titles and events). None on the first round.
     pub history: Option<String>,
+    /// The type of the exception production raised, e.g. `ZeroDivisionError`
+    /// (untrusted). Used by the reproduction prompt.
+    pub exception_type: String,
+    /// The function that raised it and where, e.g.
+    /// `ratio (app/stats.py:12)` (untrusted). Used by the reproduction prompt.
+    pub crash_function: String,
+    /// The crash frame's local variables as the SDK sent them, one
+    /// `name = value` a line, redacted and capped by the caller (untrusted).
+    /// Used by the reproduction prompt.
+    pub crash_locals: String,
 }
 
 /// The rendered prompts of one attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prompts {
+    /// What the attempt is for; the loop offers this task's tools only.
+    pub kind: AgentTask,
     /// The system message.
     pub system: String,
     /// The first user message: the incident.
     pub task: String,
 }
 
-/// Renders both templates for `input`.
-pub fn render_prompts(input: &PromptInput) -> Prompts {
+/// Renders the system and task templates of `kind` for `input`.
+pub fn render_prompts(kind: AgentTask, input: &PromptInput) -> Prompts {
     let values = [
         (
             "title",
@@ -119,10 +155,35 @@ pub fn render_prompts(input: &PromptInput) -> Prompts {
             exact_block(&input.test_command, "sh", MAX_TEST_COMMAND_CHARS),
         ),
         ("guidance", guidance(input.extra_guidance.as_deref())),
+        (
+            "exception",
+            data_block(
+                &input.exception_type,
+                "the error report",
+                MAX_EXCEPTION_CHARS,
+            ),
+        ),
+        (
+            "crash_function",
+            data_block(
+                &input.crash_function,
+                "the error report",
+                MAX_CRASH_FUNCTION_CHARS,
+            ),
+        ),
+        (
+            "locals",
+            data_block(&input.crash_locals, "the error report", MAX_LOCALS_CHARS),
+        ),
     ];
+    let (system, task) = match kind {
+        AgentTask::Fix => (SYSTEM_TEMPLATE, TASK_TEMPLATE),
+        AgentTask::Reproduce => (REPRODUCE_SYSTEM_TEMPLATE, REPRODUCE_TASK_TEMPLATE),
+    };
     Prompts {
-        system: fill(SYSTEM_TEMPLATE, &values),
-        task: fill(TASK_TEMPLATE, &values),
+        kind,
+        system: fill(system, &values),
+        task: fill(task, &values),
     }
 }
 
@@ -140,8 +201,13 @@ pub fn placeholders(template: &str) -> Vec<&str> {
 }
 
 /// The templates as compiled in: `(file name, text)`.
-pub fn templates() -> [(&'static str, &'static str); 2] {
-    [("system.md", SYSTEM_TEMPLATE), ("task.md", TASK_TEMPLATE)]
+pub fn templates() -> [(&'static str, &'static str); 4] {
+    [
+        ("system.md", SYSTEM_TEMPLATE),
+        ("task.md", TASK_TEMPLATE),
+        ("reproduce_system.md", REPRODUCE_SYSTEM_TEMPLATE),
+        ("reproduce_task.md", REPRODUCE_TASK_TEMPLATE),
+    ]
 }
 
 /// `template` with each known `{{name}}` replaced by its value, in one pass.

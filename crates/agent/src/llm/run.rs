@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::config::LlmConfig;
-use super::prompts::Prompts;
+use super::prompts::{AgentTask, Prompts};
 use super::toolbox::Toolbox;
 use super::tools::{self, Step};
 use super::transcript::{
@@ -43,10 +43,17 @@ const MAX_TOOL_CALLS_PER_ROUND: usize = 16;
 /// Longest error text kept from the endpoint, and longest reason or summary
 /// kept in an outcome.
 const MAX_ERROR_CHARS: usize = 2_000;
-/// Sent once when the model answers without calling a tool.
-const REMINDER: &str = "You answered without calling a tool, and nothing changes unless you \
+/// Sent once when the model of a fix attempt answers without calling a
+/// tool.
+const FIX_REMINDER: &str = "You answered without calling a tool, and nothing changes unless you \
     call one. Investigate with the read-only tools, propose a fix with submit_edits or \
     submit_patch, or call give_up with the reason. A second answer without a tool call ends \
+    the attempt.";
+/// Sent once when the model of a reproduction attempt answers without
+/// calling a tool.
+const REPRODUCE_REMINDER: &str = "You answered without calling a tool, and nothing changes \
+    unless you call one. Investigate with the read-only tools, propose the reproduction test \
+    with submit_test, or call give_up with the reason. A second answer without a tool call ends \
     the attempt.";
 
 /// How an attempt ended. Only `Proven` is a fix.
@@ -146,6 +153,12 @@ impl fmt::Display for BudgetReason {
 /// is proven, it gives up, a budget of `config` runs out, or the endpoint
 /// fails. Every step is appended to `transcript`.
 ///
+/// `prompts.kind` decides what the attempt is for, and so which tools are
+/// offered: a fix attempt submits with `submit_edits` or `submit_patch`
+/// ([`Toolbox::submit`]), a reproduction attempt with `submit_test`
+/// ([`Toolbox::submit_test`]). A call to a tool the task does not offer is
+/// answered with an error and never reaches the toolbox.
+///
 /// Toolbox calls block; on a multi-threaded runtime they run in
 /// `block_in_place`, elsewhere inline.
 ///
@@ -153,7 +166,8 @@ impl fmt::Display for BudgetReason {
 ///
 /// Dropping the future ends the attempt where it stands: `transcript` holds
 /// the steps so far and nothing is left half-applied, since only the
-/// toolbox's `submit` touches code and it runs to completion once started.
+/// toolbox's submissions touch code and each runs to completion once
+/// started.
 #[tracing::instrument(name = "llm_agent", skip_all, fields(model = %config.model))]
 pub async fn run_agent(
     config: &LlmConfig,
@@ -209,7 +223,12 @@ struct Attempt<'a> {
 impl Attempt<'_> {
     async fn run(&mut self, prompts: &Prompts, toolbox: &mut dyn Toolbox) -> AgentOutcome {
         let client = client(self.config);
-        let tools = tools::definitions();
+        let kind = prompts.kind;
+        let tools = tools::definitions(kind);
+        let reminder = match kind {
+            AgentTask::Fix => FIX_REMINDER,
+            AgentTask::Reproduce => REPRODUCE_REMINDER,
+        };
         let system = self.redact(&prompts.system);
         let task = self.redact(&prompts.task);
         self.transcript.push(TranscriptEntry::Prompt {
@@ -248,9 +267,9 @@ impl Attempt<'_> {
                 reminded = true;
                 self.transcript.push(TranscriptEntry::Reminder {
                     round,
-                    content: REMINDER.to_string(),
+                    content: reminder.to_string(),
                 });
-                messages.push(user_message(REMINDER.to_string()));
+                messages.push(user_message(reminder.to_string()));
                 continue;
             }
             for (index, call) in calls.into_iter().enumerate() {
@@ -269,6 +288,7 @@ impl Attempt<'_> {
                         let step = blocking(|| {
                             tools::dispatch(
                                 &mut *toolbox,
+                                kind,
                                 &call.function.name,
                                 &call.function.arguments,
                             )
@@ -278,7 +298,7 @@ impl Attempt<'_> {
                     ChatCompletionMessageToolCalls::Custom(call) => {
                         let step = Step::Continue(format!(
                             "error: custom tools are not offered; call one of the functions: {}",
-                            tools::TOOL_NAMES.join(", ")
+                            tools::tool_names(kind).join(", ")
                         ));
                         (call.id, call.custom_tool.name, step)
                     }

@@ -38,7 +38,15 @@ pub trait Toolbox {
     fn run_tests(&mut self) -> String;
     /// Checks a patch: scope guard, clean apply to a fresh copy, tests in
     /// the sandbox. Only [`SubmitVerdict::Proven`] ends an attempt as a fix.
+    /// Offered in a fix attempt ([`AgentTask::Fix`](super::AgentTask::Fix)) only.
     fn submit(&mut self, patch: Submission) -> SubmitVerdict;
+    /// Checks a reproduction test: the scope guard, then that the patch only
+    /// creates test files or adds lines to them, then the reproduction gate
+    /// (the test fails at the deployed revision with the production
+    /// exception, raised in the crashing function). Only
+    /// [`SubmitVerdict::Proven`] ends an attempt as a reproduction. Offered
+    /// in a reproduction attempt ([`AgentTask::Reproduce`](super::AgentTask::Reproduce)) only.
+    fn submit_test(&mut self, patch: Submission) -> SubmitVerdict;
 }
 
 /// A change the model proposes. Either form is accepted; the toolbox turns
@@ -72,10 +80,13 @@ pub struct EditRequest {
 pub enum SubmitVerdict {
     /// The patch passed every gate; the attempt ends with it.
     Proven {
-        /// One line on what was proven, e.g. which tests passed.
+        /// One line on what was proven, e.g. which tests passed, or how the
+        /// test reproduced the error.
         summary: String,
     },
-    /// Refused by the scope guard, did not apply, or the tests failed.
+    /// Refused by the scope guard, did not apply, or the tests failed (a
+    /// fix); or not test-only, or not failing the way production failed (a
+    /// reproduction test).
     Rejected {
         /// Why, for the model to act on in its next round.
         feedback: String,

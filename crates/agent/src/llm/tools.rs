@@ -2,15 +2,21 @@
 //! parameters) and the dispatch of one tool call onto the [`Toolbox`].
 //!
 //! Arguments come from the model and are checked here: malformed JSON,
-//! missing fields or an unknown tool become an error text for the model,
-//! never a crash. The model's only way to change code is a submission, and
-//! a submission is only ever a request to the toolbox, which guards it.
+//! missing fields, an unknown tool or one the task does not offer become an
+//! error text for the model, never a crash. The model's only way to change
+//! code is a submission, and a submission is only ever a request to the
+//! toolbox, which guards it.
+//!
+//! Each [`AgentTask`] offers its own tools: a fix is submitted with
+//! `submit_edits` or `submit_patch`, a reproduction test with `submit_test`;
+//! the read tools, `run_tests` and `give_up` are shared.
 
 use async_openai::types::chat::{ChatCompletionTool, ChatCompletionTools, FunctionObject};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::prompts::AgentTask;
 use super::toolbox::{EditRequest, Submission, SubmitVerdict, Toolbox};
 
 /// What the loop does after one tool call.
@@ -24,8 +30,8 @@ pub(crate) enum Step {
     GaveUp(String),
 }
 
-/// Every tool's name, in the order they are offered.
-pub(crate) const TOOL_NAMES: [&str; 10] = [
+/// The tools of a fix attempt, in the order they are offered.
+const FIX_TOOLS: [&str; 10] = [
     "read_file",
     "list_dir",
     "search_code",
@@ -38,10 +44,58 @@ pub(crate) const TOOL_NAMES: [&str; 10] = [
     "give_up",
 ];
 
-/// The function definitions sent with every request.
-pub(crate) fn definitions() -> Vec<ChatCompletionTools> {
+/// The tools of a reproduction attempt, in the order they are offered.
+const REPRODUCE_TOOLS: [&str; 9] = [
+    "read_file",
+    "list_dir",
+    "search_code",
+    "find_symbol",
+    "show_commit",
+    "blame",
+    "run_tests",
+    "submit_test",
+    "give_up",
+];
+
+/// The names of the tools `task` offers, in the order they are offered.
+pub(crate) fn tool_names(task: AgentTask) -> &'static [&'static str] {
+    match task {
+        AgentTask::Fix => &FIX_TOOLS,
+        AgentTask::Reproduce => &REPRODUCE_TOOLS,
+    }
+}
+
+/// The function definitions sent with every request of a `task` attempt.
+pub(crate) fn definitions(task: AgentTask) -> Vec<ChatCompletionTools> {
+    let offered = tool_names(task);
+    every_definition()
+        .into_iter()
+        .filter(|tool| match tool {
+            ChatCompletionTools::Function(tool) => offered.contains(&tool.function.name.as_str()),
+            ChatCompletionTools::Custom(_) => false,
+        })
+        .collect()
+}
+
+/// Every tool of every task.
+fn every_definition() -> Vec<ChatCompletionTools> {
     let path = json!({ "type": "string", "description": "path relative to the repository root" });
     let line = json!({ "type": "integer", "minimum": 1 });
+    let edits = |replace: &str| {
+        json!({
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "path": path,
+                    "search": { "type": "string", "description": "exact text to replace" },
+                    "replace": { "type": "string", "description": replace },
+                },
+                "required": ["path", "search", "replace"],
+            },
+        })
+    };
     vec![
         function(
             "read_file",
@@ -115,21 +169,7 @@ pub(crate) fn definitions() -> Vec<ChatCompletionTools> {
              checked, applied to a fresh copy and tested; you get the verdict back.",
             json!({
                 "type": "object",
-                "properties": {
-                    "edits": {
-                        "type": "array",
-                        "minItems": 1,
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "path": path,
-                                "search": { "type": "string", "description": "exact text to replace" },
-                                "replace": { "type": "string", "description": "text to put in its place" },
-                            },
-                            "required": ["path", "search", "replace"],
-                        },
-                    },
-                },
+                "properties": { "edits": edits("text to put in its place") },
                 "required": ["edits"],
             }),
         ),
@@ -144,9 +184,26 @@ pub(crate) fn definitions() -> Vec<ChatCompletionTools> {
             }),
         ),
         function(
+            "submit_test",
+            "Propose the reproduction test: new test files, or lines added to existing \
+             test files, nothing else. Give either edits (search/replace; an empty search \
+             text creates a new file whose whole content is the replace text) or a unified \
+             diff against the repository root, not both. The test is checked and run at \
+             the deployed revision in the sandbox; it is accepted only if it fails with the \
+             production exception raised in the crashing function. You get the verdict back.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "edits": edits("text to put in its place; a new file's whole content when search is empty"),
+                    "diff": { "type": "string", "description": "unified diff" },
+                },
+            }),
+        ),
+        function(
             "give_up",
-            "Stop without a fix when you cannot find one you are confident in. A wrong \
-             fix is worse than none.",
+            "Stop when you cannot find a fix (or write a reproduction test) you are \
+             confident in. A wrong fix, or a test that fails for another reason, is worse \
+             than none.",
             json!({
                 "type": "object",
                 "properties": { "reason": { "type": "string" } },
@@ -156,16 +213,50 @@ pub(crate) fn definitions() -> Vec<ChatCompletionTools> {
     ]
 }
 
-/// Carries out tool call `name(arguments)` on `toolbox`. Blocks while the
-/// toolbox works.
-pub(crate) fn dispatch(toolbox: &mut dyn Toolbox, name: &str, arguments: &str) -> Step {
-    match call(toolbox, name, arguments) {
+/// Carries out tool call `name(arguments)` of a `task` attempt on
+/// `toolbox`. Blocks while the toolbox works. A tool the task does not offer
+/// is refused without calling the toolbox.
+pub(crate) fn dispatch(
+    toolbox: &mut dyn Toolbox,
+    task: AgentTask,
+    name: &str,
+    arguments: &str,
+) -> Step {
+    match call(toolbox, task, name, arguments) {
         Ok(step) => step,
         Err(error) => Step::Continue(error),
     }
 }
 
-fn call(toolbox: &mut dyn Toolbox, name: &str, arguments: &str) -> Result<Step, String> {
+fn call(
+    toolbox: &mut dyn Toolbox,
+    task: AgentTask,
+    name: &str,
+    arguments: &str,
+) -> Result<Step, String> {
+    let offered = tool_names(task);
+    if !offered.contains(&name) {
+        let known = FIX_TOOLS
+            .iter()
+            .chain(&REPRODUCE_TOOLS)
+            .any(|tool| *tool == name);
+        return Err(if known {
+            format!(
+                "error: {name} is not offered in this attempt, which is to {}; the tools are {}",
+                match task {
+                    AgentTask::Fix => "fix the error (submit with submit_edits or submit_patch)",
+                    AgentTask::Reproduce =>
+                        "write a reproduction test (submit it with submit_test)",
+                },
+                offered.join(", ")
+            )
+        } else {
+            format!(
+                "error: there is no tool named {name:?}; the tools are {}",
+                offered.join(", ")
+            )
+        });
+    }
     let text = match name {
         "read_file" => {
             let args: ReadFile = parse(name, arguments)?;
@@ -214,6 +305,21 @@ fn call(toolbox: &mut dyn Toolbox, name: &str, arguments: &str) -> Result<Step, 
             }
             return Ok(verdict(toolbox.submit(Submission::UnifiedDiff(args.diff))));
         }
+        "submit_test" => {
+            let args: SubmitTest = parse(name, arguments)?;
+            let submission = match (args.edits, args.diff) {
+                (Some(edits), None) if !edits.is_empty() => Submission::Edits(edits),
+                (None, Some(diff)) if !diff.trim().is_empty() => Submission::UnifiedDiff(diff),
+                _ => {
+                    return Err(
+                        "error: submit_test needs either a non-empty edits list or a \
+                                non-empty diff, not both"
+                            .to_string(),
+                    );
+                }
+            };
+            return Ok(verdict(toolbox.submit_test(submission)));
+        }
         "give_up" => {
             let args: GiveUp = parse(name, arguments)?;
             let reason = args.reason.trim();
@@ -227,7 +333,7 @@ fn call(toolbox: &mut dyn Toolbox, name: &str, arguments: &str) -> Result<Step, 
         _ => {
             return Err(format!(
                 "error: there is no tool named {name:?}; the tools are {}",
-                TOOL_NAMES.join(", ")
+                offered.join(", ")
             ));
         }
     };
@@ -322,6 +428,12 @@ struct SubmitEdits {
 #[derive(Deserialize)]
 struct SubmitPatch {
     diff: String,
+}
+
+#[derive(Deserialize)]
+struct SubmitTest {
+    edits: Option<Vec<EditRequest>>,
+    diff: Option<String>,
 }
 
 #[derive(Deserialize)]

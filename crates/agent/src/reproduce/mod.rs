@@ -14,5 +14,7 @@
 mod junit;
 mod layout;
 mod literal;
+mod llm;
 mod render;
 mod runner;
+mod test_paths;
