@@ -295,6 +295,12 @@ config_section! {
         /// with the proposed diff) or `pr` (heal, then a pull request for a
         /// human to review; suture never merges).
         mode: Mode = Mode::Pr,
+        /// Put a model-written fix on a branch (`pr` mode) even when the
+        /// error was not reproduced, so the fix is only plausible. By
+        /// default such a fix goes into the tracking issue as a suggestion;
+        /// a plausible revert is proposed either way, labelled
+        /// `suture:unreproduced`.
+        propose_unreproduced: bool = false,
         /// Where fixes are proposed: `local` (a bare repository and records
         /// in the store; `suture pr …`) or `github`.
         forge: ForgeKind = ForgeKind::Local,

@@ -79,6 +79,12 @@ pub struct FixProposal {
     pub base_branch: String,
     /// The rung that produced the patch (`revert`, `llm`); also a label.
     pub strategy: String,
+    /// Whether the production error was reproduced, so the fix is proven
+    /// against it (else it is only plausible); a label says which
+    /// ([`FixProposal::reproduction_label`]). Absent in older serialised
+    /// proposals, which were not.
+    #[serde(default)]
+    pub reproduced: bool,
     /// Paths the patch touches (for CODEOWNERS).
     pub touched_paths: Vec<String>,
     /// The culprit commit's author email, when known.
@@ -99,6 +105,16 @@ pub(crate) fn first_round() -> u32 {
 }
 
 impl FixProposal {
+    /// The label that says whether the fix is proven against a reproduction
+    /// of the error.
+    pub fn reproduction_label(&self) -> &'static str {
+        if self.reproduced {
+            "suture:reproduced"
+        } else {
+            "suture:unreproduced"
+        }
+    }
+
     /// The fix branch of this round (see [`branch_name_for_round`]).
     pub fn branch(&self) -> String {
         branch_name_for_round(&self.incident_id, self.round, &self.slug)
@@ -509,6 +525,7 @@ mod tests {
             base_revision: String::new(),
             base_branch: "main".into(),
             strategy: "revert".into(),
+            reproduced: false,
             touched_paths: Vec::new(),
             culprit_author_email: Some("12345+octo-cat@users.noreply.github.com".into()),
             culprit_author_login: None,

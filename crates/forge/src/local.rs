@@ -350,7 +350,11 @@ impl LocalForge {
                 base_sha: proposal.base_revision.clone(),
                 strategy: proposal.strategy.clone(),
                 round: proposal.round,
-                labels: vec!["suture".to_string(), proposal.strategy.clone()],
+                labels: vec![
+                    "suture".to_string(),
+                    proposal.strategy.clone(),
+                    proposal.reproduction_label().to_string(),
+                ],
                 reviewers,
                 state: PrState::Open,
                 tracking_issue: Some(issue),

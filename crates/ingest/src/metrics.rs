@@ -30,6 +30,8 @@ pub struct Metrics {
     job_steps: Mutex<BTreeMap<(String, &'static str), Histogram>>,
     jobs: Mutex<BTreeMap<&'static str, u64>>,
     milestones: Mutex<BTreeMap<&'static str, Histogram>>,
+    reproductions: Mutex<BTreeMap<&'static str, u64>>,
+    heal_outcomes: Mutex<BTreeMap<&'static str, u64>>,
     /// Deliveries waiting in the ingest queue right now.
     pub ingest_queue_depth: AtomicI64,
 }
@@ -149,6 +151,18 @@ impl Metrics {
             .observe(&MILESTONE_BUCKETS, since_first_seen.as_secs_f64());
     }
 
+    /// Counts a reproduction step by what it found (`existing`, `replay`,
+    /// `llm`; `none` when the error was not reproduced).
+    pub fn reproduction(&self, kind: Option<&'static str>) {
+        *lock(&self.reproductions).entry(kind.unwrap_or("none")).or_default() += 1;
+    }
+
+    /// Counts a heal step by its outcome (`proven`, `plausible`,
+    /// `unproven`, `escalated`).
+    pub fn heal_outcome(&self, outcome: &'static str) {
+        *lock(&self.heal_outcomes).entry(outcome).or_default() += 1;
+    }
+
     /// Accepted deliveries so far, all sources: for tests and the benchmark.
     pub fn accepted_total(&self) -> u64 {
         lock(&self.signals)
@@ -207,6 +221,16 @@ impl Metrics {
         out.push_str("# TYPE suture_jobs_total counter\n");
         for (outcome, n) in lock(&self.jobs).iter() {
             let _ = writeln!(out, "suture_jobs_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        out.push_str("# HELP suture_reproductions_total Reproduction steps, by what reproduced the error (none: nothing did).\n");
+        out.push_str("# TYPE suture_reproductions_total counter\n");
+        for (kind, n) in lock(&self.reproductions).iter() {
+            let _ = writeln!(out, "suture_reproductions_total{{kind=\"{kind}\"}} {n}");
+        }
+        out.push_str("# HELP suture_heal_outcomes_total Heal steps, by outcome.\n");
+        out.push_str("# TYPE suture_heal_outcomes_total counter\n");
+        for (outcome, n) in lock(&self.heal_outcomes).iter() {
+            let _ = writeln!(out, "suture_heal_outcomes_total{{outcome=\"{outcome}\"}} {n}");
         }
         out.push_str("# HELP suture_job_step_duration_seconds Time spent in a pipeline step, by step and outcome.\n");
         out.push_str("# TYPE suture_job_step_duration_seconds histogram\n");
@@ -268,6 +292,9 @@ mod tests {
         metrics.signal("github", SignalResult::Rejected("bad_signature"));
         metrics.job_step("diagnose", "finished", Duration::from_millis(700));
         metrics.job("done");
+        metrics.reproduction(Some("replay"));
+        metrics.reproduction(None);
+        metrics.heal_outcome("plausible");
         let text = metrics.render(&StoreGauges {
             incidents_by_state: vec![("new", 2)],
             queued_jobs: 1,
@@ -280,6 +307,9 @@ mod tests {
             "suture_job_step_duration_seconds_bucket{step=\"diagnose\",outcome=\"finished\",le=\"1\"} 1",
             "suture_job_step_duration_seconds_count{step=\"diagnose\",outcome=\"finished\"} 1",
             "suture_jobs_total{outcome=\"done\"} 1",
+            "suture_reproductions_total{kind=\"replay\"} 1",
+            "suture_reproductions_total{kind=\"none\"} 1",
+            "suture_heal_outcomes_total{outcome=\"plausible\"} 1",
             "suture_incidents{state=\"new\"} 2",
             "suture_fix_attempts{strategy=\"revert\",state=\"held\"} 3",
             "suture_jobs_queued 1",

@@ -162,6 +162,11 @@ impl Ctx<'_> {
         &self.pipeline.forges
     }
 
+    /// The service's metrics.
+    pub(crate) fn metrics(&self) -> &ingest::metrics::Metrics {
+        &self.pipeline.metrics
+    }
+
     /// Records that `incident` reached `milestone` now.
     pub(crate) fn milestone(&self, milestone: &'static str, incident: &store::Incident) {
         let since = (chrono::Utc::now() - incident.first_seen)

@@ -2,7 +2,8 @@
 //! back through serde by the next step (or by a resumed job), never by key.
 
 use agent::diagnose::Diagnosis;
-use agent::heal::{HealReport, Outcome};
+use agent::heal::{HealReport, Outcome, Strategy};
+use agent::reproduce::Reproduced;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use store::Step;
@@ -26,6 +27,24 @@ impl StepOutput for DiagnoseOutput {
     }
 }
 
+/// The reproduction step's output: the baseline, the reproducing test
+/// (kept so the heal step checks fixes against the same one), and the
+/// model's test-writing transcript when it ran.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ReproduceOutput {
+    #[serde(flatten)]
+    pub(crate) reproduced: Reproduced,
+}
+
+impl StepOutput for ReproduceOutput {
+    fn summary(&self, _: Step) -> String {
+        match self.reproduced.record.kind {
+            Some(kind) => format!("reproduced ({})", kind.as_str()),
+            None => "not reproduced".to_owned(),
+        }
+    }
+}
+
 /// The heal step's output: the report (`report.json`), its Markdown (the
 /// pull request's body), the proven patch and the LLM transcript.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,10 +52,10 @@ pub(crate) struct HealOutput {
     #[serde(flatten)]
     pub(crate) report: HealReport,
     pub(crate) markdown: String,
-    /// The proven patch, when there is one.
+    /// The chosen fix with its regression test, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) fix_patch: Option<String>,
-    /// Its hash, the key of the fix memory.
+    /// The fix's hash (without the test), the key of the fix memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) patch_sha: Option<String>,
     /// Every request, reply and tool call of the LLM rung, when it ran.
@@ -45,12 +64,34 @@ pub(crate) struct HealOutput {
 }
 
 impl HealOutput {
-    /// The proven patch and its hash, when the ladder proved one.
-    pub(crate) fn proven_patch(&self) -> Option<(&str, &str)> {
-        if self.report.outcome != Outcome::Proven {
+    /// The fix to put on a branch, and its hash: a proven fix, or a
+    /// plausible one (no reproduction) when it is a revert or the
+    /// repository proposes unreproduced fixes. A plausible model-written
+    /// patch otherwise stays a suggestion.
+    pub(crate) fn branch_patch(&self, propose_unreproduced: bool) -> Option<(&str, &str)> {
+        let fix = (self.fix_patch.as_deref()?, self.patch_sha.as_deref()?);
+        match self.report.outcome {
+            Outcome::Proven => Some(fix),
+            Outcome::Plausible
+                if propose_unreproduced || self.report.strategy == Some(Strategy::Revert) =>
+            {
+                Some(fix)
+            }
+            Outcome::Plausible | Outcome::Unproven | Outcome::Escalated => None,
+        }
+    }
+
+    /// A plausible fix that goes into the tracking issue as a suggestion.
+    pub(crate) fn suggested_patch(&self, propose_unreproduced: bool) -> Option<(&str, &str)> {
+        if self.report.outcome != Outcome::Plausible || self.branch_patch(propose_unreproduced).is_some() {
             return None;
         }
         Some((self.fix_patch.as_deref()?, self.patch_sha.as_deref()?))
+    }
+
+    /// Whether the fix is proven against a reproduction of the error.
+    pub(crate) fn reproduced(&self) -> bool {
+        self.report.outcome == Outcome::Proven && self.report.reproduction.reproduced()
     }
 }
 
@@ -143,6 +184,11 @@ mod tests {
             "outcome": "proven",
             "strategy": "revert",
             "culprit": "2222222222222222222222222222222222222222",
+            "culprit_confirmed_by": "reproduction",
+            "reproduction": {"kind": "replay",
+                "tests": [{"file": "tests/test_app_f_replay.py", "name": "t"}],
+                "command": "pytest", "at_revision": run, "at_base": null, "with_fix": run,
+                "refused": [], "reason": null},
             "revision": "1111111111111111111111111111111111111111",
             "title": "ZeroDivisionError: division by zero",
             "event_id": "e1",
@@ -152,7 +198,8 @@ mod tests {
             "patch": {"files": ["app.py"], "added": 2, "removed": 0},
             "rungs": [{"rung": "revert", "status": "proven", "reason": "the revert is proven"}],
             "attempts": [{"strategy": "revert", "patch": {"files": ["app.py"], "added": 2,
-                "removed": 0}, "violation": null, "tests": run, "proven": true}],
+                "removed": 0}, "violation": null, "tests": run, "proven": true,
+                "plausible": false}],
             "llm": null,
             "diagnosis": diagnosis(),
             "elapsed_ms": 40,
@@ -163,9 +210,46 @@ mod tests {
         let heal: HealOutput = serde_json::from_value(stored.clone()).unwrap();
         assert_eq!(serde_json::to_value(&heal).unwrap(), stored);
         assert_eq!(
-            heal.proven_patch(),
+            heal.branch_patch(false),
             Some(("--- a/app.py\n+++ b/app.py\n", "abc"))
         );
+        assert!(heal.reproduced());
         assert_eq!(heal.summary(Step::Heal), "heal finished: proven");
+
+        // A heal step saved before reproductions existed still reads.
+        let mut old = stored.clone();
+        let old_map = old.as_object_mut().unwrap();
+        old_map.remove("reproduction");
+        old_map.remove("culprit_confirmed_by");
+        let old: HealOutput = serde_json::from_value(old).unwrap();
+        assert!(!old.reproduced());
+    }
+
+    /// A plausible revert goes on a branch; a plausible model-written patch
+    /// is a suggestion unless the repository proposes unreproduced fixes.
+    #[test]
+    fn plausible_fixes_are_proposed_by_strategy() {
+        let run = json!({"command": "pytest", "backend": "bubblewrap", "exit": 0,
+            "signal": null, "timed_out": false, "duration_ms": 30, "output_tail": ""});
+        let heal = |strategy: &str| -> HealOutput {
+            serde_json::from_value(json!({
+                "outcome": "plausible", "strategy": strategy, "culprit": null,
+                "revision": "1111111111111111111111111111111111111111", "title": "t",
+                "event_id": null, "sandbox": "bubblewrap", "test_command": "pytest",
+                "tests": {"baseline": run, "patched": run}, "patch": null, "rungs": [],
+                "attempts": [], "llm": null, "diagnosis": diagnosis(), "elapsed_ms": 1,
+                "markdown": "", "fix_patch": "diff", "patch_sha": "sha",
+            }))
+            .unwrap()
+        };
+        let revert = heal("revert");
+        assert_eq!(revert.branch_patch(false), Some(("diff", "sha")));
+        assert_eq!(revert.suggested_patch(false), None);
+        assert!(!revert.reproduced());
+        let llm = heal("llm");
+        assert_eq!(llm.branch_patch(false), None);
+        assert_eq!(llm.suggested_patch(false), Some(("diff", "sha")));
+        assert_eq!(llm.branch_patch(true), Some(("diff", "sha")));
+        assert_eq!(llm.suggested_patch(true), None);
     }
 }

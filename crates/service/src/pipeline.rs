@@ -18,7 +18,7 @@ use store::{FixAttempt, IncidentState, Step};
 
 use crate::cause::Cause;
 use crate::job::{Ctx, Stop, blocking};
-use crate::outputs::{DiagnoseOutput, HealOutput};
+use crate::outputs::{DiagnoseOutput, HealOutput, ReproduceOutput};
 
 /// Runs round `round` of the job's incident.
 pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
@@ -110,7 +110,34 @@ pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
             heal_options.avoid = avoided(&memory);
             heal_options.history = history(&memory);
             heal_options.guidance = guidance;
-            heal_step(ctx, &repo_config, event, diagnosis.diagnosis, heal_options).await?
+            let reproduced = match ctx.saved::<ReproduceOutput>(Step::Reproduce).await? {
+                Some(saved) => saved,
+                None => {
+                    let reproduced = reproduce_step(
+                        ctx,
+                        &repo_config,
+                        &event,
+                        &diagnosis.diagnosis,
+                        &heal_options,
+                    )
+                    .await?;
+                    ctx.metrics().reproduction(
+                        reproduced.reproduced.record.kind.map(|kind| kind.as_str()),
+                    );
+                    reproduced
+                }
+            };
+            let heal = heal_step(
+                ctx,
+                &repo_config,
+                event,
+                diagnosis.diagnosis,
+                reproduced.reproduced,
+                heal_options,
+            )
+            .await?;
+            ctx.metrics().heal_outcome(heal.report.outcome.as_str());
+            heal
         }
     };
     crate::propose::run(ctx, &incident, &repo_config, round, &heal).await
@@ -145,13 +172,50 @@ async fn diagnose_step(
     ctx.run_step(Step::Diagnose, work).await
 }
 
-/// Climbs the fix ladder from the saved `diagnosis`, so the pull request
-/// explains the same diagnosis the timeline shows.
+/// Looks for a test that fails as production did, before any fix.
+async fn reproduce_step(
+    ctx: &Ctx<'_>,
+    repo_config: &RepoConfig,
+    event: &domain::event::Event,
+    diagnosis: &Diagnosis,
+    heal_options: &agent::heal::HealOptions,
+) -> Result<ReproduceOutput, Stop> {
+    ctx.store()
+        .set_incident_state(
+            ctx.job.incident_id,
+            IncidentState::Healing,
+            "reproducing the error before any fix",
+            None,
+        )
+        .await?;
+    let repo_path = repo_config.path.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let (event, diagnosis, heal_options) = (event.clone(), diagnosis.clone(), heal_options.clone());
+    let work = blocking(move || {
+        let repo = repo::git::Repo::open(std::path::Path::new(&repo_path))?;
+        let mut index = repo::index::CodeIndex::new();
+        let reproduced = agent::heal::reproduce_diagnosed(
+            &repo,
+            &mut index,
+            &event,
+            &diagnosis,
+            &heal_options,
+            &runtime,
+        )?;
+        Ok(ReproduceOutput { reproduced })
+    });
+    ctx.run_step(Step::Reproduce, work).await
+}
+
+/// Climbs the fix ladder from the saved `diagnosis` and reproduction, so
+/// the pull request explains the same diagnosis the timeline shows and
+/// every fix is checked against the same test.
 async fn heal_step(
     ctx: &Ctx<'_>,
     repo_config: &RepoConfig,
     event: domain::event::Event,
     diagnosis: Diagnosis,
+    reproduced: agent::reproduce::Reproduced,
     heal_options: agent::heal::HealOptions,
 ) -> Result<HealOutput, Stop> {
     ctx.store()
@@ -167,23 +231,23 @@ async fn heal_step(
     let work = blocking(move || {
         let repo = repo::git::Repo::open(std::path::Path::new(&repo_path))?;
         let mut index = repo::index::CodeIndex::new();
-        let (report, transcript) = agent::heal::heal_diagnosed(
+        let (report, transcript) = agent::heal::heal_reproduced(
             &repo,
             &mut index,
             &event,
             diagnosis,
+            reproduced,
             &heal_options,
             &runtime,
         )?;
-        let fix_patch = report.fix_patch().map(str::to_owned);
         let transcript = transcript
             .map(|transcript| serde_json::to_value(&transcript))
             .transpose()
             .map_err(Cause::Output)?;
         Ok(HealOutput {
             markdown: report.to_markdown(),
-            patch_sha: fix_patch.as_deref().map(agent::heal::patch_sha),
-            fix_patch,
+            patch_sha: report.fix_sha(),
+            fix_patch: report.fix_patch(),
             transcript,
             report,
         })

@@ -1,6 +1,12 @@
 //! The propose step: a proven fix becomes a pull request (`pr` mode) or a
-//! tracking issue carrying the diff (`suggest` mode); no proven fix still
-//! gets a tracking issue with the diagnosis, so on-call has it.
+//! tracking issue carrying the diff (`suggest` mode); no fix still gets a
+//! tracking issue with the diagnosis, so on-call has it.
+//!
+//! A fix proven against a reproduction is labelled `suture:reproduced`. A
+//! plausible one (the suite passes, the error was not reproduced) is
+//! labelled `suture:unreproduced`: a plausible revert is still proposed,
+//! a plausible model-written patch only goes into the tracking issue as a
+//! suggestion unless the repository sets `propose_unreproduced`.
 //!
 //! **Invariant:** one pull request per incident round, whatever crashes or
 //! retries happen. The fix attempt row is written before the forge is
@@ -56,8 +62,9 @@ pub(crate) async fn run(
     let Some(repo_forge) = ctx.forges().for_repo(&repo.name).cloned() else {
         return Err(Cause::NoForge(repo.name.clone()).into());
     };
-    let proven = heal.proven_patch();
-    let (strategy, patch_sha) = match (proven, heal.report.strategy) {
+    let on_branch = heal.branch_patch(repo.propose_unreproduced);
+    let suggested = heal.suggested_patch(repo.propose_unreproduced);
+    let (strategy, patch_sha) = match (on_branch.or(suggested), heal.report.strategy) {
         (Some((_, sha)), Some(strategy)) => (strategy.as_str().to_owned(), sha.to_owned()),
         _ => ("none".to_owned(), String::new()),
     };
@@ -78,12 +85,14 @@ pub(crate) async fn run(
     let source = repo.path.clone();
     let mode = repo.mode;
     let work = async {
-        let proposed = match proven {
-            Some((patch, _)) if mode == Mode::Pr => {
+        let proposed = match (on_branch, suggested) {
+            (Some((patch, _)), _) if mode == Mode::Pr => {
                 open_pull_request(&forge, incident, round, heal, patch, &source).await
             }
-            Some((patch, _)) => suggest(&forge, incident, heal, patch).await,
-            None => escalate(&forge, incident, heal).await,
+            (Some((patch, _)), _) | (None, Some((patch, _))) => {
+                suggest(&forge, incident, heal, patch, mode).await
+            }
+            (None, None) => escalate(&forge, incident, heal).await,
         };
         proposed.map_err(|error| Stop::from(Cause::forge("proposing the fix")(error)))
     };
@@ -161,6 +170,7 @@ async fn open_pull_request(
             .strategy
             .map(|strategy| strategy.as_str().to_owned())
             .unwrap_or_default(),
+        reproduced: heal.reproduced(),
         touched_paths: heal
             .report
             .patch
@@ -201,10 +211,18 @@ async fn suggest(
     incident: &Incident,
     heal: &HealOutput,
     patch: &str,
+    mode: Mode,
 ) -> Result<Proposed, ForgeError> {
+    let why = if mode == Mode::Pr {
+        "The error was not reproduced, so this model-written fix is only plausible: suture does \
+         not put it on a branch (set `propose_unreproduced = true` to change that). Apply it \
+         yourself if it looks right."
+    } else {
+        "suture is in `suggest` mode for this repository: apply this diff yourself if it looks \
+         right."
+    };
     let body = format!(
-        "{}\n\n### Proposed diff\n\nsuture is in `suggest` mode for this repository: apply \
-         this diff yourself if it looks right.\n\n{}",
+        "{}\n\n### Proposed diff\n\n{why}\n\n{}",
         heal.markdown.trim_end(),
         markdown::fenced(patch, "diff")
     );

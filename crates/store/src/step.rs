@@ -11,7 +11,10 @@ use std::fmt;
 pub enum Step {
     /// A round: diagnose the incident's event.
     Diagnose,
-    /// A round: climb the fix ladder from the saved diagnosis.
+    /// A round: look for a test that fails as production did.
+    Reproduce,
+    /// A round: climb the fix ladder from the saved diagnosis and
+    /// reproduction.
     Heal,
     /// A round: open the pull request, the suggestion or the escalation.
     Propose,
@@ -29,8 +32,9 @@ pub enum Step {
 
 impl Step {
     /// Every step.
-    pub const ALL: [Step; 8] = [
+    pub const ALL: [Step; 9] = [
         Step::Diagnose,
+        Step::Reproduce,
         Step::Heal,
         Step::Propose,
         Step::Apply,
@@ -44,6 +48,7 @@ impl Step {
     pub fn as_str(self) -> &'static str {
         match self {
             Step::Diagnose => "diagnose",
+            Step::Reproduce => "reproduce",
             Step::Heal => "heal",
             Step::Propose => "propose",
             Step::Apply => "apply",

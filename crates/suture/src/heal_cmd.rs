@@ -104,7 +104,11 @@ pub(crate) fn run(args: &HealArgs) -> Result<(), CommandError> {
     }
     match report.outcome {
         Outcome::Proven => Ok(()),
-        Outcome::Unproven | Outcome::Escalated => Err(CommandError::unsuccessful()),
+        // A plausible fix is written out, but nothing proved it: only a
+        // proven one is a success.
+        Outcome::Plausible | Outcome::Unproven | Outcome::Escalated => {
+            Err(CommandError::unsuccessful())
+        }
     }
 }
 
@@ -157,7 +161,7 @@ fn write_outputs(
     write("report.md", &report.to_markdown())?;
     let fix = out.join("fix.patch");
     match report.fix_patch() {
-        Some(patch) => write("fix.patch", patch)?,
+        Some(patch) => write("fix.patch", &patch)?,
         // A stale patch from an earlier run must not pass for this run's fix.
         None if fix.exists() => {
             std::fs::remove_file(&fix).with_context(|| format!("removing {}", fix.display()))?
@@ -174,25 +178,22 @@ fn write_outputs(
 }
 
 fn print_summary(report: &HealReport, out: &Path) {
-    let outcome = match report.outcome {
-        Outcome::Proven => "proven",
-        Outcome::Unproven => "unproven",
-        Outcome::Escalated => "escalated",
-    };
+    let outcome = report.outcome.as_str();
     println!("{}", report.title);
     println!(
         "outcome {outcome}{}",
         report
             .strategy
-            .map(|s| format!(
-                " ({})",
-                serde_json::to_value(s)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            ))
+            .map(|s| format!(" ({})", s.as_str()))
             .unwrap_or_default()
     );
+    match report.reproduction.kind {
+        Some(kind) => println!("  reproduce {} ({} tests)", kind.as_str(), report.reproduction.tests.len()),
+        None => println!(
+            "  reproduce none: {}",
+            report.reproduction.reason.as_deref().unwrap_or("not reproduced")
+        ),
+    }
     for rung in &report.rungs {
         println!("  {:<9} {}", rung.rung, rung.reason);
     }

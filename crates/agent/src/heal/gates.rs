@@ -1,7 +1,12 @@
 //! The gates every candidate patch passes, whatever proposed it: the scope
-//! guard, a clean apply in a fresh worktree of the deployed revision, and the
-//! test command in the sandbox. Before any of them, a candidate that repeats
-//! a fix which did not hold (fix memory) is refused.
+//! guard, a clean apply in a fresh worktree of the deployed revision, the
+//! test command in the sandbox and, when the error was reproduced, the
+//! reproduction. Before any of them, a candidate that repeats a fix which
+//! did not hold (fix memory) is refused.
+//!
+//! A candidate is *proven* when the suite passes and the reproduction
+//! passes with it; with no reproduction a passing suite only makes it
+//! *plausible*.
 //!
 //! The scope guard's policy depends on who wrote the patch: a model's
 //! patch ([`Strategy::Llm`]) also may not touch what decides what CI or the
@@ -20,6 +25,7 @@ use super::HealError;
 use super::memory::{self, AvoidedFix};
 use super::report::{Attempt, PatchSummary, RunRecord, Strategy, ViolationRecord};
 use crate::redact::Redactor;
+use crate::reproduce::ReproCheck;
 
 /// The fixed inputs of every gate run.
 pub(crate) struct Gates<'a> {
@@ -31,6 +37,8 @@ pub(crate) struct Gates<'a> {
     pub(crate) redactor: &'a Redactor,
     /// Fixes that did not hold in earlier rounds.
     pub(crate) avoid: &'a [AvoidedFix],
+    /// How a fix is checked against the reproduction, once there is one.
+    pub(crate) reproduction: Option<&'a ReproCheck>,
 }
 
 impl Gates<'_> {
@@ -54,7 +62,9 @@ impl Gates<'_> {
             patch: None,
             violation: None,
             tests: None,
+            reproduction: None,
             proven: false,
+            plausible: false,
             text: patch.to_string(),
         };
         let generated;
@@ -90,10 +100,30 @@ impl Gates<'_> {
             attempt.violation = Some(ViolationRecord::new(&violation, self.redactor));
             return Ok(attempt);
         }
+        if let Some(check) = self.reproduction
+            && let Err(reason) = check.add_to(worktree.path(), self.policy)
+        {
+            // The test applied at the deployed revision; a fix that
+            // collides with it cannot be judged by it.
+            attempt.violation = Some(ViolationRecord {
+                kind: "reproduction_conflict".to_string(),
+                message: self.redactor.redact(&reason),
+            });
+            return Ok(attempt);
+        }
         let outcome = sandbox::run(self.sandbox, worktree.path(), self.test_command)?;
         let record = RunRecord::new(&outcome, self.redactor);
-        attempt.proven = record.passed();
+        let suite_passed = record.passed();
         attempt.tests = Some(record);
+        match self.reproduction {
+            None => attempt.plausible = suite_passed,
+            Some(check) if suite_passed => {
+                let (run, passed) = check.run_with_fix(self.sandbox, worktree.path(), self.redactor)?;
+                attempt.proven = passed;
+                attempt.reproduction = run;
+            }
+            Some(_) => {}
+        }
         Ok(attempt)
     }
 }

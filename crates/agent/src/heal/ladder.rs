@@ -1,5 +1,6 @@
-//! The fix ladder itself: diagnose, run the baseline, then try each rung in
-//! order until one yields a proven patch.
+//! The fix ladder itself: reproduce the error, then try each rung in order
+//! until one yields a fix proven against the reproduction (or, with no
+//! reproduction, one the suite passes: plausible).
 
 use std::time::Instant;
 
@@ -7,21 +8,25 @@ use domain::event::Event;
 use repo::git::Repo;
 use repo::git2::Oid;
 use repo::index::CodeIndex;
-use repo::worktree::RevertOutcome;
 
 use super::gates::Gates;
 use super::report::{
-    Attempt, HealReport, LlmSummary, Outcome, RungRecord, RungStatus, Strategy, TestRuns,
+    Attempt, HealReport, LlmSummary, Outcome, RungRecord, RungStatus, TestRuns,
 };
+use super::revert::{Confirmed, revert_rung};
 use super::toolbox::HealToolbox;
 use super::{HealError, HealOptions, detect_test_command};
-use crate::diagnose::{self, Diagnosis};
+use crate::diagnose::{self, Diagnosis, EvidenceItem, EvidenceKind, Suspect};
 use crate::llm::{self, AgentOutcome, Transcript};
 use crate::redact::Redactor;
+use crate::reproduce::{self, ConfirmedBy, Reproduced, ReproductionKind};
 
-/// Diagnoses `event`, then climbs the fix ladder. `runtime` drives the LLM
-/// rung; call this from a thread that is not a runtime worker (the CLI's main
-/// thread, or a blocking task in the service).
+/// The confidence of a culprit the reproduction confirmed.
+const CONFIRMED_CONFIDENCE: f64 = 0.95;
+
+/// Diagnoses `event`, then reproduces it and climbs the fix ladder.
+/// `runtime` drives the LLM; call this from a thread that is not a runtime
+/// worker (the CLI's main thread, or a blocking task in the service).
 pub fn heal(
     repo: &Repo,
     index: &mut CodeIndex,
@@ -33,9 +38,9 @@ pub fn heal(
     heal_diagnosed(repo, index, event, diagnosis, options, runtime)
 }
 
-/// Climbs the fix ladder from a diagnosis already made (the service's saved
-/// diagnose step), so the fix and the diagnosis people read are the same
-/// one. `options.diagnose` is not used.
+/// Reproduces the error and climbs the fix ladder from a diagnosis
+/// already made (the service's saved diagnose step), so the fix and the
+/// diagnosis people read are the same one. `options.diagnose` is not used.
 pub fn heal_diagnosed(
     repo: &Repo,
     index: &mut CodeIndex,
@@ -44,10 +49,22 @@ pub fn heal_diagnosed(
     options: &HealOptions,
     runtime: &tokio::runtime::Handle,
 ) -> Result<(HealReport, Option<Transcript>), HealError> {
-    let started = Instant::now();
+    let reproduced = reproduce_diagnosed(repo, index, event, &diagnosis, options, runtime)?;
+    heal_reproduced(repo, index, event, diagnosis, reproduced, options, runtime)
+}
+
+/// The reproduction step: the suite's baseline run, and a test that fails
+/// as production did, when one can be found (see [`crate::reproduce`]).
+pub fn reproduce_diagnosed(
+    repo: &Repo,
+    index: &mut CodeIndex,
+    event: &Event,
+    diagnosis: &Diagnosis,
+    options: &HealOptions,
+    runtime: &tokio::runtime::Handle,
+) -> Result<Reproduced, HealError> {
     let redactor = Redactor::from_env();
     let revision = Oid::from_str(&diagnosis.revision).map_err(|e| HealError::Worktree(e.into()))?;
-
     let test_command = match &options.test_command {
         Some(command) => command.clone(),
         None => {
@@ -65,21 +82,79 @@ pub fn heal_diagnosed(
         policy: &options.scope,
         redactor: &redactor,
         avoid: &options.avoid,
+        reproduction: None,
+    };
+    let found = reproduce::reproduce(&gates, index, event, diagnosis, options.llm.as_ref(), runtime)?;
+    let mut record = found.record;
+    let transcript = found.llm.map(|(outcome, transcript)| {
+        record.llm = Some(describe_agent(&outcome).2);
+        transcript
+    });
+    if let Some(kind) = record.kind {
+        tracing::info!(kind = kind.as_str(), tests = record.tests.len(), "error reproduced");
+    } else {
+        tracing::info!(reason = record.reason.as_deref().unwrap_or_default(), "error not reproduced");
+    }
+    Ok(Reproduced {
+        record,
+        baseline: found.baseline,
+        test_command,
+        check: found.check,
+        transcript,
+    })
+}
+
+/// Climbs the fix ladder from a diagnosis and its reproduction step.
+pub fn heal_reproduced(
+    repo: &Repo,
+    index: &mut CodeIndex,
+    event: &Event,
+    mut diagnosis: Diagnosis,
+    reproduced: Reproduced,
+    options: &HealOptions,
+    runtime: &tokio::runtime::Handle,
+) -> Result<(HealReport, Option<Transcript>), HealError> {
+    let started = Instant::now();
+    let redactor = Redactor::from_env();
+    let revision = Oid::from_str(&diagnosis.revision).map_err(|e| HealError::Worktree(e.into()))?;
+    let Reproduced {
+        mut record,
+        baseline,
+        test_command,
+        check,
+        transcript: test_transcript,
+    } = reproduced;
+    repo::sandbox::probe(&options.sandbox.backend)?;
+    let gates = Gates {
+        repo,
+        revision,
+        sandbox: &options.sandbox,
+        test_command: &test_command,
+        policy: &options.scope,
+        redactor: &redactor,
+        avoid: &options.avoid,
+        reproduction: check.as_ref(),
     };
 
-    let baseline = gates.baseline()?;
     let mut rungs = Vec::new();
     let mut attempts: Vec<Attempt> = Vec::new();
 
-    revert_rung(&gates, &diagnosis, &mut rungs, &mut attempts)?;
+    let confirmed = revert_rung(&gates, &diagnosis, &mut rungs, &mut attempts)?;
+    if let Some(confirmed) = &confirmed {
+        confirm(repo, &mut diagnosis, confirmed)?;
+    }
 
     let mut llm_summary = None;
-    let mut transcript = None;
-    if attempts.iter().any(|a| a.proven) {
+    let mut transcript = test_transcript;
+    if let Some(settled) = attempts.iter().find(|a| a.proven || a.plausible) {
         rungs.push(RungRecord {
             rung: "llm".to_string(),
             status: RungStatus::Skipped,
-            reason: "a smaller fix is already proven".to_string(),
+            reason: if settled.proven {
+                "a smaller fix is already proven".to_string()
+            } else {
+                "a smaller fix already passes the suite; with no reproduction a patch could not be proven either".to_string()
+            },
         });
     } else {
         match &options.llm {
@@ -110,32 +185,57 @@ pub fn heal_diagnosed(
                     reason,
                 });
                 llm_summary = Some(summary);
-                transcript = Some(log);
+                transcript = Some(match transcript {
+                    Some(mut earlier) => {
+                        earlier.entries.extend(log.entries);
+                        earlier
+                    }
+                    None => log,
+                });
             }
         }
     }
 
-    let proven = attempts.iter().find(|a| a.proven).cloned();
-    let outcome = match (&proven, attempts.iter().any(|a| a.tests.is_some())) {
-        (Some(_), _) => Outcome::Proven,
+    let chosen = attempts
+        .iter()
+        .find(|a| a.proven)
+        .or_else(|| attempts.iter().find(|a| a.plausible))
+        .cloned();
+    let outcome = match (&chosen, attempts.iter().any(|a| a.tests.is_some())) {
+        (Some(fix), _) if fix.proven => Outcome::Proven,
+        (Some(_), _) => Outcome::Plausible,
         (None, true) => Outcome::Unproven,
         (None, false) => Outcome::Escalated,
     };
-    if proven.is_none() {
+    if chosen.is_none() {
         rungs.push(RungRecord {
             rung: "escalate".to_string(),
             status: RungStatus::Escalated,
-            reason: "no rung produced a proven fix; the diagnosis goes to a human".to_string(),
+            reason: "no rung produced a fix the gates accept; the diagnosis goes to a human"
+                .to_string(),
         });
     }
-    let patched = proven
+    if let Some(fix) = chosen.as_ref().filter(|fix| fix.proven) {
+        record.with_fix = match record.kind {
+            Some(ReproductionKind::Existing) => fix.tests.clone(),
+            _ => fix.reproduction.clone(),
+        };
+        record.patch = check.as_ref().and_then(|c| c.patch.clone());
+    }
+    let patched = chosen
         .as_ref()
         .or_else(|| attempts.iter().rev().find(|a| a.tests.is_some()))
         .and_then(|a| a.tests.clone());
     let report = HealReport {
         outcome,
-        strategy: proven.as_ref().map(|a| a.strategy),
+        strategy: chosen.as_ref().map(|a| a.strategy),
         culprit: diagnosis.culprit.clone(),
+        culprit_confirmed_by: if confirmed.is_some() {
+            ConfirmedBy::Reproduction
+        } else {
+            ConfirmedBy::Score
+        },
+        reproduction: record,
         revision: diagnosis.revision.clone(),
         title: redactor.redact(&diagnosis.title),
         event_id: event.event_id.clone(),
@@ -145,7 +245,7 @@ pub fn heal_diagnosed(
             baseline: Some(baseline),
             patched,
         },
-        patch: proven.as_ref().and_then(|a| a.patch.clone()),
+        patch: chosen.as_ref().and_then(|a| a.patch.clone()),
         rungs,
         attempts,
         llm: llm_summary,
@@ -156,91 +256,38 @@ pub fn heal_diagnosed(
     Ok((report, transcript))
 }
 
-/// Rung 1: revert the culprit when the diagnosis is confident and the
-/// revert applies cleanly. A revert that was proposed in an earlier round
-/// and did not hold is refused by the gates untested, and the ladder goes on.
-fn revert_rung(
-    gates: &Gates<'_>,
-    diagnosis: &Diagnosis,
-    rungs: &mut Vec<RungRecord>,
-    attempts: &mut Vec<Attempt>,
-) -> Result<(), HealError> {
-    let mut record = |status, reason: String| {
-        rungs.push(RungRecord {
-            rung: "revert".to_string(),
-            status,
-            reason,
-        })
+/// Writes the experiment into the diagnosis: the confirmed commit becomes
+/// the culprit, first among the suspects with evidence of kind
+/// `reproduction`, and the confidence says so.
+fn confirm(repo: &Repo, diagnosis: &mut Diagnosis, confirmed: &Confirmed) -> Result<(), HealError> {
+    let item = EvidenceItem {
+        kind: EvidenceKind::Reproduction,
+        frame: 0,
+        path: None,
+        line: None,
+        symbol: None,
+        detail: confirmed.how.clone(),
     };
-    let Some(culprit) = &diagnosis.culprit else {
-        let reason = match diagnosis.suspects.first() {
-            Some(top) => format!(
-                "confidence {:.2} in the top suspect {} is below {:.2}",
-                diagnosis.confidence,
-                top.short_id,
-                diagnose::CULPRIT_CONFIDENCE
-            ),
-            None => "the diagnosis has no suspect commit".to_string(),
-        };
-        record(RungStatus::Skipped, reason);
-        return Ok(());
+    let mut suspect = match diagnosis
+        .suspects
+        .iter()
+        .position(|s| s.commit == confirmed.commit)
+    {
+        Some(position) => diagnosis.suspects.remove(position),
+        None => {
+            let oid = Oid::from_str(&confirmed.commit).map_err(|e| HealError::Worktree(e.into()))?;
+            let info = repo.commit_info(oid).map_err(HealError::Worktree)?;
+            Suspect::new(&info, 0.0, Vec::new())
+        }
     };
-    let culprit_oid = Oid::from_str(culprit).map_err(|e| HealError::Worktree(e.into()))?;
-    let worktree = gates.worktree()?;
-    let short = &culprit[..10];
-    match worktree.revert(culprit_oid).map_err(HealError::Worktree)? {
-        RevertOutcome::Conflict { paths } => {
-            record(
-                RungStatus::Skipped,
-                format!(
-                    "reverting {short} conflicts with later changes in {}",
-                    paths.join(", ")
-                ),
-            );
-        }
-        RevertOutcome::Empty => {
-            record(
-                RungStatus::Skipped,
-                format!("reverting {short} changes nothing at the deployed revision"),
-            );
-        }
-        RevertOutcome::Clean { patch } => {
-            let attempt = gates.attempt(Strategy::Revert, &patch)?;
-            let reason = if let Some(violation) = attempt
-                .violation
-                .as_ref()
-                .filter(|v| v.is_previously_failed())
-            {
-                format!(
-                    "the revert of {short} was proposed before and did not hold: {}",
-                    violation.message
-                )
-            } else if let Some(violation) = &attempt.violation {
-                format!(
-                    "the revert of {short} was refused by the scope guard: {}",
-                    violation.message
-                )
-            } else if attempt.proven {
-                format!(
-                    "reverting {short} (confidence {:.2}) passes the test suite",
-                    diagnosis.confidence
-                )
-            } else {
-                format!("the test suite still fails with {short} reverted")
-            };
-            let status = if attempt.proven {
-                RungStatus::Proven
-            } else {
-                RungStatus::Failed
-            };
-            attempts.push(attempt);
-            record(status, reason);
-        }
-    }
+    suspect.evidence.insert(0, item);
+    diagnosis.suspects.insert(0, suspect);
+    diagnosis.culprit = Some(confirmed.commit.clone());
+    diagnosis.confidence = diagnosis.confidence.max(CONFIRMED_CONFIDENCE);
     Ok(())
 }
 
-fn describe_agent(outcome: &AgentOutcome) -> (RungStatus, String, LlmSummary) {
+pub(crate) fn describe_agent(outcome: &AgentOutcome) -> (RungStatus, String, LlmSummary) {
     let (status, reason, name, rounds, tokens) = match outcome {
         AgentOutcome::Proven {
             rounds,

@@ -23,6 +23,7 @@ pub(crate) mod gates;
 mod ladder;
 mod memory;
 mod report;
+mod revert;
 mod test_command;
 pub(crate) mod toolbox;
 
@@ -33,11 +34,11 @@ use repo::scope::ScopePolicy;
 use crate::diagnose::{DiagnoseError, DiagnoseOptions};
 use crate::llm::LlmConfig;
 
-pub use ladder::{heal, heal_diagnosed};
+pub use ladder::{heal, heal_diagnosed, heal_reproduced, reproduce_diagnosed};
 pub use memory::{AvoidedFix, patch_sha};
 pub use report::{
-    Attempt, HealReport, Outcome, PatchSummary, RunRecord, RungRecord, RungStatus, Strategy,
-    TestRuns, ViolationRecord,
+    Attempt, HealReport, LlmSummary, Outcome, PatchSummary, RunRecord, RungRecord, RungStatus,
+    Strategy, TestRuns, ViolationRecord,
 };
 pub use test_command::detect_test_command;
 
@@ -79,6 +80,15 @@ pub enum HealError {
     /// The sandbox cannot run tests here.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// Preparing a worktree for a run (the reproduction's files) failed.
+    #[error("preparing the worktree: {what}")]
+    Prepare {
+        /// What was being written.
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// No test command was given and none could be detected.
     #[error("no test command: pass one (--test-cmd) or add a recognisable test setup")]
     NoTestCommand,

@@ -8,9 +8,19 @@ use repo::scope::{CheckedPatch, ScopeViolation};
 use serde::{Deserialize, Serialize};
 
 use super::memory::AvoidedFix;
+use crate::reproduce::{ConfirmedBy, Reproduction, ReproductionKind};
 use crate::diagnose::Diagnosis;
 use crate::markdown::{code, defuse_commands, fenced, inline};
 use crate::redact::Redactor;
+
+/// `text`, ending with a newline so another diff can follow it.
+fn ensure_newline(text: &str) -> String {
+    if text.is_empty() || text.ends_with('\n') {
+        text.to_string()
+    } else {
+        format!("{text}\n")
+    }
+}
 
 /// Bytes of test output kept in reports.
 const OUTPUT_TAIL_BYTES: usize = 4_000;
@@ -19,8 +29,13 @@ const OUTPUT_TAIL_BYTES: usize = 4_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// A patch passed the scope guard and the test suite passes with it.
+    /// A patch passed the scope guard, the reproduction of the production
+    /// error passes with it, and so does the test suite.
     Proven,
+    /// A patch passed the scope guard and the test suite passes with it,
+    /// but the error was not reproduced: nothing showed that the fix
+    /// fixes it.
+    Plausible,
     /// Candidate patches were tested, but none passed.
     Unproven,
     /// No candidate patch reached the tests: a human has to take it.
@@ -42,6 +57,7 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Proven => "proven",
+            Outcome::Plausible => "plausible",
             Outcome::Unproven => "unproven",
             Outcome::Escalated => "escalated",
         }
@@ -201,9 +217,18 @@ pub struct Attempt {
     pub violation: Option<ViolationRecord>,
     /// The test run with it applied, if it got that far.
     pub tests: Option<RunRecord>,
-    /// Whether it is proven.
+    /// The reproduction with it applied, when there is a reproduction and
+    /// the suite passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reproduction: Option<RunRecord>,
+    /// Whether it is proven: the suite and the reproduction pass.
     pub proven: bool,
-    /// The patch text (kept out of JSON; written to `fix.patch` when proven).
+    /// Whether the suite passes with it although there is no reproduction
+    /// to prove it.
+    #[serde(default)]
+    pub plausible: bool,
+    /// The fix's text, without the regression test (kept out of JSON;
+    /// written to `fix.patch` with the test when chosen).
     #[serde(skip)]
     pub text: String,
 }
@@ -222,12 +247,19 @@ pub struct LlmSummary {
 /// Everything `suture heal` reports.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HealReport {
-    /// proven, unproven or escalated.
+    /// proven, plausible, unproven or escalated.
     pub outcome: Outcome,
     /// The rung whose patch is proven, if any.
     pub strategy: Option<Strategy>,
     /// The diagnosed culprit (40-hex), if the diagnosis named one.
     pub culprit: Option<String>,
+    /// What named the culprit: the diagnosis's score, or an experiment with
+    /// the reproduction.
+    #[serde(default)]
+    pub culprit_confirmed_by: ConfirmedBy,
+    /// How the production error was reproduced before any fix was tried.
+    #[serde(default)]
+    pub reproduction: Reproduction,
     /// The deployed revision the fix applies to.
     pub revision: String,
     /// The error, in one line.
@@ -259,12 +291,29 @@ pub struct HealReport {
 }
 
 impl HealReport {
-    /// The proven patch, ready for `fix.patch`.
-    pub fn fix_patch(&self) -> Option<&str> {
-        self.attempts
-            .iter()
-            .find(|a| a.proven)
-            .map(|a| a.text.as_str())
+    /// The chosen fix (proven, else plausible) with the regression test,
+    /// ready for `fix.patch` and the fix branch.
+    pub fn fix_patch(&self) -> Option<String> {
+        let fix = self.chosen()?;
+        Some(match &self.reproduction.patch {
+            Some(test) => format!("{}{}", ensure_newline(&fix.text), test),
+            None => fix.text.clone(),
+        })
+    }
+
+    /// The fix memory's key for the chosen fix: [`super::patch_sha`] of the
+    /// fix alone, so the same fix is recognised whatever test came with it.
+    pub fn fix_sha(&self) -> Option<String> {
+        self.chosen().map(|fix| super::patch_sha(&fix.text))
+    }
+
+    /// The attempt the outcome rests on.
+    fn chosen(&self) -> Option<&Attempt> {
+        match self.outcome {
+            Outcome::Proven => self.attempts.iter().find(|a| a.proven),
+            Outcome::Plausible => self.attempts.iter().find(|a| a.plausible),
+            Outcome::Unproven | Outcome::Escalated => None,
+        }
     }
 
     /// The pull request body: what broke, the evidence, the culprit, the
@@ -282,9 +331,16 @@ impl HealReport {
         let short = |sha: &str| sha.chars().take(10).collect::<String>();
         let headline = match (self.outcome, self.strategy) {
             (Outcome::Proven, Some(Strategy::Revert)) => {
-                "Revert the commit that broke it".to_string()
+                "Revert the commit that broke it (reproduced, proven)".to_string()
             }
-            (Outcome::Proven, _) => "Fix proven by the test suite".to_string(),
+            (Outcome::Proven, _) => "Fix proven against a reproduction of the error".to_string(),
+            (Outcome::Plausible, Some(Strategy::Revert)) => {
+                "Revert the likely culprit (unreproduced: plausible, not proven)".to_string()
+            }
+            (Outcome::Plausible, _) => {
+                "Plausible fix (unreproduced: the suite passes, the error was not reproduced)"
+                    .to_string()
+            }
             (Outcome::Unproven, _) => "No proven fix: candidates failed the gates".to_string(),
             (Outcome::Escalated, _) => "Escalated: no safe fix to propose".to_string(),
         };
@@ -346,6 +402,7 @@ impl HealReport {
         }
 
         self.write_fix_memory(&mut md);
+        self.write_reproduction(&mut md);
 
         let _ = writeln!(md, "### The fix\n");
         match (self.strategy, &self.patch) {
@@ -361,10 +418,15 @@ impl HealReport {
             (Some(Strategy::Llm), Some(patch)) => {
                 let _ = writeln!(
                     md,
-                    "A scoped patch ({} files, +{} −{}) written by the repair agent after the revert was not possible or did not pass; it passed the scope guard and the test suite. Review it as you would any change.\n",
+                    "A scoped patch ({} files, +{} −{}) written by the repair agent after the revert was not possible or did not pass; it passed the scope guard and the test suite{}. Review it as you would any change.\n",
                     patch.files.len(),
                     patch.added,
-                    patch.removed
+                    patch.removed,
+                    if self.reproduction.reproduced() {
+                        ", and the reproduction passes with it"
+                    } else {
+                        ""
+                    }
                 );
             }
             _ => {
@@ -406,15 +468,11 @@ impl HealReport {
                 );
             }
         }
-        if let Some(baseline) = &self.tests.baseline {
-            if baseline.passed() {
-                let _ = writeln!(
-                    md,
-                    "\nThe suite passes before the fix too: it does not reproduce the error, so it only shows the fix breaks nothing it covers."
-                );
-            } else {
-                let _ = writeln!(md, "\nThe suite fails before the fix and passes with it.");
-            }
+        if self.tests.baseline.as_ref().is_some_and(RunRecord::passed) {
+            let _ = writeln!(
+                md,
+                "\nThe suite passes before the fix too: on its own it only shows the fix breaks nothing it covers."
+            );
         }
         if let Some(run) = self.tests.patched.as_ref().or(self.tests.baseline.as_ref()) {
             let _ = writeln!(
@@ -442,6 +500,81 @@ impl HealReport {
             "\n---\nOpened by suture. A human approves and merges; suture never merges."
         );
         defuse_commands(&redactor.redact(&md))
+    }
+
+    /// The "Reproduction" section: the test that fails as production did,
+    /// or why there is none.
+    fn write_reproduction(&self, md: &mut String) {
+        let reproduction = &self.reproduction;
+        let _ = writeln!(md, "### Reproduction\n");
+        match reproduction.kind {
+            Some(kind) => {
+                let how = match kind {
+                    ReproductionKind::Existing => "a test of the suite already fails with it",
+                    ReproductionKind::Replay => {
+                        "a regression test replays the crash frame's arguments from the event"
+                    }
+                    ReproductionKind::Llm => "a regression test written by the repair agent",
+                };
+                let _ = writeln!(
+                    md,
+                    "The production error is reproduced ({}): {how}. It fails at the deployed revision with the event's exception in the crash function{}.\n",
+                    code(kind.as_str()),
+                    match &reproduction.with_fix {
+                        Some(run) if run.passed() => ", and passes with the fix",
+                        Some(_) => ", and still fails with the fix",
+                        None => "",
+                    }
+                );
+                for test in &reproduction.tests {
+                    match &test.file {
+                        Some(file) => {
+                            let _ = writeln!(md, "- {} in {}", code(&test.name), code(file));
+                        }
+                        None => {
+                            let _ = writeln!(md, "- {}", code(&test.name));
+                        }
+                    }
+                }
+                if reproduction.patch.is_some() && self.fix_patch().is_some() {
+                    let _ = writeln!(
+                        md,
+                        "\nThe regression test is committed with the fix."
+                    );
+                }
+            }
+            None => {
+                let _ = writeln!(
+                    md,
+                    "**Unreproduced.** {}\n",
+                    inline(
+                        reproduction
+                            .reason
+                            .as_deref()
+                            .unwrap_or("No test reproduces the production error.")
+                    )
+                );
+            }
+        }
+        if !reproduction.refused.is_empty() {
+            let _ = writeln!(md, "\nCandidates the reproduction gate refused:\n");
+            for refused in reproduction.refused.iter().take(8) {
+                let _ = writeln!(
+                    md,
+                    "- {} {}: {}",
+                    code(refused.kind.as_str()),
+                    inline(&refused.what),
+                    inline(&refused.reason)
+                );
+            }
+        }
+        if self.culprit_confirmed_by == ConfirmedBy::Reproduction {
+            let _ = writeln!(
+                md,
+                "\nThe culprit is confirmed by experiment: with it undone, the reproduction passes."
+            );
+        }
+        let _ = writeln!(md);
     }
 
     /// The "Fix memory" section: what was tried in earlier rounds, and which

@@ -646,14 +646,22 @@ impl Toolbox for HealToolbox<'_, '_> {
                 };
             }
         };
-        let verdict = if attempt.proven {
+        let verdict = if attempt.proven || attempt.plausible {
             let files = attempt
                 .patch
                 .as_ref()
                 .map(|p| p.files.join(", "))
                 .unwrap_or_default();
             SubmitVerdict::Proven {
-                summary: format!("patch to {files} applies and the test suite passes"),
+                summary: if attempt.proven {
+                    format!(
+                        "patch to {files} applies, the reproduction of the error passes and so does the test suite"
+                    )
+                } else {
+                    format!(
+                        "patch to {files} applies and the test suite passes (the error was not reproduced, so the fix is plausible, not proven)"
+                    )
+                },
             }
         } else if let Some(violation) = attempt
             .violation
@@ -669,6 +677,17 @@ impl Toolbox for HealToolbox<'_, '_> {
         } else if let Some(violation) = &attempt.violation {
             SubmitVerdict::Rejected {
                 feedback: format!("patch refused ({}): {}", violation.kind, violation.message),
+            }
+        } else if attempt.tests.as_ref().is_some_and(|t| t.passed()) {
+            let tail = attempt
+                .reproduction
+                .as_ref()
+                .map(|t| t.output_tail.clone())
+                .unwrap_or_default();
+            SubmitVerdict::Rejected {
+                feedback: self.finish(format!(
+                    "the patch applies and the suite passes, but the reproduction of the production error still fails:\n{tail}"
+                )),
             }
         } else {
             let tail = attempt
@@ -837,6 +856,7 @@ mod tests {
             policy: &policy,
             redactor: &redactor,
             avoid: &[],
+            reproduction: None,
         };
         let mut index = CodeIndex::new();
         check(&gates, &mut index, &diagnosis(revision));

@@ -208,6 +208,7 @@ mod tests {
             policy: &policy,
             redactor: &redactor,
             avoid: &[],
+            reproduction: None,
         };
         let mut index = CodeIndex::new();
         let config = LlmConfig::new(&fake.base_url(), "test-model");

@@ -43,14 +43,9 @@ use super::literal::Literal;
 pub(crate) enum TestFramework {
     /// A `unittest.TestCase` (pytest runs it too).
     PythonUnittest,
-    /// Node's built-in `node:test`.
+    /// Node's built-in `node:test`, the one JavaScript runner whose
+    /// structured report the gate reads.
     NodeTest,
-    /// Jest, with its globals.
-    Jest,
-    /// Mocha, with its BDD globals.
-    Mocha,
-    /// Vitest, importing `test` from `vitest`.
-    Vitest,
 }
 
 impl TestFramework {
@@ -729,8 +724,7 @@ fn js_file(
     match (test.framework, test.esm) {
         (TestFramework::NodeTest, false) => out.push_str("const test = require('node:test');\n"),
         (TestFramework::NodeTest, true) => out.push_str("import test from 'node:test';\n"),
-        (TestFramework::Vitest, _) => out.push_str("import { test } from 'vitest';\n"),
-        _ => {}
+        (TestFramework::PythonUnittest, _) => {}
     }
     if test.esm {
         let _ = writeln!(out, "import * as subject from '{module}';\n");
@@ -770,17 +764,8 @@ fn js_file(
     );
     out.push_str("}\n\n");
     let title = &test.test_name;
-    let (open, close) = match test.framework {
-        TestFramework::Mocha => ("it", "function ()"),
-        _ => ("test", "()"),
-    };
-    let arrow = if test.framework == TestFramework::Mocha {
-        ""
-    } else {
-        " =>"
-    };
     let asyncness = if test.is_async { "async " } else { "" };
-    let _ = writeln!(out, "{open}('{title}', {asyncness}{close}{arrow} {{");
+    let _ = writeln!(out, "test('{title}', {asyncness}() => {{");
     let _ = writeln!(out, "  {wait}replay(decode(JSON.parse(VALUES)));");
     out.push_str("});\n");
     out
@@ -1428,50 +1413,6 @@ class Box {
                 "{}",
                 describe(&output)
             );
-        }
-    }
-
-    #[test]
-    fn jest_mocha_and_vitest_files_parse() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let marker = dir.path().join("pwned");
-        for (framework, esm, file) in [
-            (TestFramework::Jest, false, "a.test.js"),
-            (TestFramework::Jest, true, "b.test.mjs"),
-            (TestFramework::Mocha, false, "c.spec.js"),
-            (TestFramework::Mocha, true, "d.spec.mjs"),
-            (TestFramework::Vitest, true, "e.test.mjs"),
-        ] {
-            for is_async in [false, true] {
-                let test = js_test(
-                    framework,
-                    esm,
-                    Callee::Method {
-                        class: "Box".into(),
-                        name: "method".into(),
-                        init: Vec::new(),
-                    },
-                    args_of(hostile(&marker, false), false),
-                    is_async,
-                );
-                let text = render(&test).expect("renders");
-                std::fs::write(dir.path().join(file), &text).expect("write");
-                let checked = run("node", &["--check", file], dir.path());
-                assert!(
-                    checked.status.success(),
-                    "{framework:?}: {}",
-                    describe(&checked)
-                );
-                let call = match framework {
-                    TestFramework::Mocha => "it('call replays the production event', ",
-                    _ => "test('call replays the production event', ",
-                };
-                assert!(text.contains(call), "{framework:?}: {text}");
-                assert_eq!(
-                    text.contains("from 'vitest'"),
-                    framework == TestFramework::Vitest
-                );
-            }
         }
     }
 

@@ -34,8 +34,10 @@ pub(crate) const MAX_FRAMES: usize = 200;
 /// The largest `package.json` read while detecting `npm test`.
 const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
 
-/// A test runner the gate can read structured results from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A test runner the gate can read structured results from. Saved with
+/// the reproduction step.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum Runner {
     /// pytest. `prefix` is the command up to and including the pytest
     /// invocation (`python -m pytest`, `/venv/bin/python -m pytest`,

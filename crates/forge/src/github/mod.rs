@@ -202,7 +202,14 @@ impl GitHubForge {
         if !pull.labels.iter().any(|l| l.name == label) {
             self.request_reviews(&pull, proposal, source_repo).await?;
             self.api()
-                .add_labels(pull.number, &[proposal.strategy.as_str(), label])
+                .add_labels(
+                    pull.number,
+                    &[
+                        proposal.strategy.as_str(),
+                        proposal.reproduction_label(),
+                        label,
+                    ],
+                )
                 .await?;
         }
         if let Some(issue) = &issue {

@@ -31,7 +31,7 @@ fn opens_lists_shows_and_merges() {
     assert_eq!(pull, listed[0]);
     assert_eq!(pull.state, PrState::Open);
     assert_eq!(pull.branch, "suture/inc-7f3a-zero-division-in-checkout");
-    assert_eq!(pull.labels, ["suture", "revert"]);
+    assert_eq!(pull.labels, ["suture", "revert", "suture:reproduced"]);
     assert_eq!(pull.reviewers, ["alice", "acme/backend", "other-org/ops"]);
     assert!(pull.body.starts_with("## What broke"));
     assert_eq!(scene.file_on(&pull.branch, "app/checkout.py"), FIXED);

@@ -85,6 +85,7 @@ impl Scene {
             base_revision: self.base.clone(),
             base_branch: "main".to_string(),
             strategy: "revert".to_string(),
+            reproduced: true,
             touched_paths: vec!["app/checkout.py".to_string()],
             culprit_author_email: Some("bob@example.com".to_string()),
             culprit_author_login: Some("bob".to_string()),

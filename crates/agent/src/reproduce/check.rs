@@ -1,0 +1,207 @@
+//! Running a reproduction: a test patch and the runner that reports on it,
+//! at any revision (the deployed one, the window's base, a bisect step) or
+//! with a candidate fix applied.
+
+use std::path::Path;
+
+use repo::git2::Oid;
+use repo::sandbox::{self, SandboxConfig};
+use repo::scope::{self, ScopePolicy};
+use repo::worktree::Worktree;
+use serde::{Deserialize, Serialize};
+
+use super::gate::{self, Expected, Judgement};
+use super::record::ReproductionKind;
+use super::runner::{Runner, TestReport, read_report};
+use crate::heal::HealError;
+use crate::heal::gates::Gates;
+use crate::heal::RunRecord;
+use crate::redact::Redactor;
+
+/// Where the runner writes its report, relative to the worktree root.
+pub(crate) const REPORT_FILE: &str = ".suture/report";
+
+/// How a fix is checked against the reproduction. Saved with the
+/// reproduction step, so the heal step that follows (perhaps in another
+/// process) checks fixes against the same test.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ReproCheck {
+    pub(crate) kind: ReproductionKind,
+    pub(crate) runner: Runner,
+    /// The new test file(s) as a patch (replay, llm); `None` for a test of
+    /// the suite, which the suite run already covers.
+    pub(crate) patch: Option<String>,
+    /// The files the patch adds.
+    pub(crate) files: Vec<String>,
+    /// The reproducing tests of the suite, by id (existing).
+    pub(crate) ids: Vec<String>,
+    pub(crate) expected: Expected,
+    /// Whether the reproduction passed at the window's base, when it ran
+    /// there.
+    pub(crate) base_good: Option<bool>,
+}
+
+impl ReproCheck {
+    /// The command that runs the reproduction on its own.
+    pub(crate) fn command(&self) -> Option<String> {
+        self.patch.as_ref()?;
+        Some(self.runner.command_for_files(&self.files, REPORT_FILE))
+    }
+
+    /// Adds the test (and what its runner needs) to the worktree at `root`.
+    pub(crate) fn add_to(&self, root: &Path, policy: &ScopePolicy) -> Result<(), String> {
+        let Some(patch) = &self.patch else {
+            return Ok(());
+        };
+        let checked = scope::check(policy, root, patch).map_err(|v| v.to_string())?;
+        scope::apply(root, &checked).map_err(|v| v.to_string())?;
+        write_support_files(&self.runner, root).map_err(|e| e.to_string())
+    }
+
+    /// Runs the reproduction in a worktree that holds a fix: whether every
+    /// test of it passes now. A test of the suite (`existing`) passed with
+    /// the suite, which the caller ran first.
+    pub(crate) fn run_with_fix(
+        &self,
+        sandbox_config: &SandboxConfig,
+        root: &Path,
+        redactor: &Redactor,
+    ) -> Result<(Option<RunRecord>, bool), HealError> {
+        let Some(command) = self.command() else {
+            return Ok((None, true));
+        };
+        let (run, report) = run_and_read(sandbox_config, root, &command, &self.runner, redactor)?;
+        let passed = report
+            .map_err(|e| e.to_string())
+            .and_then(|report| gate::all_pass(&report, &root_text(root), &self.selection()))
+            .is_ok();
+        Ok((Some(run), passed))
+    }
+
+    /// Runs the reproduction at `revision` in a fresh worktree and judges
+    /// it. `Err(reason)` in the judgement when the test does not even
+    /// apply there.
+    pub(crate) fn run_at(
+        &self,
+        gates: &Gates<'_>,
+        revision: Oid,
+    ) -> Result<(Option<RunRecord>, Judgement), HealError> {
+        let worktree = Worktree::create(gates.repo, revision).map_err(HealError::Worktree)?;
+        if let Err(reason) = self.add_to(worktree.path(), gates.policy) {
+            return Ok((None, Judgement::Refused(format!("the test does not apply: {reason}"))));
+        }
+        let command = match self.command() {
+            Some(command) => command,
+            None => match self.runner.suite_command(gates.test_command, REPORT_FILE) {
+                Some(command) => command,
+                None => {
+                    return Ok((
+                        None,
+                        Judgement::Refused("the test command writes no report".to_string()),
+                    ));
+                }
+            },
+        };
+        let (run, report) = run_and_read(
+            gates.sandbox,
+            worktree.path(),
+            &command,
+            &self.runner,
+            gates.redactor,
+        )?;
+        let files = self.patch.as_ref().map(|_| self.files.as_slice());
+        let judgement = match report {
+            Ok(report) => gate::judge(&report, &root_text(worktree.path()), files, &self.expected),
+            Err(error) => Judgement::Refused(format!("no test report: {error}")),
+        };
+        Ok((Some(run), judgement))
+    }
+
+    /// Whether every reproducing test passes at `revision` (a run at the
+    /// window's base, or a bisect step): `Some(true)` passes, `Some(false)`
+    /// fails as production did, `None` could not be judged (it does not
+    /// load there, fails otherwise).
+    pub(crate) fn verdict_at(
+        &self,
+        gates: &Gates<'_>,
+        revision: Oid,
+    ) -> Result<(Option<RunRecord>, Option<bool>), HealError> {
+        let worktree = Worktree::create(gates.repo, revision).map_err(HealError::Worktree)?;
+        if self.add_to(worktree.path(), gates.policy).is_err() {
+            return Ok((None, None));
+        }
+        let command = match self.command() {
+            Some(command) => command,
+            None => match self.runner.suite_command(gates.test_command, REPORT_FILE) {
+                Some(command) => command,
+                None => return Ok((None, None)),
+            },
+        };
+        let (run, report) = run_and_read(
+            gates.sandbox,
+            worktree.path(),
+            &command,
+            &self.runner,
+            gates.redactor,
+        )?;
+        let Ok(report) = report else {
+            return Ok((Some(run), None));
+        };
+        let root = root_text(worktree.path());
+        let selection = self.selection();
+        if gate::all_pass(&report, &root, &selection).is_ok() {
+            return Ok((Some(run), Some(true)));
+        }
+        let files = self.patch.as_ref().map(|_| self.files.as_slice());
+        let reproduces = match gate::judge(&report, &root, files, &self.expected) {
+            Judgement::Reproduces(tests) => self.patch.is_some()
+                || tests.iter().any(|t| self.ids.contains(&t.name)),
+            Judgement::Refused(_) => false,
+        };
+        Ok((Some(run), reproduces.then_some(false)))
+    }
+
+    /// Which tests of a report are the reproduction.
+    fn selection(&self) -> gate::Selection<'_> {
+        if self.patch.is_some() {
+            gate::Selection::Files(&self.files)
+        } else {
+            gate::Selection::Ids(&self.ids)
+        }
+    }
+}
+
+/// Runs `command` in `root` and reads the runner's report.
+pub(crate) fn run_and_read(
+    sandbox_config: &SandboxConfig,
+    root: &Path,
+    command: &str,
+    runner: &Runner,
+    redactor: &Redactor,
+) -> Result<(RunRecord, Result<TestReport, String>), HealError> {
+    write_support_files(runner, root)?;
+    // A report left by an earlier run must not pass for this one's.
+    let _ = std::fs::remove_file(root.join(REPORT_FILE));
+    let outcome = sandbox::run(sandbox_config, root, command)?;
+    let run = RunRecord::new(&outcome, redactor);
+    let report = read_report(root, REPORT_FILE)
+        .and_then(|bytes| runner.parse_report(&bytes))
+        .map_err(|e| e.to_string());
+    Ok((run, report))
+}
+
+fn write_support_files(runner: &Runner, root: &Path) -> Result<(), HealError> {
+    let prepare = |what: &str| {
+        let what = what.to_string();
+        move |source| HealError::Prepare { what, source }
+    };
+    std::fs::create_dir_all(root.join(".suture")).map_err(prepare(".suture"))?;
+    for (path, contents) in runner.support_files() {
+        std::fs::write(root.join(path), contents).map_err(prepare(path))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn root_text(root: &Path) -> String {
+    root.to_string_lossy().into_owned()
+}
