@@ -10,7 +10,7 @@ use fakes::openai::{FakeOpenAi, Reply};
 use serde_json::{Value, json};
 use tests::{ScriptedRepo, suture_bin};
 
-use super::heal::{crash, inventory, test_command};
+use super::heal::{crash, inventory, rung, test_command};
 
 /// The edit that restores the removed guard.
 fn good_edit() -> Reply {
@@ -97,7 +97,7 @@ async fn scripted_good_patch_is_proven() {
     assert_eq!(run.report["outcome"], "proven");
     assert_eq!(run.report["strategy"], "llm");
     assert_eq!(run.report["rungs"][0]["status"], "skipped");
-    assert_eq!(run.report["rungs"][1]["status"], "proven");
+    assert_eq!(rung(&run.report, "llm")["status"], "proven");
     assert_eq!(run.report["llm"]["rounds"], 2);
     assert_eq!(run.report["tests"]["patched"]["exit"], 0);
     assert!(read(run.out.path(), "fix.patch").contains("+    if not text:"));
@@ -148,9 +148,9 @@ async fn bad_patches_are_rejected_and_recorded() {
     );
     assert!(attempts.iter().all(|a| a["proven"] == false));
     assert_ne!(attempts[3]["tests"]["exit"], 0);
-    assert_eq!(run.report["rungs"][1]["status"], "failed");
+    assert_eq!(rung(&run.report, "llm")["status"], "failed");
     assert!(
-        run.report["rungs"][1]["reason"]
+        rung(&run.report, "llm")["reason"]
             .as_str()
             .unwrap()
             .contains("gave up")
@@ -182,7 +182,7 @@ async fn model_that_never_submits_is_cut_off() {
     assert_eq!(run.report["llm"]["outcome"], "exhausted");
     assert_eq!(run.report["llm"]["rounds"], 3);
     assert!(
-        run.report["rungs"][1]["reason"]
+        rung(&run.report, "llm")["reason"]
             .as_str()
             .unwrap()
             .contains("rounds"),
@@ -219,6 +219,9 @@ async fn injected_instructions_cannot_pass_the_guard() {
     let secret = "planted-host-secret-98765";
     let ci = "diff --git a/.github/workflows/ci.yml b/.github/workflows/ci.yml\n--- a/.github/workflows/ci.yml\n+++ b/.github/workflows/ci.yml\n@@ -1,1 +1,2 @@\n on: push\n+# env\n";
     let fake = FakeOpenAi::start([
+        // No test reproduces a crash at module level: the model is asked
+        // for one first, and declines.
+        Reply::tool_call("give_up", json!({"reason": "no test"})),
         Reply::tool_call("submit_patch", json!({"diff": ci})),
         Reply::tool_call(
             "submit_edits",
