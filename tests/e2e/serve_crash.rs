@@ -132,8 +132,8 @@ fn acknowledged_deliveries_survive_sigkill_postgres() {
 }
 
 /// A job is SIGKILLed inside its heal step (the test hook pauses it there,
-/// after diagnose finished). After restart its lease expires, another
-/// process resumes it: diagnose is not run again, heal runs once more, and
+/// after diagnose and reproduce finished). After restart its lease expires,
+/// another process resumes it: neither is run again, heal runs once more, and
 /// the job ends exactly once.
 fn interrupted_job_completes_exactly_once(db: Db) {
     let repo = tests::ScriptedRepo::new();
@@ -208,6 +208,7 @@ fn interrupted_job_completes_exactly_once(db: Db) {
         steps,
         [
             ("diagnose".into(), "finished".into(), 1),
+            ("reproduce".into(), "finished".into(), 1),
             ("heal".into(), "finished".into(), 2),
             ("propose".into(), "finished".into(), 1)
         ]
@@ -219,9 +220,10 @@ fn interrupted_job_completes_exactly_once(db: Db) {
         .filter(|e| e["kind"] == "step_finished" || e["kind"] == "step_failed")
         .map(|e| e["message"].as_str().unwrap())
         .collect();
-    assert_eq!(ended.len(), 3, "each step ended once: {ended:?}");
+    assert_eq!(ended.len(), 4, "each step ended once: {ended:?}");
     assert!(ended[0].starts_with("diagnosed"), "{ended:?}");
-    assert!(ended[1].starts_with("heal finished"), "{ended:?}");
+    assert!(ended[1].contains("reproduced"), "{ended:?}");
+    assert!(ended[2].starts_with("heal finished"), "{ended:?}");
     assert!(
         ["proposed", "unfixed"].contains(&done["state"].as_str().unwrap()),
         "{done:#}"
