@@ -72,6 +72,7 @@ impl ReproCheck {
         };
         let (run, report) = run_and_read(sandbox_config, root, &command, &self.runner, redactor)?;
         let passed = report
+            .map(|report| self.own_cases(report))
             .map_err(|e| e.to_string())
             .and_then(|report| gate::all_pass(&report, &root_text(root), &self.selection()))
             .is_ok();
@@ -110,7 +111,7 @@ impl ReproCheck {
             gates.redactor,
         )?;
         let files = self.patch.as_ref().map(|_| self.files.as_slice());
-        let judgement = match report {
+        let judgement = match report.map(|report| self.own_cases(report)) {
             Ok(report) => gate::judge(&report, &root_text(worktree.path()), files, &self.expected),
             Err(error) => Judgement::Refused(format!("no test report: {error}")),
         };
@@ -144,7 +145,7 @@ impl ReproCheck {
             &self.runner,
             gates.redactor,
         )?;
-        let Ok(report) = report else {
+        let Ok(report) = report.map(|report| self.own_cases(report)) else {
             return Ok((Some(run), None));
         };
         let root = root_text(worktree.path());
@@ -159,6 +160,20 @@ impl ReproCheck {
             Judgement::Refused(_) => false,
         };
         Ok((Some(run), reproduces.then_some(false)))
+    }
+
+    /// `report` of a run of the reproduction, with every case that names
+    /// no file attributed to the one new test file, when there is one.
+    /// node's JUnit reporter (Node 20) writes no `file` for a test case,
+    /// and the reproduction's own command runs only its files: a case of
+    /// that run can come from nowhere else.
+    fn own_cases(&self, mut report: TestReport) -> TestReport {
+        if let (Some(_), [file]) = (&self.patch, self.files.as_slice()) {
+            for case in report.cases.iter_mut().filter(|case| case.file.is_none()) {
+                case.file = Some(file.clone());
+            }
+        }
+        report
     }
 
     /// Which tests of a report are the reproduction.
