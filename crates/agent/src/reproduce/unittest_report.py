@@ -51,8 +51,9 @@ def source_file(test):
     """The test's file relative to the working directory, when known."""
     module = type(test).__module__
     if isinstance(test, unittest.loader._FailedTest):
-        # The failed import's name is the test method's name.
-        module = test._testMethodName
+        # The failed import's name is the test method's name, or the full
+        # module name when the Loader below saw it.
+        module = getattr(test, "suture_module", test._testMethodName)
     candidates = []
     loaded = sys.modules.get(module)
     if loaded is not None and getattr(loaded, "__file__", None):
@@ -78,6 +79,21 @@ make_failed_import_test = unittest.loader._make_failed_import_test
 def remember_import_error(name, suite_class):
     import_errors[name] = sys.exc_info()
     return make_failed_import_test(name, suite_class)
+
+
+class Loader(unittest.TestLoader):
+    """Loading a named module (`unittest tests/test_x.py`) that fails to
+    import gives a _FailedTest named by the module's last component only
+    (`test_x`); keep the full name, so the report names the test's file."""
+
+    def loadTestsFromName(self, name, module=None):
+        tests = super().loadTestsFromName(name, module)
+        parts = name.split(".")
+        for test in getattr(tests, "_tests", ()):
+            failed = getattr(test, "_testMethodName", None)
+            if isinstance(test, unittest.loader._FailedTest) and failed in parts:
+                test.suture_module = ".".join(parts[: parts.index(failed) + 1])
+        return tests
 
 
 class Recorder(unittest.TextTestResult):
@@ -162,7 +178,10 @@ def main():
     runner = unittest.TextTestRunner(resultclass=Recorder)
     try:
         unittest.main(
-            module=None, argv=["python -m unittest"] + sys.argv[2:], testRunner=runner
+            module=None,
+            argv=["python -m unittest"] + sys.argv[2:],
+            testRunner=runner,
+            testLoader=Loader(),
         )
     except SystemExit:
         raise
