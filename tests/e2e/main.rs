@@ -16,6 +16,7 @@ mod loop_github;
 mod loop_local;
 mod reproduce_gate;
 mod reproduce_js;
+mod reproduce_python;
 mod sandbox_exposure;
 mod serve;
 mod serve_crash;
