@@ -9,9 +9,11 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
+use tests::loop_support::branch_head;
+use tests::serve_support::{Db, ServeHome, event_envelope, http, sentry_auth};
 use tests::{DAY, ScriptedRepo, suture_bin};
 
 /// How the project's modules are written.
@@ -80,6 +82,9 @@ const SLUG: &str =
 /// The line the revert brings back.
 const FIXED_LINE: &str =
     "+  return `${prefix.toUpperCase()}-${String(number).padStart(width, \"0\")}`;";
+
+/// How long the service may take to settle an incident.
+const PATIENCE: Duration = Duration::from_secs(180);
 
 fn now() -> i64 {
     SystemTime::now()
@@ -351,4 +356,98 @@ fn the_js_replay_proves_the_revert_esm() {
 #[test]
 fn the_js_replay_proves_the_revert_commonjs_npm_test() {
     replay_reproduces_and_proves_the_revert(Modules::CommonJs, "npm test --silent");
+}
+
+/// The service takes the same crash, sent to its DSN as the SDK's event,
+/// and the pull request it opens on the local forge carries the replay
+/// test beside the revert and says the error was reproduced.
+#[test]
+fn the_pull_request_carries_the_js_regression_test() {
+    let (repo, culprit) = sku_project(Modules::Esm, "node --test");
+    let event = capture_with_locals(&repo, "main.js");
+    assert!(crash_frame(&event)["vars"].is_object(), "{event:#}");
+
+    let mut home = ServeHome::new(Db::Sqlite, "");
+    home.config = format!(
+        "[store]\ndata_dir = \"{}\"\n\
+         [queue]\npoll_millis = 100\nbackoff_seconds = 1\n\
+         [[repos]]\nname = \"sku\"\npath = \"{}\"\ntest_command = \"node --test\"\ndays = 30\n",
+        home.data_dir().display(),
+        repo.path().display(),
+    );
+    let serve = home.start(&[("SUTURE_LLM_BASE_URL", "")]);
+    let event_id = event["event_id"].as_str().unwrap().to_owned();
+    let (status, body) = http(
+        serve.addr,
+        "POST",
+        "/api/1/envelope/",
+        &[("X-Sentry-Auth", &sentry_auth(&serve.key()))],
+        &event_envelope(&event_id, &event),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let settled = serve.wait_json("/api/incidents/1", PATIENCE, |incident| {
+        ["proposed", "failed", "unfixed"].contains(&incident["state"].as_str().unwrap_or(""))
+    });
+    assert_eq!(
+        settled["state"],
+        "proposed",
+        "{settled:#}\n{}",
+        serve.stderr()
+    );
+
+    let listed = Command::new(suture_bin())
+        .args(["pr", "list", "--json", "--config"])
+        .arg(home.dir.path().join("suture.toml"))
+        .env_remove("SUTURE_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{}", describe(&listed));
+    let pulls: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let pull = &pulls[0];
+    assert_eq!(pulls.as_array().map(Vec::len), Some(1), "{pulls:#}");
+    assert_eq!(pull["strategy"], "revert");
+    let labels: Vec<&str> = pull["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(labels.contains(&"suture:reproduced"), "{labels:?}");
+    assert!(!labels.contains(&"suture:unreproduced"), "{labels:?}");
+    let body = pull["body"].as_str().unwrap_or_default();
+    assert!(body.contains(&culprit[..10]), "{body}");
+
+    // The fix branch in the bare remote holds the reverted code and the test.
+    let remote = home.data_dir().join("forge/sku.git");
+    let branch = pull["branch"].as_str().unwrap();
+    let head = branch_head(&remote, branch).expect("the fix branch is in the remote");
+    let bare = git2::Repository::open_bare(&remote).unwrap();
+    let tree = bare
+        .find_commit(git2::Oid::from_str(&head).unwrap())
+        .unwrap()
+        .tree()
+        .unwrap();
+    let file = |path: &str| -> Option<String> {
+        let blob = tree
+            .get_path(Path::new(path))
+            .ok()?
+            .to_object(&bare)
+            .ok()?
+            .peel_to_blob()
+            .ok()?;
+        Some(String::from_utf8_lossy(blob.content()).into_owned())
+    };
+    let lib = file("lib.js").unwrap();
+    assert!(lib.contains("String(number).padStart"), "{lib}");
+    let replay = file("test/lib_code_replay.test.js").unwrap_or_else(|| {
+        panic!(
+            "the branch has the replay test: {:#}",
+            settled["reproduction"]
+        )
+    });
+    assert!(replay.contains("replays the production event"), "{replay}");
+    assert!(
+        replay.contains(&event_id),
+        "the test names its event: {replay}"
+    );
 }
