@@ -220,3 +220,80 @@ fn write_support_files(runner: &Runner, root: &Path) -> Result<(), HealError> {
 pub(crate) fn root_text(root: &Path) -> String {
     root.to_string_lossy().into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What Node 20's JUnit reporter writes for a failing test: no `file`.
+    const NODE_20_REPORT: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<testsuites>
+	<testcase name="code replays the production event" time="0.001549" classname="test" failure="number.padStart is not a function">
+		<failure type="testCodeFailure" message="number.padStart is not a function">
+Error [ERR_TEST_FAILURE]: number.padStart is not a function
+    at AsyncResource.runInAsyncScope (node:async_hooks:206:9) {
+  code: 'ERR_TEST_FAILURE',
+  failureType: 'testCodeFailure',
+  cause: TypeError [Error]: number.padStart is not a function
+      at code (file:///w/lib.js:2:44)
+      at TestContext.&lt;anonymous> (file:///w/test/lib_code_replay.test.js:3:30)
+      at Test.runInAsyncScope (node:async_hooks:206:9)
+      at Test.run (node:internal/test_runner/test:796:25)
+}
+		</failure>
+	</testcase>
+	<!-- tests 1 -->
+</testsuites>
+"#;
+
+    fn check(files: &[&str]) -> ReproCheck {
+        ReproCheck {
+            kind: ReproductionKind::Replay,
+            runner: Runner::NodeTest {
+                node: "node".to_string(),
+            },
+            patch: Some("a new test file".to_string()),
+            files: files.iter().map(|f| f.to_string()).collect(),
+            ids: Vec::new(),
+            expected: Expected {
+                exception_type: "TypeError".to_string(),
+                path: "lib.js".to_string(),
+                function: "code".to_string(),
+            },
+            base_good: None,
+        }
+    }
+
+    #[test]
+    fn a_node_20_case_belongs_to_the_one_test_file_that_ran() {
+        let check = check(&["test/lib_code_replay.test.js"]);
+        let report = check
+            .runner
+            .parse_report(NODE_20_REPORT.as_bytes())
+            .unwrap();
+        assert_eq!(report.cases[0].file, None, "Node 20 names no file");
+        let judged = gate::judge(
+            &check.own_cases(report),
+            "/w",
+            Some(&check.files),
+            &check.expected,
+        );
+        match judged {
+            Judgement::Reproduces(tests) => assert_eq!(
+                tests[0].file.as_deref(),
+                Some("test/lib_code_replay.test.js")
+            ),
+            Judgement::Refused(reason) => panic!("refused: {reason}"),
+        }
+    }
+
+    #[test]
+    fn cases_of_several_files_are_not_guessed() {
+        let check = check(&["test/a.test.js", "test/b.test.js"]);
+        let report = check
+            .runner
+            .parse_report(NODE_20_REPORT.as_bytes())
+            .unwrap();
+        assert_eq!(check.own_cases(report).cases[0].file, None);
+    }
+}
