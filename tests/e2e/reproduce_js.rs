@@ -6,6 +6,12 @@
 //! The suite is green at HEAD: only production's arguments (a number where
 //! the tests pass strings) break the code, so nothing but the replay can
 //! reproduce the error.
+//!
+//! The TypeError is thrown by the function's own code, not inside a
+//! builtin it calls: @sentry/node (10.x) pairs the inspector's call frames
+//! with the stack trace's frames by position, and V8's inspector has no
+//! frame for a builtin such as `Array.prototype.reduce` that `Error.stack`
+//! lists, so a crash inside `reduce` reaches suture with no `vars` at all.
 
 use std::path::Path;
 use std::process::{Command, Output};
