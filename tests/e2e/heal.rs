@@ -186,7 +186,10 @@ fn revert_of_the_culprit_is_proven_in_bubblewrap() {
     );
     assert_eq!(report["reproduction"]["with_fix"]["exit"], 0);
     assert_eq!(report["culprit_confirmed_by"], "reproduction");
-    assert_eq!(report["diagnosis"]["suspects"][0]["evidence"][0]["kind"], "reproduction");
+    assert_eq!(
+        report["diagnosis"]["suspects"][0]["evidence"][0]["kind"],
+        "reproduction"
+    );
 
     let patch = std::fs::read_to_string(out.path().join("fix.patch")).unwrap();
     assert!(

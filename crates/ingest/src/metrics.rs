@@ -154,7 +154,9 @@ impl Metrics {
     /// Counts a reproduction step by what it found (`existing`, `replay`,
     /// `llm`; `none` when the error was not reproduced).
     pub fn reproduction(&self, kind: Option<&'static str>) {
-        *lock(&self.reproductions).entry(kind.unwrap_or("none")).or_default() += 1;
+        *lock(&self.reproductions)
+            .entry(kind.unwrap_or("none"))
+            .or_default() += 1;
     }
 
     /// Counts a heal step by its outcome (`proven`, `plausible`,
@@ -230,7 +232,10 @@ impl Metrics {
         out.push_str("# HELP suture_heal_outcomes_total Heal steps, by outcome.\n");
         out.push_str("# TYPE suture_heal_outcomes_total counter\n");
         for (outcome, n) in lock(&self.heal_outcomes).iter() {
-            let _ = writeln!(out, "suture_heal_outcomes_total{{outcome=\"{outcome}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "suture_heal_outcomes_total{{outcome=\"{outcome}\"}} {n}"
+            );
         }
         out.push_str("# HELP suture_job_step_duration_seconds Time spent in a pipeline step, by step and outcome.\n");
         out.push_str("# TYPE suture_job_step_duration_seconds histogram\n");

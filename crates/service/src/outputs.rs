@@ -83,7 +83,9 @@ impl HealOutput {
 
     /// A plausible fix that goes into the tracking issue as a suggestion.
     pub(crate) fn suggested_patch(&self, propose_unreproduced: bool) -> Option<(&str, &str)> {
-        if self.report.outcome != Outcome::Plausible || self.branch_patch(propose_unreproduced).is_some() {
+        if self.report.outcome != Outcome::Plausible
+            || self.branch_patch(propose_unreproduced).is_some()
+        {
             return None;
         }
         Some((self.fix_patch.as_deref()?, self.patch_sha.as_deref()?))

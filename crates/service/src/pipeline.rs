@@ -121,9 +121,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
                         &heal_options,
                     )
                     .await?;
-                    ctx.metrics().reproduction(
-                        reproduced.reproduced.record.kind.map(|kind| kind.as_str()),
-                    );
+                    ctx.metrics()
+                        .reproduction(reproduced.reproduced.record.kind.map(|kind| kind.as_str()));
                     reproduced
                 }
             };

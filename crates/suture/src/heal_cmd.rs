@@ -188,10 +188,18 @@ fn print_summary(report: &HealReport, out: &Path) {
             .unwrap_or_default()
     );
     match report.reproduction.kind {
-        Some(kind) => println!("  reproduce {} ({} tests)", kind.as_str(), report.reproduction.tests.len()),
+        Some(kind) => println!(
+            "  reproduce {} ({} tests)",
+            kind.as_str(),
+            report.reproduction.tests.len()
+        ),
         None => println!(
             "  reproduce none: {}",
-            report.reproduction.reason.as_deref().unwrap_or("not reproduced")
+            report
+                .reproduction
+                .reason
+                .as_deref()
+                .unwrap_or("not reproduced")
         ),
     }
     for rung in &report.rungs {

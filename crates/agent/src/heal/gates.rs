@@ -100,17 +100,8 @@ impl Gates<'_> {
             attempt.violation = Some(ViolationRecord::new(&violation, self.redactor));
             return Ok(attempt);
         }
-        if let Some(check) = self.reproduction
-            && let Err(reason) = check.add_to(worktree.path(), self.policy)
-        {
-            // The test applied at the deployed revision; a fix that
-            // collides with it cannot be judged by it.
-            attempt.violation = Some(ViolationRecord {
-                kind: "reproduction_conflict".to_string(),
-                message: self.redactor.redact(&reason),
-            });
-            return Ok(attempt);
-        }
+        // The suite runs as the repository has it; the reproduction's test
+        // is added after, so a suite failure is the suite's own.
         let outcome = sandbox::run(self.sandbox, worktree.path(), self.test_command)?;
         let record = RunRecord::new(&outcome, self.redactor);
         let suite_passed = record.passed();
@@ -118,7 +109,17 @@ impl Gates<'_> {
         match self.reproduction {
             None => attempt.plausible = suite_passed,
             Some(check) if suite_passed => {
-                let (run, passed) = check.run_with_fix(self.sandbox, worktree.path(), self.redactor)?;
+                if let Err(reason) = check.add_to(worktree.path(), self.policy) {
+                    // The test applied at the deployed revision; a fix that
+                    // collides with it cannot be judged by it.
+                    attempt.violation = Some(ViolationRecord {
+                        kind: "reproduction_conflict".to_string(),
+                        message: self.redactor.redact(&reason),
+                    });
+                    return Ok(attempt);
+                }
+                let (run, passed) =
+                    check.run_with_fix(self.sandbox, worktree.path(), self.redactor)?;
                 attempt.proven = passed;
                 attempt.reproduction = run;
             }

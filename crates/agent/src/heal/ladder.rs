@@ -10,9 +10,7 @@ use repo::git2::Oid;
 use repo::index::CodeIndex;
 
 use super::gates::Gates;
-use super::report::{
-    Attempt, HealReport, LlmSummary, Outcome, RungRecord, RungStatus, TestRuns,
-};
+use super::report::{Attempt, HealReport, LlmSummary, Outcome, RungRecord, RungStatus, TestRuns};
 use super::revert::{Confirmed, revert_rung};
 use super::toolbox::HealToolbox;
 use super::{HealError, HealOptions, detect_test_command};
@@ -84,16 +82,30 @@ pub fn reproduce_diagnosed(
         avoid: &options.avoid,
         reproduction: None,
     };
-    let found = reproduce::reproduce(&gates, index, event, diagnosis, options.llm.as_ref(), runtime)?;
+    let found = reproduce::reproduce(
+        &gates,
+        index,
+        event,
+        diagnosis,
+        options.llm.as_ref(),
+        runtime,
+    )?;
     let mut record = found.record;
     let transcript = found.llm.map(|(outcome, transcript)| {
         record.llm = Some(describe_agent(&outcome).2);
         transcript
     });
     if let Some(kind) = record.kind {
-        tracing::info!(kind = kind.as_str(), tests = record.tests.len(), "error reproduced");
+        tracing::info!(
+            kind = kind.as_str(),
+            tests = record.tests.len(),
+            "error reproduced"
+        );
     } else {
-        tracing::info!(reason = record.reason.as_deref().unwrap_or_default(), "error not reproduced");
+        tracing::info!(
+            reason = record.reason.as_deref().unwrap_or_default(),
+            "error not reproduced"
+        );
     }
     Ok(Reproduced {
         record,
@@ -275,7 +287,8 @@ fn confirm(repo: &Repo, diagnosis: &mut Diagnosis, confirmed: &Confirmed) -> Res
     {
         Some(position) => diagnosis.suspects.remove(position),
         None => {
-            let oid = Oid::from_str(&confirmed.commit).map_err(|e| HealError::Worktree(e.into()))?;
+            let oid =
+                Oid::from_str(&confirmed.commit).map_err(|e| HealError::Worktree(e.into()))?;
             let info = repo.commit_info(oid).map_err(HealError::Worktree)?;
             Suspect::new(&info, 0.0, Vec::new())
         }

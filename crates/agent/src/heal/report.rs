@@ -8,10 +8,10 @@ use repo::scope::{CheckedPatch, ScopeViolation};
 use serde::{Deserialize, Serialize};
 
 use super::memory::AvoidedFix;
-use crate::reproduce::{ConfirmedBy, Reproduction, ReproductionKind};
 use crate::diagnose::Diagnosis;
 use crate::markdown::{code, defuse_commands, fenced, inline};
 use crate::redact::Redactor;
+use crate::reproduce::{ConfirmedBy, Reproduction, ReproductionKind};
 
 /// `text`, ending with a newline so another diff can follow it.
 fn ensure_newline(text: &str) -> String {
@@ -537,10 +537,7 @@ impl HealReport {
                     }
                 }
                 if reproduction.patch.is_some() && self.fix_patch().is_some() {
-                    let _ = writeln!(
-                        md,
-                        "\nThe regression test is committed with the fix."
-                    );
+                    let _ = writeln!(md, "\nThe regression test is committed with the fix.");
                 }
             }
             None => {

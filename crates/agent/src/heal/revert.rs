@@ -34,7 +34,7 @@ pub(crate) struct Confirmed {
 
 /// What reverting one commit gave.
 enum Tried {
-    Attempted(Attempt),
+    Attempted(Box<Attempt>),
     Skipped(String),
 }
 
@@ -59,7 +59,7 @@ pub(crate) fn revert_rung(
             Tried::Attempted(attempt) => {
                 let proven = attempt.proven;
                 notes.push(describe(&attempt, &short));
-                attempts.push(attempt);
+                attempts.push(*attempt);
                 if proven {
                     rungs.push(RungRecord {
                         rung: "revert".to_string(),
@@ -107,7 +107,11 @@ fn bisect_rung(
             reason,
         })
     };
-    let base = diagnosis.window.base.as_deref().and_then(|b| Oid::from_str(b).ok());
+    let base = diagnosis
+        .window
+        .base
+        .as_deref()
+        .and_then(|b| Oid::from_str(b).ok());
     let commits = window_commits(gates, base, diagnosis.window.commits)?;
     if commits.len() < 2 {
         record(
@@ -165,7 +169,7 @@ fn bisect_rung(
         Tried::Attempted(attempt) => {
             let proven = attempt.proven;
             let note = describe(&attempt, &short);
-            attempts.push(attempt);
+            attempts.push(*attempt);
             record(
                 if proven {
                     RungStatus::Proven
@@ -184,11 +188,7 @@ fn bisect_rung(
 
 /// The window's commits, newest first along the first-parent chain, from
 /// the deployed revision down to (not including) `base`.
-fn window_commits(
-    gates: &Gates<'_>,
-    base: Option<Oid>,
-    max: usize,
-) -> Result<Vec<Oid>, HealError> {
+fn window_commits(gates: &Gates<'_>, base: Option<Oid>, max: usize) -> Result<Vec<Oid>, HealError> {
     let git = gates.repo.git();
     let mut walk = git.revwalk().map_err(|e| HealError::Worktree(e.into()))?;
     walk.set_sorting(Sort::TOPOLOGICAL)
@@ -241,7 +241,7 @@ fn revert_culprit(
                 RungStatus::Failed
             };
             let note = describe(&attempt, &short(culprit));
-            attempts.push(attempt);
+            attempts.push(*attempt);
             record(
                 status,
                 format!("{note} (confidence {:.2})", diagnosis.confidence),
@@ -265,14 +265,18 @@ fn revert(gates: &Gates<'_>, commit: &str) -> Result<Tried, HealError> {
             "reverting {short} changes nothing at the deployed revision"
         )),
         RevertOutcome::Clean { patch } => {
-            Tried::Attempted(gates.attempt(Strategy::Revert, &patch)?)
+            Tried::Attempted(Box::new(gates.attempt(Strategy::Revert, &patch)?))
         }
     })
 }
 
 /// One sentence on what became of a revert.
 fn describe(attempt: &Attempt, short: &str) -> String {
-    if let Some(violation) = attempt.violation.as_ref().filter(|v| v.is_previously_failed()) {
+    if let Some(violation) = attempt
+        .violation
+        .as_ref()
+        .filter(|v| v.is_previously_failed())
+    {
         format!(
             "the revert of {short} was proposed before and did not hold: {}",
             violation.message

@@ -14,8 +14,8 @@ use super::gate::{self, Expected, Judgement};
 use super::record::ReproductionKind;
 use super::runner::{Runner, TestReport, read_report};
 use crate::heal::HealError;
-use crate::heal::gates::Gates;
 use crate::heal::RunRecord;
+use crate::heal::gates::Gates;
 use crate::redact::Redactor;
 
 /// Where the runner writes its report, relative to the worktree root.
@@ -89,7 +89,10 @@ impl ReproCheck {
     ) -> Result<(Option<RunRecord>, Judgement), HealError> {
         let worktree = Worktree::create(gates.repo, revision).map_err(HealError::Worktree)?;
         if let Err(reason) = self.add_to(worktree.path(), gates.policy) {
-            return Ok((None, Judgement::Refused(format!("the test does not apply: {reason}"))));
+            return Ok((
+                None,
+                Judgement::Refused(format!("the test does not apply: {reason}")),
+            ));
         }
         let command = match self.command() {
             Some(command) => command,
@@ -155,8 +158,9 @@ impl ReproCheck {
         }
         let files = self.patch.as_ref().map(|_| self.files.as_slice());
         let reproduces = match gate::judge(&report, &root, files, &self.expected) {
-            Judgement::Reproduces(tests) => self.patch.is_some()
-                || tests.iter().any(|t| self.ids.contains(&t.name)),
+            Judgement::Reproduces(tests) => {
+                self.patch.is_some() || tests.iter().any(|t| self.ids.contains(&t.name))
+            }
             Judgement::Refused(_) => false,
         };
         Ok((Some(run), reproduces.then_some(false)))

@@ -99,7 +99,11 @@ pub(crate) enum Selection<'a> {
 }
 
 /// Whether every selected test of `report` passed (and there was one).
-pub(crate) fn all_pass(report: &TestReport, root: &str, selection: &Selection<'_>) -> Result<(), String> {
+pub(crate) fn all_pass(
+    report: &TestReport,
+    root: &str,
+    selection: &Selection<'_>,
+) -> Result<(), String> {
     if let Some(error) = report.errors.first() {
         return Err(format!("the tests do not load: {}", describe(error)));
     }
@@ -141,7 +145,10 @@ fn in_files(case: &CaseResult, root: &str, files: &[String]) -> bool {
 }
 
 fn matches(failure: &Failure, root: &str, expected: &Expected) -> Result<(), String> {
-    let raised = failure.exception_type.as_deref().unwrap_or("an unknown error");
+    let raised = failure
+        .exception_type
+        .as_deref()
+        .unwrap_or("an unknown error");
     if raised != expected.exception_type {
         return Err(format!(
             "fails with {raised}, not {}",
@@ -153,9 +160,7 @@ fn matches(failure: &Failure, root: &str, expected: &Expected) -> Result<(), Str
         Some((path, frame.function.as_deref().unwrap_or_default()))
     });
     match site {
-        None => Err(format!(
-            "{raised} is not raised in the application's code"
-        )),
+        None => Err(format!("{raised} is not raised in the application's code")),
         Some((path, function)) => {
             let function = unqualified(function);
             if path == expected.path && function == unqualified(&expected.function) {
@@ -177,7 +182,12 @@ fn application_path(file: &str, root: &str) -> Option<String> {
     if file.starts_with("node:") || file.starts_with('<') {
         return None;
     }
-    let library = ["/site-packages/", "/dist-packages/", "/node_modules/", "/lib/python"];
+    let library = [
+        "/site-packages/",
+        "/dist-packages/",
+        "/node_modules/",
+        "/lib/python",
+    ];
     let path = relative(file, root);
     if path.starts_with('/') || library.iter().any(|l| file.contains(l)) || is_test_path(&path) {
         return None;
@@ -188,14 +198,19 @@ fn application_path(file: &str, root: &str) -> Option<String> {
 /// `file` relative to the worktree `root` when it is under it.
 fn relative(file: &str, root: &str) -> String {
     let root = root.trim_end_matches('/');
-    match file.strip_prefix(root).and_then(|rest| rest.strip_prefix('/')) {
+    match file
+        .strip_prefix(root)
+        .and_then(|rest| rest.strip_prefix('/'))
+    {
         Some(rest) => rest.to_string(),
         None => file.trim_start_matches("./").to_string(),
     }
 }
 
 fn unqualified(function: &str) -> &str {
-    let function = function.trim_start_matches("async ").trim_start_matches("new ");
+    let function = function
+        .trim_start_matches("async ")
+        .trim_start_matches("new ");
     function.rsplit('.').next().unwrap_or(function)
 }
 

@@ -26,8 +26,8 @@ use std::cell::RefCell;
 
 use domain::event::Event;
 use repo::git2::Oid;
-use serde::{Deserialize, Serialize};
 use repo::index::CodeIndex;
+use serde::{Deserialize, Serialize};
 
 use crate::diagnose::Diagnosis;
 use crate::heal::gates::Gates;
@@ -87,8 +87,13 @@ pub(crate) fn reproduce(
         .and_then(|r| r.suite_command(gates.test_command, REPORT_FILE));
     let baseline = match (&runner, &suite_command) {
         (Some(runner), Some(command)) => {
-            let (run, report) =
-                run_and_read(gates.sandbox, worktree.path(), command, runner, gates.redactor)?;
+            let (run, report) = run_and_read(
+                gates.sandbox,
+                worktree.path(),
+                command,
+                runner,
+                gates.redactor,
+            )?;
             if !run.passed()
                 && let (Ok(report), Some(expected)) = (&report, &expected)
             {
@@ -131,14 +136,24 @@ pub(crate) fn reproduce(
         record.reason = Some(
             "the event names no exception type or no crash frame in the repository".to_string(),
         );
-        return Ok(Found { record, check: None, baseline, llm: None });
+        return Ok(Found {
+            record,
+            check: None,
+            baseline,
+            llm: None,
+        });
     };
     let Some(runner) = runner else {
         record.reason = Some(format!(
             "suture cannot read structured results from the test command {}; a reproduction needs pytest, unittest or node --test",
             gates.redactor.redact(gates.test_command)
         ));
-        return Ok(Found { record, check: None, baseline, llm: None });
+        return Ok(Found {
+            record,
+            check: None,
+            baseline,
+            llm: None,
+        });
     };
     let base = diagnosis
         .window
@@ -147,22 +162,46 @@ pub(crate) fn reproduce(
         .and_then(|base| Oid::from_str(base).ok());
 
     let mut reasons = Vec::new();
-    if let Some(found) = replay(gates, index, event, diagnosis, &runner, &expected, base, &mut record)? {
-        return Ok(Found { record, check: Some(found), baseline, llm: None });
+    if let Some(found) = replay(
+        gates,
+        index,
+        event,
+        diagnosis,
+        &runner,
+        &expected,
+        base,
+        &mut record,
+    )? {
+        return Ok(Found {
+            record,
+            check: Some(found),
+            baseline,
+            llm: None,
+        });
     }
-    reasons.push(if record.refused.iter().any(|r| r.kind == ReproductionKind::Replay) {
-        "no frame of the crash could be replayed from the event"
-    } else {
-        "the event's frames hold no values to replay"
-    });
+    reasons.push(
+        if record
+            .refused
+            .iter()
+            .any(|r| r.kind == ReproductionKind::Replay)
+        {
+            "no frame of the crash could be replayed from the event"
+        } else {
+            "the event's frames hold no values to replay"
+        },
+    );
 
     let Some(config) = llm else {
         reasons.push("no LLM endpoint is configured to write a test");
         record.reason = Some(sentence(&reasons));
-        return Ok(Found { record, check: None, baseline, llm: None });
+        return Ok(Found {
+            record,
+            check: None,
+            baseline,
+            llm: None,
+        });
     };
-    let accepted: RefCell<Option<(ReproCheck, Option<RunRecord>, Option<RunRecord>, Vec<ReproTest>)>> =
-        RefCell::new(None);
+    let accepted: RefCell<Option<(ReproCheck, Box<Accepted>)>> = RefCell::new(None);
     let refused: RefCell<Vec<RefusedCandidate>> = RefCell::new(Vec::new());
     let mut check_test = |patch: &str| -> Result<llm::TestCheck, HealError> {
         let files = added_files(patch);
@@ -177,13 +216,13 @@ pub(crate) fn reproduce(
         };
         let verdict = judge_candidate(gates, &candidate, base)?;
         Ok(match verdict {
-            Candidate::Accepted { at_revision, at_base, base_good, tests } => {
-                candidate.base_good = base_good;
+            Candidate::Accepted(runs) => {
+                candidate.base_good = runs.base_good;
                 let summary = format!(
                     "the test fails at the deployed revision with {} raised in {}",
                     expected.exception_type, expected.function
                 );
-                *accepted.borrow_mut() = Some((candidate, at_revision, at_base, tests));
+                *accepted.borrow_mut() = Some((candidate, runs));
                 llm::TestCheck::Reproduces { summary }
             }
             Candidate::Refused(reason) => {
@@ -196,20 +235,38 @@ pub(crate) fn reproduce(
             }
         })
     };
-    let written = llm::write_reproduction(gates, index, event, diagnosis, config, runtime, &mut check_test)?;
+    let written = llm::write_reproduction(
+        gates,
+        index,
+        event,
+        diagnosis,
+        config,
+        runtime,
+        &mut check_test,
+    )?;
     record.refused.extend(refused.into_inner());
     let model = Some((written.outcome, written.transcript));
     match (written.patch, accepted.into_inner()) {
-        (Some(patch), Some((mut check, at_revision, at_base, tests))) => {
+        (Some(patch), Some((mut check, runs))) => {
             check.patch = Some(patch);
             record.kind = Some(ReproductionKind::Llm);
-            fill(&mut record, &check, at_revision, at_base, tests, gates);
-            Ok(Found { record, check: Some(check), baseline, llm: model })
+            fill(&mut record, &check, *runs, gates);
+            Ok(Found {
+                record,
+                check: Some(check),
+                baseline,
+                llm: model,
+            })
         }
         _ => {
             reasons.push("the model wrote no test the gate accepted");
             record.reason = Some(sentence(&reasons));
-            Ok(Found { record, check: None, baseline, llm: model })
+            Ok(Found {
+                record,
+                check: None,
+                baseline,
+                llm: model,
+            })
         }
     }
 }
@@ -262,15 +319,17 @@ fn replay(
             base_good: None,
         };
         match judge_candidate(gates, &candidate, base)? {
-            Candidate::Accepted { at_revision, at_base, base_good, tests } => {
-                candidate.base_good = base_good;
+            Candidate::Accepted(runs) => {
+                candidate.base_good = runs.base_good;
                 record.kind = Some(ReproductionKind::Replay);
-                fill(record, &candidate, at_revision, at_base, tests, gates);
+                fill(record, &candidate, *runs, gates);
                 return Ok(Some(candidate));
             }
             Candidate::Refused(reason) => record.refused.push(RefusedCandidate {
                 kind: ReproductionKind::Replay,
-                what: gates.redactor.redact(&format!("{} in {}", planned.what, planned.path)),
+                what: gates
+                    .redactor
+                    .redact(&format!("{} in {}", planned.what, planned.path)),
                 reason: gates.redactor.redact(&reason),
             }),
         }
@@ -278,13 +337,16 @@ fn replay(
     Ok(None)
 }
 
+/// A candidate the gate accepted, with the runs that showed it.
+struct Accepted {
+    at_revision: Option<RunRecord>,
+    at_base: Option<RunRecord>,
+    base_good: Option<bool>,
+    tests: Vec<ReproTest>,
+}
+
 enum Candidate {
-    Accepted {
-        at_revision: Option<RunRecord>,
-        at_base: Option<RunRecord>,
-        base_good: Option<bool>,
-        tests: Vec<ReproTest>,
-    },
+    Accepted(Box<Accepted>),
     Refused(String),
 }
 
@@ -315,26 +377,19 @@ fn judge_candidate(
             ));
         }
     }
-    Ok(Candidate::Accepted {
+    Ok(Candidate::Accepted(Box::new(Accepted {
         at_revision,
         at_base,
         base_good,
         tests,
-    })
+    })))
 }
 
-fn fill(
-    record: &mut Reproduction,
-    check: &ReproCheck,
-    at_revision: Option<RunRecord>,
-    at_base: Option<RunRecord>,
-    tests: Vec<ReproTest>,
-    gates: &Gates<'_>,
-) {
-    record.tests = tests;
+fn fill(record: &mut Reproduction, check: &ReproCheck, runs: Accepted, gates: &Gates<'_>) {
+    record.tests = runs.tests;
     record.command = check.command().map(|c| gates.redactor.redact(&c));
-    record.at_revision = at_revision;
-    record.at_base = at_base;
+    record.at_revision = runs.at_revision;
+    record.at_base = runs.at_base;
     record.patch = check.patch.clone();
 }
 

@@ -64,8 +64,10 @@ pub(crate) fn plan(
         .take(MAX_FRAMES)
         .map(|frame| {
             let what = describe(frame);
-            plan_frame(inputs, index, event, frame, &what)
-                .map_err(|reason| NotReplayable { what: what.clone(), reason })
+            plan_frame(inputs, index, event, frame, &what).map_err(|reason| NotReplayable {
+                what: what.clone(),
+                reason,
+            })
         })
         .collect()
 }
@@ -159,7 +161,10 @@ fn plan_frame(
     let (test_path, module) = if python {
         let module = python_module(frame.module.as_deref(), path)
             .ok_or("the file's module name is not importable")?;
-        (layout::place_python_test(inputs.root, &module, function), module)
+        (
+            layout::place_python_test(inputs.root, &module, function),
+            module,
+        )
     } else {
         layout::place_js_test(inputs.root, path, function)
     };
@@ -272,7 +277,9 @@ fn python_module(reported: Option<&str>, path: &str) -> Option<String> {
     let valid = |module: &str| {
         !module.is_empty()
             && module.split('.').all(|part| {
-                part.chars().next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+                part.chars()
+                    .next()
+                    .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
                     && part.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
             })
     };
@@ -292,7 +299,11 @@ fn test_name(function: &str, python: bool) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    let cleaned = if cleaned.is_empty() { "call".to_string() } else { cleaned };
+    let cleaned = if cleaned.is_empty() {
+        "call".to_string()
+    } else {
+        cleaned
+    };
     if python {
         format!("test_{cleaned}_replays_production_event")
     } else {

@@ -48,7 +48,10 @@ async fn faults_delay_but_do_not_duplicate() {
     assert_eq!(fake.issues().len(), 1);
     assert_eq!(fake.requests_to("POST", gh::ISSUES).len(), 2);
     assert_eq!(fake.requests_to("POST", gh::PULLS).len(), 3);
-    assert_eq!(fake.pulls()[0].labels, ["revert", "suture:reproduced", "suture"]);
+    assert_eq!(
+        fake.pulls()[0].labels,
+        ["revert", "suture:reproduced", "suture"]
+    );
     assert_eq!(fake.errors(), Vec::<String>::new());
 }
 

@@ -245,7 +245,10 @@ async fn a_lost_answer_does_not_duplicate_the_pull_request() {
     );
     assert_eq!(fake.pulls().len(), 1);
     assert_eq!(fake.issues().len(), 1);
-    assert_eq!(fake.pulls()[0].labels, ["revert", "suture:reproduced", "suture"]);
+    assert_eq!(
+        fake.pulls()[0].labels,
+        ["revert", "suture:reproduced", "suture"]
+    );
     assert_eq!(fake.pulls()[0].requested_reviewers, ["alice"]);
     assert_eq!(fake.requests_to("POST", gh::PULLS).len(), 1);
     assert_eq!(fake.requests_to("POST", gh::ISSUES).len(), 1);
@@ -278,7 +281,10 @@ async fn an_unfinished_pull_request_is_finished() {
         .await
         .unwrap();
     assert!(!opened.created);
-    assert_eq!(fake.pulls()[0].labels, ["revert", "suture:reproduced", "suture"]);
+    assert_eq!(
+        fake.pulls()[0].labels,
+        ["revert", "suture:reproduced", "suture"]
+    );
     assert_eq!(fake.pulls()[0].requested_reviewers, ["alice"]);
     assert_eq!(fake.requests_to("POST", gh::REQUESTED_REVIEWERS).len(), 1);
     assert_eq!(fake.errors(), Vec::<String>::new());
