@@ -311,8 +311,9 @@ fn test_name(function: &str, python: bool) -> String {
     }
 }
 
-/// Whether a JS test file is an ES module: `.mjs`, or `.js` in a package
-/// whose nearest `package.json` says `"type": "module"`.
+/// Whether a JS test file is an ES module: `.mjs`, or `.js` in a
+/// repository whose root `package.json` says `"type": "module"` (a nested
+/// package with its own `type` is not looked for).
 fn is_esm(root: &std::path::Path, test_path: &str) -> bool {
     if test_path.ends_with(".mjs") {
         return true;
