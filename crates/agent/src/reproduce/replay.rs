@@ -258,7 +258,7 @@ fn callee(
                     continue;
                 }
                 let value = read(&param.name).map_err(|why| {
-                    format!("the receiver cannot be built: {class}() needs {why}")
+                    format!("the receiver cannot be built: {class}() needs an argument ({why})")
                 })?;
                 init.push(Arg {
                     name: param.name.clone(),
