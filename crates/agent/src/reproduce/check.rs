@@ -80,45 +80,28 @@ impl ReproCheck {
     }
 
     /// Runs the reproduction at `revision` in a fresh worktree and judges
-    /// it. `Err(reason)` in the judgement when the test does not even
-    /// apply there.
+    /// it; refused when the test does not even apply there.
     pub(crate) fn run_at(
         &self,
         gates: &Gates<'_>,
         revision: Oid,
     ) -> Result<(Option<RunRecord>, Judgement), HealError> {
-        let worktree = Worktree::create(gates.repo, revision).map_err(HealError::Worktree)?;
-        if let Err(reason) = self.add_to(worktree.path(), gates.policy) {
-            return Ok((
-                None,
-                Judgement::Refused(format!("the test does not apply: {reason}")),
-            ));
-        }
-        let command = match self.command() {
-            Some(command) => command,
-            None => match self.runner.suite_command(gates.test_command, REPORT_FILE) {
-                Some(command) => command,
-                None => {
-                    return Ok((
-                        None,
-                        Judgement::Refused("the test command writes no report".to_string()),
-                    ));
+        Ok(match self.run_in_fresh_worktree(gates, revision)? {
+            Ran::NotRun(reason) => (None, Judgement::Refused(reason)),
+            Ran::Run { run, report, .. } => match report {
+                Ok((report, root)) => {
+                    let files = self.patch.as_ref().map(|_| self.files.as_slice());
+                    (
+                        Some(run),
+                        gate::judge(&report, &root, files, &self.expected),
+                    )
                 }
+                Err(error) => (
+                    Some(run),
+                    Judgement::Refused(format!("no test report: {error}")),
+                ),
             },
-        };
-        let (run, report) = run_and_read(
-            gates.sandbox,
-            worktree.path(),
-            &command,
-            &self.runner,
-            gates.redactor,
-        )?;
-        let files = self.patch.as_ref().map(|_| self.files.as_slice());
-        let judgement = match report.map(|report| self.own_cases(report)) {
-            Ok(report) => gate::judge(&report, &root_text(worktree.path()), files, &self.expected),
-            Err(error) => Judgement::Refused(format!("no test report: {error}")),
-        };
-        Ok((Some(run), judgement))
+        })
     }
 
     /// Whether every reproducing test passes at `revision` (a run at the
@@ -130,30 +113,14 @@ impl ReproCheck {
         gates: &Gates<'_>,
         revision: Oid,
     ) -> Result<(Option<RunRecord>, Option<bool>), HealError> {
-        let worktree = Worktree::create(gates.repo, revision).map_err(HealError::Worktree)?;
-        if self.add_to(worktree.path(), gates.policy).is_err() {
-            return Ok((None, None));
-        }
-        let command = match self.command() {
-            Some(command) => command,
-            None => match self.runner.suite_command(gates.test_command, REPORT_FILE) {
-                Some(command) => command,
-                None => return Ok((None, None)),
-            },
+        let (run, report) = match self.run_in_fresh_worktree(gates, revision)? {
+            Ran::NotRun(_) => return Ok((None, None)),
+            Ran::Run { run, report } => (run, report),
         };
-        let (run, report) = run_and_read(
-            gates.sandbox,
-            worktree.path(),
-            &command,
-            &self.runner,
-            gates.redactor,
-        )?;
-        let Ok(report) = report.map(|report| self.own_cases(report)) else {
+        let Ok((report, root)) = report else {
             return Ok((Some(run), None));
         };
-        let root = root_text(worktree.path());
-        let selection = self.selection();
-        if gate::all_pass(&report, &root, &selection).is_ok() {
+        if gate::all_pass(&report, &root, &self.selection()).is_ok() {
             return Ok((Some(run), Some(true)));
         }
         let files = self.patch.as_ref().map(|_| self.files.as_slice());
@@ -164,6 +131,31 @@ impl ReproCheck {
             Judgement::Refused(_) => false,
         };
         Ok((Some(run), reproduces.then_some(false)))
+    }
+
+    /// Adds the test to a fresh worktree of `revision` and runs it (a test
+    /// of the suite: the suite, with a report).
+    fn run_in_fresh_worktree(&self, gates: &Gates<'_>, revision: Oid) -> Result<Ran, HealError> {
+        let worktree = Worktree::create(gates.repo, revision).map_err(HealError::Worktree)?;
+        if let Err(reason) = self.add_to(worktree.path(), gates.policy) {
+            return Ok(Ran::NotRun(format!("the test does not apply: {reason}")));
+        }
+        let suite = || self.runner.suite_command(gates.test_command, REPORT_FILE);
+        let Some(command) = self.command().or_else(suite) else {
+            return Ok(Ran::NotRun("the test command writes no report".to_string()));
+        };
+        let (run, report) = run_and_read(
+            gates.sandbox,
+            worktree.path(),
+            &command,
+            &self.runner,
+            gates.redactor,
+        )?;
+        let root = root_text(worktree.path());
+        Ok(Ran::Run {
+            run,
+            report: report.map(|report| (self.own_cases(report), root)),
+        })
     }
 
     /// `report` of a run of the reproduction, with every case that names
@@ -188,6 +180,18 @@ impl ReproCheck {
             gate::Selection::Ids(&self.ids)
         }
     }
+}
+
+/// What running a reproduction in a fresh worktree gave.
+enum Ran {
+    /// It could not run there, and why.
+    NotRun(String),
+    /// The run, and its report with the worktree's root (or why there is
+    /// no report).
+    Run {
+        run: RunRecord,
+        report: Result<(TestReport, String), String>,
+    },
 }
 
 /// Runs `command` in `root` and reads the runner's report.
