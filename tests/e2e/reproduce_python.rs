@@ -478,12 +478,12 @@ def restock(levels, item, text, tags):
 
     let out_event = repo.path().join(".git/captured.json");
     let output = Command::new(python())
-        .arg(support_script("capture_event_capped.py"))
+        .arg(support_script("capture_event.py"))
         .arg("main.py")
         .arg(&out_event)
-        .arg("1024")
         .current_dir(repo.path())
         .env("SUTURE_TEST_RELEASE", repo.head().to_string())
+        .env("SUTURE_TEST_MAX_VALUE_LENGTH", "1024")
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", text(&output));

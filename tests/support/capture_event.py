@@ -7,7 +7,10 @@ environment) but with a transport that writes the envelope's event to
 OUT_JSON instead of sending it, so nothing leaves the machine. The program's
 uncaught exception is reported with capture_exception, the way the SDK's
 excepthook integration would. Environment: SUTURE_TEST_RELEASE sets the
-release.
+release; SUTURE_TEST_MAX_VALUE_LENGTH sets the SDK's `max_value_length`, so a
+long string among a frame's local variables arrives cut short with `...`, as
+it does for applications that set the option (it was the SDK's default, 1024,
+before sentry-sdk 2.x lifted it).
 """
 
 import json
@@ -35,6 +38,11 @@ class FileTransport(Transport):
         return None
 
 
+def max_value_length():
+    cap = os.environ.get("SUTURE_TEST_MAX_VALUE_LENGTH")
+    return {"max_value_length": int(cap)} if cap else {}
+
+
 def main():
     program, out = sys.argv[1], sys.argv[2]
     FileTransport.path = out
@@ -44,6 +52,7 @@ def main():
         release=os.environ.get("SUTURE_TEST_RELEASE"),
         environment="production",
         default_integrations=False,
+        **max_value_length(),
     )
     sys.path.insert(0, os.path.dirname(os.path.abspath(program)))
     try:
