@@ -14,6 +14,7 @@ mod hostile_text;
 mod ingest_attacks;
 mod loop_github;
 mod loop_local;
+mod partial_revert;
 mod reproduce_gate;
 mod reproduce_js;
 mod reproduce_python;

@@ -11,9 +11,9 @@
 //! The scope guard's policy depends on who wrote the patch: a model's
 //! patch ([`Strategy::Llm`]) also may not touch what decides what CI or the
 //! build runs ([`ScopePolicy::for_generated_patches`]), or its passing
-//! tests would prove nothing. A revert keeps the configured policy: it
-//! restores files as a human last reviewed them, so a culprit that broke
-//! the build in a Makefile can still be reverted.
+//! tests would prove nothing. A revert, whole or partial, keeps the
+//! configured policy: it restores lines as a human last reviewed them, so
+//! a culprit that broke the build in a Makefile can still be reverted.
 
 use repo::git::Repo;
 use repo::git2::Oid;
@@ -69,7 +69,7 @@ impl Gates<'_> {
         };
         let generated;
         let policy = match strategy {
-            Strategy::Revert => self.policy,
+            Strategy::Revert | Strategy::PartialRevert => self.policy,
             Strategy::Llm => {
                 generated = self.policy.for_generated_patches();
                 &generated

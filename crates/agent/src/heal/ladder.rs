@@ -10,6 +10,7 @@ use repo::git2::Oid;
 use repo::index::CodeIndex;
 
 use super::gates::Gates;
+use super::partial::partial_rung;
 use super::report::{Attempt, HealReport, LlmSummary, Outcome, RungRecord, RungStatus, TestRuns};
 use super::revert::{Confirmed, revert_rung};
 use super::toolbox::HealToolbox;
@@ -151,7 +152,23 @@ pub fn heal_reproduced(
     let mut rungs = Vec::new();
     let mut attempts: Vec<Attempt> = Vec::new();
 
-    let confirmed = revert_rung(&gates, &diagnosis, &mut rungs, &mut attempts)?;
+    // The partial revert goes first so that, when it is proven, it is the
+    // first proven attempt and is chosen over the full revert, which still
+    // runs for comparison.
+    let partial = partial_rung(&gates, &diagnosis, &mut rungs, &mut attempts)?;
+    let mut confirmed = revert_rung(&gates, &diagnosis, &mut rungs, &mut attempts)?;
+    if confirmed.is_none()
+        && let Some(partial) = partial.as_ref().filter(|p| p.proven)
+    {
+        confirmed = Some(Confirmed {
+            commit: partial.commit.clone(),
+            how: format!(
+                "with {} of the hunks of {} undone, the reproduction passes (and the suite too)",
+                partial.undone.len(),
+                partial.commit.chars().take(10).collect::<String>()
+            ),
+        });
+    }
     if let Some(confirmed) = &confirmed {
         confirm(repo, &mut diagnosis, confirmed)?;
     }
@@ -261,6 +278,7 @@ pub fn heal_reproduced(
         rungs,
         attempts,
         llm: llm_summary,
+        partial,
         diagnosis,
         history: options.history.as_deref().map(|h| redactor.redact(h)),
         elapsed_ms: started.elapsed().as_millis() as u64,

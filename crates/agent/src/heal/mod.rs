@@ -3,11 +3,16 @@
 //! The fix ladder tries the smallest safe action first and records every
 //! rung, taken or skipped, with why:
 //!
-//! 1. *revert* the culprit onto the deployed revision, when the diagnosis is
-//!    confident and the revert applies cleanly;
-//! 2. *llm*: an agent loop over an OpenAI-compatible endpoint that reads the
+//! 1. *partial_revert*: with a reproduction, and a culprit of more than one
+//!    hunk, undo only the hunks the reproduction needs undone and keep the
+//!    wanted work that came with them (`partial`);
+//! 2. *revert* the culprit onto the deployed revision, when the diagnosis is
+//!    confident (or the reproduction confirms it) and the revert applies
+//!    cleanly; it runs after a proven partial revert too, for comparison,
+//!    and wins only when the partial revert is not proven;
+//! 3. *llm*: an agent loop over an OpenAI-compatible endpoint that reads the
 //!    code through tools and submits a patch;
-//! 3. *escalate*: no patch; the report carries the diagnosis and what was
+//! 4. *escalate*: no patch; the report carries the diagnosis and what was
 //!    tried.
 //!
 //! Every candidate patch, whatever its rung, goes through the same gates
@@ -22,6 +27,7 @@
 pub(crate) mod gates;
 mod ladder;
 mod memory;
+mod partial;
 mod report;
 mod revert;
 mod test_command;
@@ -37,8 +43,8 @@ use crate::llm::LlmConfig;
 pub use ladder::{heal, heal_diagnosed, heal_reproduced, reproduce_diagnosed};
 pub use memory::{AvoidedFix, patch_sha};
 pub use report::{
-    Attempt, HealReport, LlmSummary, Outcome, PatchSummary, RunRecord, RungRecord, RungStatus,
-    Strategy, TestRuns, ViolationRecord,
+    Attempt, HealReport, HunkRef, LlmSummary, Outcome, PartialRevertRecord, PatchSummary,
+    RunRecord, RungRecord, RungStatus, Strategy, TestRuns, ViolationRecord,
 };
 pub use test_command::detect_test_command;
 

@@ -48,6 +48,8 @@ pub enum Outcome {
 pub enum Strategy {
     /// Revert of the culprit commit.
     Revert,
+    /// Revert of only the culprit's hunks the reproduction needs undone.
+    PartialRevert,
     /// A patch written by the LLM agent.
     Llm,
 }
@@ -69,6 +71,7 @@ impl Strategy {
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::Revert => "revert",
+            Strategy::PartialRevert => "partial_revert",
             Strategy::Llm => "llm",
         }
     }
@@ -233,6 +236,60 @@ pub struct Attempt {
     pub text: String,
 }
 
+/// One hunk of the culprit, where a reviewer finds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HunkRef {
+    /// The file.
+    pub path: String,
+    /// First line at the deployed revision.
+    pub start: u32,
+    /// Last line at the deployed revision.
+    pub end: u32,
+    /// First line of the hunk in the culprit (its new side).
+    pub culprit_start: u32,
+    /// Lines the culprit added in it.
+    pub added: usize,
+    /// Lines the culprit removed in it.
+    pub removed: usize,
+}
+
+impl HunkRef {
+    pub(crate) fn new(placed: &super::partial::Placed) -> HunkRef {
+        let hunk = &placed.hunk.hunk;
+        HunkRef {
+            path: placed.hunk.path.clone(),
+            start: placed.deployed.0,
+            end: placed.deployed.1,
+            culprit_start: hunk.new_start,
+            added: hunk.added.len(),
+            removed: hunk.removed.len(),
+        }
+    }
+}
+
+/// The partial revert rung's search: what it undid and what it kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartialRevertRecord {
+    /// The culprit whose hunks were searched (40-hex).
+    pub commit: String,
+    /// The culprit's subject line, which the kept hunks belong to.
+    pub subject: String,
+    /// Whether a set of hunks short of the whole commit was proven.
+    pub proven: bool,
+    /// How many hunks the culprit has.
+    pub hunks: usize,
+    /// The hunks undone: the proven set, else the widest set tried.
+    pub undone: Vec<HunkRef>,
+    /// The culprit's other hunks, which stay.
+    pub kept: Vec<HunkRef>,
+    /// Sandbox runs the search took.
+    pub runs: usize,
+    /// Why the search widened past the implicated hunks, or why it found
+    /// nothing short of the full revert (`every hunk is needed …`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widened: Option<String>,
+}
+
 /// The LLM rung's summary.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LlmSummary {
@@ -280,6 +337,9 @@ pub struct HealReport {
     pub attempts: Vec<Attempt>,
     /// The LLM rung, when it ran.
     pub llm: Option<LlmSummary>,
+    /// The partial revert's search, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<PartialRevertRecord>,
     /// The diagnosis the ladder started from.
     pub diagnosis: Diagnosis,
     /// suture's record of earlier fixes for this error, when there were
@@ -332,6 +392,10 @@ impl HealReport {
         let headline = match (self.outcome, self.strategy) {
             (Outcome::Proven, Some(Strategy::Revert)) => {
                 "Revert the commit that broke it (reproduced, proven)".to_string()
+            }
+            (Outcome::Proven, Some(Strategy::PartialRevert)) => {
+                "Undo the breaking part of the commit, keep the rest (reproduced, proven)"
+                    .to_string()
             }
             (Outcome::Proven, _) => "Fix proven against a reproduction of the error".to_string(),
             (Outcome::Plausible, Some(Strategy::Revert)) => {
@@ -414,6 +478,16 @@ impl HealReport {
                     patch.added,
                     patch.removed
                 );
+            }
+            (Some(Strategy::PartialRevert), Some(patch)) => {
+                let _ = writeln!(
+                    md,
+                    "Partial revert of the culprit onto the deployed revision: it undoes only the hunks the reproduction needs undone ({} files, +{} −{}) and keeps the rest of the commit. The reproduction and the suite pass with it; the full revert is listed below for comparison.\n",
+                    patch.files.len(),
+                    patch.added,
+                    patch.removed
+                );
+                self.write_partial(&mut md);
             }
             (Some(Strategy::Llm), Some(patch)) => {
                 let _ = writeln!(
@@ -500,6 +574,47 @@ impl HealReport {
             "\n---\nOpened by suture. A human approves and merges; suture never merges."
         );
         defuse_commands(&redactor.redact(&md))
+    }
+
+    /// What the partial revert undid and kept, hunk by hunk.
+    fn write_partial(&self, md: &mut String) {
+        let Some(partial) = &self.partial else {
+            return;
+        };
+        let short: String = partial.commit.chars().take(10).collect();
+        let list = |md: &mut String, hunks: &[HunkRef]| {
+            for hunk in hunks {
+                let _ = writeln!(
+                    md,
+                    "- {} lines {}–{} (+{} −{})",
+                    code(&hunk.path),
+                    hunk.start,
+                    hunk.end,
+                    hunk.added,
+                    hunk.removed
+                );
+            }
+        };
+        let _ = writeln!(
+            md,
+            "Undone ({} of {} hunks of {} {}):\n",
+            partial.undone.len(),
+            partial.hunks,
+            code(&short),
+            inline(&partial.subject)
+        );
+        list(md, &partial.undone);
+        let _ = writeln!(
+            md,
+            "\nKept (the wanted work of {} {}, lines at the deployed revision):\n",
+            code(&short),
+            inline(&partial.subject)
+        );
+        list(md, &partial.kept);
+        if let Some(widened) = &partial.widened {
+            let _ = writeln!(md, "\nThe search widened: {}", inline(widened));
+        }
+        let _ = writeln!(md);
     }
 
     /// The "Reproduction" section: the test that fails as production did,
