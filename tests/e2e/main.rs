@@ -15,6 +15,7 @@ mod ingest_attacks;
 mod loop_github;
 mod loop_local;
 mod partial_revert;
+mod releases;
 mod reproduce_gate;
 mod reproduce_js;
 mod reproduce_python;

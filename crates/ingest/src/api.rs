@@ -4,6 +4,9 @@
 //! /api/incidents/{id}` adds the latest round's diagnosis, heal report and
 //! proposal (the persisted outputs of those steps), the fix memory of its
 //! fingerprint (`fixes`), the jobs with their steps, and the timeline.
+//! `GET /api/releases?project=ID` lists the project's releases as its
+//! events name them, each with the commit it names in the project's
+//! repository (resolved by the service: ingest knows no git).
 //! When `SUTURE_API_TOKEN` is set both require `Authorization: Bearer`.
 
 use axum::Json;
@@ -183,4 +186,80 @@ pub(crate) async fn incident(
     body["jobs"] = json!(jobs);
     body["timeline"] = json!(timeline);
     Ok(Json(body))
+}
+
+/// Query of `GET /api/releases`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ReleasesQuery {
+    project: Option<String>,
+    limit: Option<i64>,
+}
+
+/// The longest project id taken: Sentry's are numbers, PagerDuty's short.
+const MAX_PROJECT_LEN: usize = 128;
+
+/// `GET /api/releases?project=ID&limit=N`: the project's latest N
+/// releases (default 100, at most 1000), oldest first, each with its
+/// first and last event, its count and the commit it names (`null` when
+/// it names none or no repository routes the project).
+pub(crate) async fn releases(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<ReleasesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, IngestError> {
+    authorize(&state, &headers)?;
+    let Query(query) = query.map_err(|rejection| IngestError::BadQuery(rejection.body_text()))?;
+    let project = match query.project {
+        None => {
+            return Err(IngestError::BadQuery(
+                "missing project: GET /api/releases?project=ID".to_owned(),
+            ));
+        }
+        Some(project) if project.is_empty() || project.len() > MAX_PROJECT_LEN => {
+            return Err(IngestError::BadQuery(format!(
+                "project must be 1 to {MAX_PROJECT_LEN} characters"
+            )));
+        }
+        Some(project)
+            if !project
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) =>
+        {
+            return Err(IngestError::BadQuery(
+                "project may hold only letters, digits, '.', '_' and '-'".to_owned(),
+            ));
+        }
+        Some(project) => project,
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let releases = state
+        .store
+        .releases(&project, limit)
+        .await
+        .map_err(store_error)?;
+    let names: Vec<String> = releases.iter().map(|r| r.release.clone()).collect();
+    let commits = match state.release_commits.clone() {
+        // Opening the repository and reading tags is blocking work.
+        Some(resolver) => {
+            let project = project.clone();
+            tokio::task::spawn_blocking(move || resolver.commits(&project, &names))
+                .await
+                .map_err(IngestError::Internal)?
+        }
+        None => Vec::new(),
+    };
+    let listed: Vec<Value> = releases
+        .iter()
+        .enumerate()
+        .map(|(n, release)| {
+            json!({
+                "release": release.release,
+                "first_seen": release.first_seen,
+                "last_seen": release.last_seen,
+                "events": release.events,
+                "commit": commits.get(n).cloned().flatten(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"project": project, "releases": listed})))
 }

@@ -82,6 +82,18 @@ pub struct AppState {
     parse_slots: Arc<Semaphore>,
     pub(crate) rate_limiter: Arc<RateLimiter>,
     request_ids: Arc<AtomicU64>,
+    /// Names releases' commits for `/api/releases`; none until the service
+    /// gives one.
+    pub(crate) release_commits: Option<Arc<dyn ReleaseCommits>>,
+}
+
+/// The commits a project's releases name in the repository the project
+/// routes to. Ingest knows no git, so the service supplies this.
+pub trait ReleaseCommits: std::fmt::Debug + Send + Sync {
+    /// The commit (40-hex) each of `releases` names, in order: `None` for
+    /// a release that names none, and for all of them when no repository
+    /// routes `project`. Blocking: it is called off the async runtime.
+    fn commits(&self, project: &str, releases: &[String]) -> Vec<Option<String>>;
 }
 
 impl AppState {
@@ -108,7 +120,14 @@ impl AppState {
             writer,
             metrics,
             request_ids: Arc::new(AtomicU64::new(1)),
+            release_commits: None,
         }
+    }
+
+    /// This state, naming releases' commits with `resolver`.
+    pub fn with_release_commits(mut self, resolver: Arc<dyn ReleaseCommits>) -> AppState {
+        self.release_commits = Some(resolver);
+        self
     }
 
     /// The caps on an SDK envelope.
@@ -184,6 +203,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(api::metrics))
         .route("/api/incidents", get(api::incidents))
         .route("/api/incidents/{id}", get(api::incident))
+        .route("/api/releases", get(api::releases))
         .method_not_allowed_fallback(|| async { IngestError::MethodNotAllowed })
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .fallback(|| async { IngestError::NotFound })

@@ -94,6 +94,10 @@ pub enum IngestError {
         /// Seconds until the window ends.
         retry_after: u64,
     },
+    /// A read API query string that is missing a parameter or holds a bad
+    /// one; the message says which.
+    #[error("bad query: {0}")]
+    BadQuery(String),
     /// The JSON is not what the endpoint takes.
     #[error("malformed json: {0}")]
     BadJson(String),
@@ -148,7 +152,8 @@ impl IngestError {
             | IngestError::BodyRead(_)
             | IngestError::BadEnvelope(_)
             | IngestError::TooDeep(_)
-            | IngestError::BadJson(_) => StatusCode::BAD_REQUEST,
+            | IngestError::BadJson(_)
+            | IngestError::BadQuery(_) => StatusCode::BAD_REQUEST,
             IngestError::QueueFull
             | IngestError::OverBudget
             | IngestError::ShuttingDown
@@ -182,6 +187,7 @@ impl IngestError {
             IngestError::TooDeep(_) => "too_deep",
             IngestError::RateLimited { .. } => "rate_limited",
             IngestError::BadJson(_) => "bad_json",
+            IngestError::BadQuery(_) => "bad_query",
             IngestError::QueueFull => "queue_full",
             IngestError::OverBudget => "over_budget",
             IngestError::ShuttingDown => "shutting_down",

@@ -13,7 +13,7 @@
 //!   limits) serve them.
 //! - `writer`: the bounded queue and batched committer; a delivery is
 //!   answered 2xx only after its batch is durable in the store.
-//! - `api`: health, readiness, metrics and incidents.
+//! - `api`: health, readiness, metrics, incidents and releases.
 //! - [`error::IngestError`]: every refusal, mapped to HTTP in one place.
 //!
 //! **Invariant:** ingest knows nothing about git, and runs no pipeline: it
@@ -33,7 +33,7 @@ pub mod signature;
 mod webhooks;
 pub mod writer;
 
-pub use app::{AppState, IngestConfig, router};
+pub use app::{AppState, IngestConfig, ReleaseCommits, router};
 pub use error::IngestError;
 
 /// A fresh 32-hex-char id for a delivery that carries none: unique per

@@ -79,6 +79,7 @@ on_both!(
     envelope_caps_are_refused_naming_the_cap,
     rate_limited_events_get_relay_headers_and_are_not_stored,
     replayed_webhooks_are_duplicates,
+    releases_api,
 );
 
 struct Harness {
@@ -190,6 +191,115 @@ fn crash(event_id: &str) -> Value {
         "exception": {"values": [{"type": "ZeroDivisionError", "value": "division by zero",
             "stacktrace": {"frames": [{"module": "shop.cart", "function": "total", "lineno": 3, "in_app": true}]}}]}
     })
+}
+
+/// Names `shop@1.0` of project 42 and nothing else, as a repository with
+/// that one tag would.
+#[derive(Debug)]
+struct OneTag;
+
+impl ingest::ReleaseCommits for OneTag {
+    fn commits(&self, project: &str, releases: &[String]) -> Vec<Option<String>> {
+        releases
+            .iter()
+            .map(|release| (project == PROJECT && release == "shop@1.0").then(|| "a".repeat(40)))
+            .collect()
+    }
+}
+
+/// `GET /api/releases`: the releases of the events sent, oldest first,
+/// with their counts and the commit the service names (null without one);
+/// the token guards it as the rest of the API; a missing or bad project or
+/// limit is a 400 that says which.
+async fn releases_api(h: Harness) {
+    for (n, release) in ["shop@1.0", "shop@1.0", "shop@1.1"].into_iter().enumerate() {
+        let id = format!("{n}").repeat(32);
+        let mut event = crash(&id);
+        event["release"] = json!(release);
+        let (status, body) = h
+            .send(envelope_request(event_envelope(&id, event), None))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+    let listed = |body: &Value| -> Vec<(String, i64, Value)> {
+        body["releases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["release"].as_str().unwrap().to_owned(),
+                    r["events"].as_i64().unwrap(),
+                    r["commit"].clone(),
+                )
+            })
+            .collect()
+    };
+
+    let (status, body) = h.send(get("/api/releases?project=42")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        listed(&body),
+        vec![
+            ("shop@1.0".to_owned(), 2, Value::Null),
+            ("shop@1.1".to_owned(), 1, Value::Null)
+        ],
+        "no resolver, no commit: {body}"
+    );
+    let (_, body) = h.send(get("/api/releases?project=42&limit=1")).await;
+    assert_eq!(listed(&body), vec![("shop@1.1".to_owned(), 1, Value::Null)]);
+    for (path, says) in [
+        ("/api/releases", "bad query: missing project"),
+        ("/api/releases?project=", "bad query: project must be"),
+        (
+            "/api/releases?project=a/b",
+            "bad query: project may hold only",
+        ),
+        ("/api/releases?project=42&limit=x", "bad query: "),
+    ] {
+        let (status, body) = h.send(get(path)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with(says), "{path}: {body}");
+    }
+
+    let mut config = Config::default();
+    config.secrets.api_token = Some("t0ken".into());
+    let metrics = Arc::new(Metrics::default());
+    let (writer, _task) = Writer::spawn(h.store.clone(), 16, 16, metrics.clone());
+    let state = AppState::new(
+        IngestConfig::new(&config, &[]),
+        h.store.clone(),
+        writer,
+        metrics,
+    )
+    .with_release_commits(Arc::new(OneTag));
+    let router = ingest::router(state);
+    let response = router
+        .clone()
+        .oneshot(get("/api/releases?project=42"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let request = Request::get("/api/releases?project=42")
+        .header("authorization", "Bearer t0ken")
+        .body(Body::empty())
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        listed(&body),
+        vec![
+            ("shop@1.0".to_owned(), 2, json!("a".repeat(40))),
+            ("shop@1.1".to_owned(), 1, Value::Null)
+        ],
+        "{body}"
+    );
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

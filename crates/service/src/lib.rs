@@ -28,6 +28,7 @@ mod outputs;
 mod pipeline;
 pub mod private_files;
 mod propose;
+mod release_commits;
 mod verify;
 mod worker;
 
@@ -68,6 +69,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         writer,
         metrics.clone(),
     );
+    let state = state.with_release_commits(Arc::new(release_commits::RepoReleaseCommits {
+        config: Arc::new(config.clone()),
+    }));
     let router = ingest::router(state);
     let listen = |source| ServiceError::Listen {
         address: config.server.listen.clone(),

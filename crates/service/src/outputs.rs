@@ -148,7 +148,7 @@ mod tests {
             "revision": "1111111111111111111111111111111111111111",
             "revision_source": "release",
             "window": {"commits": 3, "base": null, "truncated": false, "shallow": false,
-                "note": null, "since": null, "days": 14},
+                "note": null, "since": null, "days": 14, "source": "days"},
             "frames": [{"index": 0, "chain": 0, "path": "app.py", "line": 2, "symbol": "f",
                 "function": "f", "in_app": true, "sdk_in_app": true, "mapping": "exact",
                 "library": null, "blamed_commit": "2222222222222222222222222222222222222222",

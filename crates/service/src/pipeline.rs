@@ -9,7 +9,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use agent::diagnose::{DiagnoseOptions, Diagnosis};
+use agent::diagnose::{DiagnoseOptions, Diagnosis, ReleaseRange};
 use agent::heal::AvoidedFix;
 use domain::config::{Config, Mode, RepoConfig, SandboxKind};
 use repo::pathmap::CodeMapping;
@@ -71,7 +71,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
     let event = domain::event::parse_event(signal.payload.as_bytes())
         .map_err(Cause::UnreadableEvent)?
         .event;
-    let options = diagnose_options(&repo_config);
+    let mut options = diagnose_options(&repo_config);
+    options.deploy = deploy(store, incident_id, signal.project.as_deref()).await?;
 
     let diagnosis = match ctx.saved::<DiagnoseOutput>(Step::Diagnose).await? {
         Some(diagnosis) => diagnosis,
@@ -313,6 +314,26 @@ fn outcome_phrase(attempt: &FixAttempt) -> String {
     }
 }
 
+/// The deploy that brought the incident's error, as far as the store
+/// knows it: the release of its earliest event and the project's release
+/// first seen before that one. Diagnosis turns it into the window R0..R
+/// when both name commits; otherwise the window is `repos[].days`.
+async fn deploy(
+    store: &store::Store,
+    incident_id: i64,
+    project: Option<&str>,
+) -> Result<Option<ReleaseRange>, store::StoreError> {
+    let (Some(project), Some(release)) = (project, store.first_release(incident_id).await?) else {
+        return Ok(None);
+    };
+    Ok(store
+        .release_before(project, &release)
+        .await?
+        .map(|previous| ReleaseRange { previous, release }))
+}
+
+/// The options every diagnosis of `repo` starts from; the deploy is the
+/// incident's own (see [`deploy`]).
 pub(crate) fn diagnose_options(repo: &RepoConfig) -> DiagnoseOptions {
     DiagnoseOptions {
         days: repo.days,

@@ -14,7 +14,8 @@
 //! table of moves between them that every state change is checked against,
 //! `queue.rs` is the job queue (lease, heartbeat, steps, retry, rounds),
 //! `attempts.rs` the fix attempts (the fix memory and what the forge did
-//! with each), `documents.rs` small named documents updated under a lock,
+//! with each), `releases.rs` each project's releases as its events name
+//! them, `documents.rs` small named documents updated under a lock,
 //! `schema.rs` the migrations, `testing.rs` (feature `testing`) fresh
 //! databases for tests.
 //!
@@ -27,6 +28,7 @@ mod documents;
 mod incident_state;
 mod incidents;
 mod queue;
+mod releases;
 mod schema;
 mod signals;
 mod step;
@@ -46,6 +48,7 @@ pub use attempts::{AttemptState, FixAttempt, NewFixAttempt};
 pub use incident_state::IncidentState;
 pub use incidents::{Incident, JobSummary, StepSummary, TimelineEntry};
 pub use queue::{FORGE_EVENT_KINDS, FORGE_SOURCES, JobKind, LeasedJob, PIPELINE_JOB, StepRecord};
+pub use releases::ReleaseStats;
 pub use signals::{NewSignal, SignalOutcome, StoredSignal};
 pub use step::{Step, StepState};
 

@@ -80,6 +80,9 @@ impl DiagnoseOptionsArgs {
             max_commits: self.max_commits,
             code_mappings: self.code_mappings.clone(),
             revision: self.revision.clone(),
+            // The deploy comes from the store's releases; the command has
+            // none, so the window is `--since` or `--days`.
+            deploy: None,
         }
     }
 }

@@ -140,7 +140,14 @@ impl Diagnosis {
             window.commits,
             if window.commits == 1 { "" } else { "s" }
         );
-        if let Some(since) = &window.since {
+        if let Some(releases) = &window.releases {
+            let _ = write!(
+                scope,
+                " deployed between releases {} and {}",
+                code(&releases.previous),
+                code(&releases.release)
+            );
+        } else if let Some(since) = &window.since {
             let _ = write!(scope, " since {}", code(since));
         } else if let Some(days) = window.days {
             let _ = write!(scope, " from the last {days} days");
@@ -166,7 +173,7 @@ mod tests {
     use expect_test::expect;
 
     use super::super::report::{
-        EvidenceItem, EvidenceKind, FrameReport, Location, Suspect, WindowReport,
+        EvidenceItem, EvidenceKind, FrameReport, Location, Suspect, WindowReport, WindowSource,
     };
     use super::*;
 
@@ -229,6 +236,8 @@ mod tests {
                 note: None,
                 since: None,
                 days: Some(14),
+                source: WindowSource::Days,
+                releases: None,
             },
             frames: vec![
                 frame(0, Some("inventory/stock.py"), 9, Some("parse_quantity")),

@@ -25,9 +25,11 @@ use repo::index::{CodeIndex, IndexError};
 use repo::pathmap::CodeMapping;
 
 pub use report::{
-    Diagnosis, EvidenceItem, EvidenceKind, FrameReport, Location, Suspect, WindowReport,
+    Diagnosis, EvidenceItem, EvidenceKind, FrameReport, Location, ReleaseRange, Suspect,
+    WindowReport, WindowSource,
 };
 pub use score::CULPRIT_CONFIDENCE;
+pub use window::release_commit;
 
 /// How to read the window and map the frames.
 #[derive(Debug, Clone)]
@@ -42,6 +44,12 @@ pub struct DiagnoseOptions {
     pub code_mappings: Vec<CodeMapping>,
     /// Deployed revision override; else the event's release, else `HEAD`.
     pub revision: Option<String>,
+    /// The deploy that brought the error, as the store knows it: the
+    /// incident's first release and the project's release before it. When
+    /// both name commits and the first descends from the other, the window
+    /// is exactly the commits between them, whatever `days` says; `since`
+    /// and `revision` win over it.
+    pub deploy: Option<ReleaseRange>,
 }
 
 impl Default for DiagnoseOptions {
@@ -52,6 +60,7 @@ impl Default for DiagnoseOptions {
             max_commits: DEFAULT_MAX_COMMITS,
             code_mappings: Vec::new(),
             revision: None,
+            deploy: None,
         }
     }
 }

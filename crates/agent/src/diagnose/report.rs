@@ -89,10 +89,43 @@ pub struct WindowReport {
     /// when nothing cut it short.
     #[serde(default)]
     pub note: Option<String>,
-    /// `--since` as given.
+    /// `--since` as given, or the previous release's commit (40-hex) when
+    /// the window is the deploy's.
     pub since: Option<String>,
     /// Days before the event, when the window is time-based.
     pub days: Option<u32>,
+    /// How the window was chosen. (Diagnoses saved before the field
+    /// existed read as `days`.)
+    #[serde(default)]
+    pub source: WindowSource,
+    /// The releases whose commits bound the window, when `source` is
+    /// `releases`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub releases: Option<ReleaseRange>,
+}
+
+/// How a diagnosis window was chosen (see docs/diagnose.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowSource {
+    /// The deploy that brought the error: from the release before the
+    /// incident's first release to that release.
+    Releases,
+    /// The days before the event (`--days`, `repos[].days`, default 14).
+    #[default]
+    Days,
+    /// A revision given with `--since`.
+    Since,
+}
+
+/// Two releases of a project: the one an incident arrived with and the
+/// one deployed before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRange {
+    /// The release seen before `release` (R0): the window's base.
+    pub previous: String,
+    /// The incident's first release (R): the window's tip.
+    pub release: String,
 }
 
 /// One frame as diagnosed.
@@ -266,6 +299,8 @@ pub(crate) fn build(
             note: window_note(window),
             since: target.since.clone(),
             days: target.days,
+            source: target.source,
+            releases: target.releases.clone(),
         },
         frames: frame_reports,
         suspects,
@@ -338,7 +373,7 @@ mod tests {
     use repo::git2::{Repository, Signature};
     use repo::index::CodeIndex;
 
-    use super::super::{DiagnoseOptions, diagnose};
+    use super::super::{DiagnoseOptions, ReleaseRange, WindowSource, diagnose};
 
     /// Three commits to `app.py` on `main`, each adding a line.
     fn history(dir: &Path) {
@@ -364,6 +399,101 @@ mod tests {
                 .unwrap();
             parent = Some(git.find_commit(id).unwrap());
         }
+    }
+
+    /// The window is the deploy's, R0..R, only when both releases name
+    /// commits and R descends from R0; `--since` wins, and anything else
+    /// falls back to the days before the event. `source` says which.
+    #[test]
+    fn the_window_source_says_how_it_was_chosen() {
+        let dir = tempfile::tempdir().unwrap();
+        history(dir.path());
+        let git = Repository::open(dir.path()).unwrap();
+        let commit = |rev: &str| git.revparse_single(rev).unwrap().id();
+        let (c1, c2, c3) = (commit("HEAD~2"), commit("HEAD~1"), commit("HEAD"));
+        for (tag, id) in [("v1.0", c1), ("v1.1", c3), ("v1.1-again", c3)] {
+            git.tag_lightweight(tag, &git.find_object(id, None).unwrap(), false)
+                .unwrap();
+        }
+        let repo = Repo::open(dir.path()).unwrap();
+        let run = |options: DiagnoseOptions| {
+            diagnose(&repo, &mut CodeIndex::default(), &event(), &options)
+                .unwrap()
+                .window
+        };
+        let deploy = |previous: &str, release: &str| DiagnoseOptions {
+            deploy: Some(ReleaseRange {
+                previous: previous.to_string(),
+                release: release.to_string(),
+            }),
+            ..DiagnoseOptions::default()
+        };
+
+        let diagnosis = diagnose(
+            &repo,
+            &mut CodeIndex::default(),
+            &event(),
+            &deploy("shop@1.0", "shop@1.1"),
+        )
+        .unwrap();
+        let markdown = diagnosis.to_markdown();
+        assert!(
+            markdown
+                .contains("2 commits scanned deployed between releases `shop@1.0` and `shop@1.1`"),
+            "{markdown}"
+        );
+        let window = diagnosis.window;
+        assert_eq!(window.source, WindowSource::Releases);
+        assert_eq!(window.base, Some(c1.to_string()));
+        assert_eq!(window.since, Some(c1.to_string()));
+        assert_eq!(window.commits, 2, "c2 and c3: {c2} {c3}");
+        assert_eq!(window.days, None);
+        assert_eq!(
+            window.releases,
+            Some(ReleaseRange {
+                previous: "shop@1.0".into(),
+                release: "shop@1.1".into()
+            })
+        );
+        let saved = serde_json::to_value(&window).unwrap();
+        assert_eq!(saved["source"], "releases");
+        assert_eq!(saved["releases"]["previous"], "shop@1.0");
+
+        for (options, why) in [
+            (DiagnoseOptions::default(), "no deploy"),
+            (deploy("shop@0.9", "shop@1.1"), "R0 names no commit"),
+            (deploy("shop@1.0", "shop@2.0"), "R names no commit"),
+            (deploy("1.1", "v1.1-again"), "two names for one commit"),
+            (deploy("shop@1.1", "shop@1.0"), "R does not descend from R0"),
+            (
+                DiagnoseOptions {
+                    revision: Some("HEAD~1".into()),
+                    ..deploy("shop@1.0", "shop@1.1")
+                },
+                "a revision was given",
+            ),
+        ] {
+            let window = run(options);
+            assert_eq!(window.source, WindowSource::Days, "{why}");
+            assert_eq!(window.days, Some(crate::diagnose::DEFAULT_DAYS), "{why}");
+            assert_eq!(window.releases, None, "{why}");
+        }
+
+        let window = run(DiagnoseOptions {
+            since: Some("HEAD~1".into()),
+            ..deploy("shop@1.0", "shop@1.1")
+        });
+        assert_eq!(window.source, WindowSource::Since);
+        assert_eq!(window.since.as_deref(), Some("HEAD~1"));
+        assert_eq!(window.base, Some(c2.to_string()));
+        assert_eq!(window.commits, 1);
+
+        // A diagnosis saved before the field existed reads as `days`.
+        let mut old = saved;
+        old.as_object_mut().unwrap().remove("source");
+        old.as_object_mut().unwrap().remove("releases");
+        let old: super::WindowReport = serde_json::from_value(old).unwrap();
+        assert_eq!(old.source, WindowSource::Days);
     }
 
     fn shallow_clone(from: &Path, to: &Path) {
