@@ -12,6 +12,7 @@ mod heal_js;
 mod heal_llm;
 mod hostile_text;
 mod ingest_attacks;
+mod kill_switch;
 mod loop_github;
 mod loop_local;
 mod partial_revert;

@@ -7,7 +7,9 @@
 //! `GET /api/releases?project=ID` lists the project's releases as its
 //! events name them, each with the commit it names in the project's
 //! repository (resolved by the service: ingest knows no git).
-//! When `SUTURE_API_TOKEN` is set both require `Authorization: Bearer`.
+//! `GET /api/status` says what the kill switch holds (`suture pause`): the
+//! global pause and each paused repository, with reason and since.
+//! When `SUTURE_API_TOKEN` is set these require `Authorization: Bearer`.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -73,12 +75,50 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
             tracing::warn!(error = %crate::error::DisplayChain(&error), "reading queue depth for metrics")
         }
     }
+    match state.store.pauses().await {
+        Ok(pauses) => {
+            gauges.paused = std::iter::once(("*".to_owned(), pauses.global.is_some()))
+                .chain(
+                    state
+                        .config
+                        .repos
+                        .iter()
+                        .map(|repo| (repo.clone(), pauses.repos.contains_key(repo))),
+                )
+                .collect();
+        }
+        Err(error) => {
+            tracing::warn!(error = %crate::error::DisplayChain(&error), "reading the pauses for metrics")
+        }
+    }
     let mut response = state.metrics.render(&gauges).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     response
+}
+
+/// `GET /api/status`: what is paused, why and since when (`paused.global`
+/// is `null` unless everything is paused; `paused.repos` names each
+/// repository paused on its own), and the configured repositories with
+/// whether each is held, by its own pause or the global one.
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, IngestError> {
+    authorize(&state, &headers)?;
+    let pauses = state.store.pauses().await.map_err(store_error)?;
+    let repos: Vec<Value> = state
+        .config
+        .repos
+        .iter()
+        .map(|repo| json!({"name": repo, "paused": pauses.for_repo(repo).is_some()}))
+        .collect();
+    Ok(Json(json!({
+        "paused": {"global": pauses.global, "repos": pauses.repos},
+        "repos": repos,
+    })))
 }
 
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), IngestError> {

@@ -48,6 +48,8 @@ pub struct IngestConfig {
     pub max_concurrent_requests: usize,
     /// Longest a request may take before it is answered 503.
     pub request_timeout: Duration,
+    /// The configured repositories' names (`/api/status`, `suture_paused`).
+    pub repos: Vec<String>,
 }
 
 impl IngestConfig {
@@ -64,6 +66,7 @@ impl IngestConfig {
             sentry_webhook_tolerance: Duration::from_secs(config.sentry.webhook_tolerance_seconds),
             max_concurrent_requests: config.server.max_concurrent_requests,
             request_timeout: Duration::from_secs(config.server.request_timeout_seconds),
+            repos: config.repos.iter().map(|repo| repo.name.clone()).collect(),
         }
     }
 }
@@ -204,6 +207,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/incidents", get(api::incidents))
         .route("/api/incidents/{id}", get(api::incident))
         .route("/api/releases", get(api::releases))
+        .route("/api/status", get(api::status))
         .method_not_allowed_fallback(|| async { IngestError::MethodNotAllowed })
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .fallback(|| async { IngestError::NotFound })

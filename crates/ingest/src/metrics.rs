@@ -102,6 +102,9 @@ pub struct StoreGauges {
     pub queued_jobs: i64,
     /// Fix attempts by (strategy, state): what was proposed and what held.
     pub fix_attempts: Vec<(String, &'static str, i64)>,
+    /// Whether each configured repository is paused (`*`: everything), by
+    /// the kill switch.
+    pub paused: Vec<(String, bool)>,
 }
 
 impl Metrics {
@@ -257,6 +260,18 @@ impl Metrics {
                 &MILESTONE_BUCKETS,
             );
         }
+        out.push_str(
+            "# HELP suture_paused Whether suture is paused (suture pause), by repository; repo=\"*\" is the global pause.\n",
+        );
+        out.push_str("# TYPE suture_paused gauge\n");
+        for (repo, paused) in &gauges.paused {
+            let _ = writeln!(
+                out,
+                "suture_paused{{repo=\"{}\"}} {}",
+                label(repo),
+                u8::from(*paused)
+            );
+        }
         out.push_str("# HELP suture_incidents Incidents by state.\n");
         out.push_str("# TYPE suture_incidents gauge\n");
         for (state, n) in &gauges.incidents_by_state {
@@ -274,6 +289,15 @@ impl Metrics {
         }
         out
     }
+}
+
+/// `value` escaped for a Prometheus label value (a repository's name is the
+/// operator's text).
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Locks `mutex`, ignoring poisoning: a panic mid-increment leaves a count
@@ -304,6 +328,7 @@ mod tests {
             incidents_by_state: vec![("new", 2)],
             queued_jobs: 1,
             fix_attempts: vec![("revert".into(), "held", 3)],
+            paused: vec![("*".into(), false), ("app\"x".into(), true)],
         });
         for line in [
             "suture_http_requests_total{route=\"/api/{project_id}/envelope/\",status=\"200\"} 1",
@@ -318,6 +343,8 @@ mod tests {
             "suture_incidents{state=\"new\"} 2",
             "suture_fix_attempts{strategy=\"revert\",state=\"held\"} 3",
             "suture_jobs_queued 1",
+            "suture_paused{repo=\"*\"} 0",
+            "suture_paused{repo=\"app\\\"x\"} 1",
             "suture_ingest_queue_depth 0",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");

@@ -80,6 +80,7 @@ on_both!(
     rate_limited_events_get_relay_headers_and_are_not_stored,
     replayed_webhooks_are_duplicates,
     releases_api,
+    status_api_and_gauge_show_the_pauses,
 );
 
 struct Harness {
@@ -1289,4 +1290,80 @@ async fn replayed_webhooks_are_duplicates(h: Harness) {
         assert_eq!(reply["status"], expected);
     }
     assert_eq!(h.rows().await, 3);
+}
+
+/// `GET /api/status` and `suture_paused` show what the kill switch holds,
+/// read from the store at each request; the status needs the bearer when
+/// a token is configured.
+async fn status_api_and_gauge_show_the_pauses(h: Harness) {
+    let h = Harness::with_config(h.store.clone(), |config| {
+        for name in ["app", "billing"] {
+            config.repos.push(domain::config::RepoConfig {
+                name: name.into(),
+                ..Default::default()
+            });
+        }
+    });
+    let status = || async {
+        let (code, body) = h
+            .send(Request::get("/api/status").body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(code, StatusCode::OK);
+        body
+    };
+    let metrics = || async {
+        let (_, body) = h
+            .send(Request::get("/metrics").body(Body::empty()).unwrap())
+            .await;
+        body.as_str().unwrap().to_owned()
+    };
+    let body = status().await;
+    assert_eq!(body["paused"], json!({"global": null, "repos": {}}));
+    assert_eq!(body["repos"][0], json!({"name": "app", "paused": false}));
+    let text = metrics().await;
+    for line in [
+        "suture_paused{repo=\"*\"} 0",
+        "suture_paused{repo=\"app\"} 0",
+        "suture_paused{repo=\"billing\"} 0",
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+
+    h.store
+        .pause(Some("billing"), "bad deploy", Some("alice"))
+        .await
+        .unwrap();
+    let body = status().await;
+    assert_eq!(body["paused"]["global"], Value::Null);
+    let billing = &body["paused"]["repos"]["billing"];
+    assert_eq!(billing["reason"], "bad deploy");
+    assert_eq!(billing["by"], "alice");
+    assert!(
+        billing["since"]
+            .as_str()
+            .is_some_and(|since| since.ends_with('Z'))
+    );
+    assert_eq!(body["repos"][1], json!({"name": "billing", "paused": true}));
+    assert!(
+        metrics()
+            .await
+            .contains("suture_paused{repo=\"billing\"} 1")
+    );
+
+    h.store.pause(None, "incident review", None).await.unwrap();
+    let body = status().await;
+    assert_eq!(body["paused"]["global"]["reason"], "incident review");
+    assert_eq!(body["repos"][0], json!({"name": "app", "paused": true}));
+    let text = metrics().await;
+    assert!(text.contains("suture_paused{repo=\"*\"} 1"));
+    // The gauge is per repository's own pause; `*` carries the global one.
+    assert!(text.contains("suture_paused{repo=\"app\"} 0"));
+
+    let h = Harness::with_config(h.store.clone(), |config| {
+        config.secrets.api_token = Some("t0ken".into())
+    });
+    let (code, _) = h
+        .send(Request::get("/api/status").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
 }

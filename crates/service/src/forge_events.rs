@@ -7,6 +7,9 @@
 //! way the delivery was committed with its job, so none is lost, and the
 //! job runs its effect once: the effect is one persisted step.
 //!
+//! While the repository is paused (`suture pause`), a command waits: its
+//! reply is an outside effect. Merges and closes are recorded at once.
+//!
 //! **Invariant:** a comment command is obeyed only from a user with write
 //! access to the repository (admin, maintain or write); anyone else's is
 //! ignored and recorded on the incident's timeline. Comments by bots
@@ -162,6 +165,17 @@ pub(crate) async fn run(ctx: &Ctx<'_>, signal_id: i64) -> Result<(), Stop> {
     else {
         return Ok(());
     };
+    // The kill switch holds suture's replies to commands; merges and
+    // closes are a human's acts and are recorded at once (what they start
+    // waits on its own).
+    if let Action::Comment {
+        body, bot: false, ..
+    } = &event.action
+        && Command::parse(body).is_some()
+    {
+        ctx.unless_paused(&ctx.repo_of(&repo_forge), attempt.incident_id)
+            .await?;
+    }
     ctx.run_step(Step::Apply, apply(ctx, &repo_forge, attempt, &event))
         .await
         .map(drop)

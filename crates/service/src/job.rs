@@ -3,6 +3,13 @@
 //! is not run again ([`Ctx::saved`]), and every failure is a typed
 //! [`Cause`] judged in one place ([`Ctx::judge`]).
 //!
+//! The kill switch (`suture pause`) is honoured here too: a step with an
+//! outside effect asks [`Ctx::unless_paused`] first, and the LLM agent of a
+//! step asks the check of [`Ctx::llm_stop_check`] before each request. A
+//! paused job is rescheduled, not failed (its attempt is not counted), and
+//! runs again once resumed; a step whose LLM attempt a pause cut short is
+//! not saved, so it runs whole after the resume.
+//!
 //! Test hook ([`StepPause`], documented in README.md): with
 //! `SUTURE_TEST_PAUSE_IN_STEP=STEP` a worker sleeps
 //! `SUTURE_TEST_PAUSE_SECONDS` (default 600) right after persisting the
@@ -23,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::cause::Cause;
-use crate::forges::Forges;
+use crate::forges::{Forges, RepoForge};
 use crate::worker::Pipeline;
 
 /// A test hook (documented in README.md): a worker waits right after
@@ -68,6 +75,10 @@ impl StepPause {
         }
     }
 }
+
+/// How soon a paused job looks at the kill switch again: a resume takes
+/// effect within this (plus a poll).
+const PAUSE_RECHECK: Duration = Duration::from_secs(5);
 
 /// Why a job stopped before its end.
 pub(crate) enum Stop {
@@ -147,6 +158,20 @@ pub(crate) struct Ctx<'a> {
     pub(crate) job: &'a LeasedJob,
     pub(crate) shutdown: &'a CancellationToken,
     pub(crate) lost: &'a AtomicBool,
+    /// What the kill switch knows of this job's LLM use.
+    pub(crate) llm: Arc<std::sync::Mutex<LlmUse>>,
+}
+
+/// A job's LLM use, as the kill switch sees it.
+#[derive(Debug, Default)]
+pub(crate) struct LlmUse {
+    /// The repository whose LLM agent the job runs, once
+    /// [`Ctx::llm_stop_check`] handed it a check: its reproduce and heal
+    /// steps then do not start while that repository is paused.
+    repo: Option<String>,
+    /// The reason of the pause that stopped an LLM attempt of the running
+    /// step.
+    stopped: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -173,6 +198,78 @@ impl Ctx<'_> {
             .to_std()
             .unwrap_or_default();
         self.pipeline.metrics.milestone(milestone, since);
+    }
+
+    /// The `[[repos]]` name of the repository `forge` serves (its forge
+    /// name when no configured repository has it).
+    pub(crate) fn repo_of(&self, forge: &RepoForge) -> String {
+        self.config()
+            .repos
+            .iter()
+            .find(|repo| {
+                self.forges().for_repo(&repo.name).is_some_and(|served| {
+                    served.kind == forge.kind && served.forge_repo == forge.forge_repo
+                })
+            })
+            .map_or_else(|| forge.forge_repo.clone(), |repo| repo.name.clone())
+    }
+
+    /// Holds the job while repository `repo` (or everything) is paused:
+    /// says `paused: <reason>` on incident `incident_id`'s timeline (once,
+    /// however often the job looks again) and reschedules the job. Read
+    /// from the store each time, so every replica honours a pause made
+    /// anywhere.
+    pub(crate) async fn unless_paused(&self, repo: &str, incident_id: i64) -> Result<(), Stop> {
+        let pauses = self.store().pauses().await?;
+        let Some(pause) = pauses.for_repo(repo) else {
+            return Ok(());
+        };
+        Err(self.paused(incident_id, &pause.reason).await?)
+    }
+
+    /// Records a pause with `reason` on incident `incident_id` (0: none)
+    /// and answers the reschedule.
+    async fn paused(&self, incident_id: i64, reason: &str) -> Result<Stop, Stop> {
+        if incident_id != 0 {
+            self.store()
+                .note_paused(incident_id, &format!("paused: {reason}"))
+                .await?;
+        }
+        tracing::info!(
+            reason,
+            recheck_seconds = PAUSE_RECHECK.as_secs(),
+            "held by the kill switch until resumed"
+        );
+        let recheck = chrono::Duration::from_std(PAUSE_RECHECK).unwrap_or_default();
+        Ok(Stop::Reschedule(chrono::Utc::now() + recheck))
+    }
+
+    /// A stop check for the LLM agent of repository `repo`: before each
+    /// request it reads the kill switch from the store, and a pause (or a
+    /// store that cannot say) stops the attempt and marks this job, so the
+    /// step is rescheduled instead of saved. From then on the job's steps
+    /// that run the agent (reproduce, heal) wait for a resume before they
+    /// start, rather than redo their sandbox work up to the first request
+    /// at every look.
+    pub(crate) fn llm_stop_check(&self, repo: &str) -> agent::llm::StopCheck {
+        lock(&self.llm).repo = Some(repo.to_owned());
+        let (store, repo, paused) = (self.store().clone(), repo.to_owned(), self.llm.clone());
+        agent::llm::StopCheck::new(move || {
+            let (store, repo, paused) = (store.clone(), repo.clone(), paused.clone());
+            Box::pin(async move {
+                let reason = match store.pauses().await {
+                    Ok(pauses) => pauses.for_repo(&repo).map(|pause| pause.reason.clone()),
+                    Err(error) => Some(format!(
+                        "the kill switch could not be read: {}",
+                        crate::worker::error_chain(&error)
+                    )),
+                };
+                if let Some(reason) = &reason {
+                    lock(&paused).stopped = Some(reason.clone());
+                }
+                reason
+            })
+        })
     }
 
     /// The output of step `step` of this job when it already finished (it
@@ -216,6 +313,13 @@ impl Ctx<'_> {
         if self.shutdown.is_cancelled() {
             return Err(Stop::Shutdown);
         }
+        let llm_repo = match step {
+            Step::Reproduce | Step::Heal => lock(&self.llm).repo.clone(),
+            _ => None,
+        };
+        if let Some(repo) = llm_repo {
+            self.unless_paused(&repo, self.job.incident_id).await?;
+        }
         let name = step.as_str();
         if self.lost.load(Ordering::SeqCst)
             || !self.store().start_step(self.job, self.owner, name).await?
@@ -247,6 +351,12 @@ impl Ctx<'_> {
             .job_step(name, "finished", started.elapsed());
         if self.lost.load(Ordering::SeqCst) {
             return Err(Stop::LeaseLost);
+        }
+        let stopped = lock(&self.llm).stopped.take();
+        if let Some(reason) = stopped {
+            // The step's LLM attempt was cut short by a pause: its result is
+            // not the step's; the step stays started and runs again.
+            return Err(self.paused(self.job.incident_id, &reason).await?);
         }
         let output = match result {
             Ok(output) => output,
@@ -310,6 +420,13 @@ impl Ctx<'_> {
     }
 }
 
+/// Locks `mutex`, ignoring poisoning: the state behind it is a plain note.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Runs `work` to its end, unless `shutdown` is cancelled and `drain` then
 /// passes first: a step under way gets the drain time to finish, and is
 /// given up (None) after it.
@@ -367,6 +484,106 @@ mod tests {
             Some("finished")
         );
         assert_eq!(begun.elapsed(), Duration::from_secs(29));
+    }
+
+    /// A job on incident 1 of a fresh store, leased by worker `w`.
+    async fn leased(dir: &std::path::Path) -> (Arc<Pipeline>, LeasedJob) {
+        let store = store::testing::fresh_sqlite(dir).await;
+        store
+            .commit_signals(&[store::NewSignal {
+                source: "sentry_sdk".into(),
+                dedup_key: "1:e1".into(),
+                project: Some("1".into()),
+                kind: "event".into(),
+                title: "E: v".into(),
+                fingerprint: Some("exception:x".into()),
+                upstream_id: None,
+                has_event: true,
+                release: None,
+                payload: "{}".into(),
+                received_at: chrono::Utc::now(),
+            }])
+            .await
+            .unwrap();
+        let job = store
+            .lease_job("w", chrono::Utc::now() + chrono::Duration::seconds(60))
+            .await
+            .unwrap()
+            .unwrap();
+        let pipeline = Arc::new(Pipeline {
+            store,
+            config: Arc::default(),
+            metrics: Arc::default(),
+            forges: Arc::default(),
+            owner_prefix: "test".into(),
+            pause: None,
+        });
+        (pipeline, job)
+    }
+
+    /// A step whose LLM attempt the kill switch stopped is not saved: the
+    /// job is rescheduled with `paused: <reason>` on the timeline and the
+    /// step stays started. While paused, the step does not start again;
+    /// once resumed it runs and is saved.
+    #[tokio::test]
+    async fn a_step_cut_short_by_a_pause_is_not_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pipeline, job) = leased(dir.path()).await;
+        let (shutdown, lost) = (CancellationToken::new(), AtomicBool::new(false));
+        let ctx = Ctx {
+            pipeline: &pipeline,
+            owner: "w",
+            job: &job,
+            shutdown: &shutdown,
+            lost: &lost,
+            llm: Arc::default(),
+        };
+        let store = &pipeline.store;
+        let check = ctx.llm_stop_check("app");
+        let agent = || async {
+            // What the agent loop does before each request.
+            let stopped = check.reason().await;
+            Ok::<_, Stop>(json!({ "message": format!("stopped: {stopped:?}") }))
+        };
+        // An operator pauses while the step runs.
+        let paused_midway = async {
+            store.pause(Some("app"), "freeze", None).await.unwrap();
+            agent().await
+        };
+        let first = ctx.run_step(Step::Heal, paused_midway).await;
+        assert!(matches!(first, Err(Stop::Reschedule(_))));
+        let record = store.step(job.id, "heal").await.unwrap().unwrap();
+        assert_eq!((record.state.as_str(), record.runs), ("started", 1));
+        let again = ctx.run_step(Step::Heal, agent()).await;
+        assert!(matches!(again, Err(Stop::Reschedule(_))));
+        let record = store.step(job.id, "heal").await.unwrap().unwrap();
+        assert_eq!(record.runs, 1, "a paused step does not start");
+        let paused: Vec<String> = store
+            .timeline(job.incident_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|entry| entry.kind == "paused")
+            .map(|entry| entry.message)
+            .collect();
+        assert_eq!(paused, ["paused: freeze"]);
+
+        store.resume(Some("app")).await.unwrap();
+        let output = ctx.run_step(Step::Heal, agent()).await.ok().unwrap();
+        assert_eq!(output["message"], "stopped: None");
+        assert!(
+            store
+                .step(job.id, "heal")
+                .await
+                .unwrap()
+                .unwrap()
+                .finished()
+        );
+        // Other repositories and other steps were never held.
+        assert_eq!(
+            ctx.unless_paused("other", job.incident_id).await.ok(),
+            Some(())
+        );
     }
 
     /// Without a shutdown, the drain never cuts a step short, however long

@@ -111,6 +111,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
             heal_options.avoid = avoided(&memory);
             heal_options.history = history(&memory);
             heal_options.guidance = guidance;
+            heal_options.llm = (heal_options.llm.take())
+                .map(|llm| llm.with_stop(ctx.llm_stop_check(&repo_config.name)));
             let reproduced = match ctx.saved::<ReproduceOutput>(Step::Reproduce).await? {
                 Some(saved) => saved,
                 None => {

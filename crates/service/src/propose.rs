@@ -8,6 +8,10 @@
 //! a plausible model-written patch only goes into the tracking issue as a
 //! suggestion unless the repository sets `propose_unreproduced`.
 //!
+//! While suture or the repository is paused (`suture pause`), the step
+//! waits: the job is rescheduled before anything is recorded or pushed,
+//! and proposes once resumed.
+//!
 //! **Invariant:** one pull request per incident round, whatever crashes or
 //! retries happen. The fix attempt row is written before the forge is
 //! called (keyed by incident and round), and the forge looks for the
@@ -59,6 +63,8 @@ pub(crate) async fn run(
             .await?;
         return Ok(());
     }
+    // The kill switch: nothing is pushed or opened while paused.
+    ctx.unless_paused(&repo.name, incident.id).await?;
     let Some(repo_forge) = ctx.forges().for_repo(&repo.name).cloned() else {
         return Err(Cause::NoForge(repo.name.clone()).into());
     };

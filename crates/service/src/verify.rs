@@ -16,7 +16,9 @@
 //! Recurred → the tracking issue is reopened with the new evidence, the
 //! fix is remembered as failed for the fingerprint (never proposed again),
 //! and the incident is escalated to a human. Each outside effect is its
-//! own persisted step, so a retried job never comments twice.
+//! own persisted step, so a retried job never comments twice. While paused
+//! (`suture pause`) none of them happens: the job waits and decides once
+//! resumed.
 
 use domain::config::{ForgeKind, SignalSource};
 use serde_json::{Value, json};
@@ -82,6 +84,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
     {
         return Err(Stop::Reschedule(until));
     }
+    // The kill switch: no issue is closed or reopened, nothing resolved,
+    // while paused; the verdict is reached once resumed.
+    let repo = ctx.repo_of(&forge);
+    ctx.unless_paused(&repo, incident.id).await?;
     if recurrences.is_empty() {
         let summary = held_summary(&incident, &attempt, quiet, unreleased);
         once(ctx, Step::CloseIssue, async {
@@ -177,6 +183,7 @@ pub(crate) async fn regressed(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop
     if recurrences.is_empty() {
         return Ok(());
     }
+    ctx.unless_paused(&ctx.repo_of(&forge), incident.id).await?;
     let evidence = recurrence_evidence(
         &recurrences,
         &format!("{} held and this issue was closed", pr_name(&attempt)),

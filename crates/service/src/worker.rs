@@ -106,6 +106,7 @@ async fn run_job(
         job: &job,
         shutdown,
         lost: &lost,
+        llm: Arc::default(),
     };
     let result = match run_kind(&ctx).await {
         Err(Stop::Failed(cause)) => Err(ctx.judge(None, cause)),

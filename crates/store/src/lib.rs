@@ -16,6 +16,7 @@
 //! `attempts.rs` the fix attempts (the fix memory and what the forge did
 //! with each), `releases.rs` each project's releases as its events name
 //! them, `documents.rs` small named documents updated under a lock,
+//! `pauses.rs` the kill switch (kept as one of them),
 //! `schema.rs` the migrations, `testing.rs` (feature `testing`) fresh
 //! databases for tests.
 //!
@@ -27,6 +28,7 @@ mod attempts;
 mod documents;
 mod incident_state;
 mod incidents;
+mod pauses;
 mod queue;
 mod releases;
 mod schema;
@@ -47,6 +49,7 @@ use sqlx::sqlite::{
 pub use attempts::{AttemptState, FixAttempt, NewFixAttempt};
 pub use incident_state::IncidentState;
 pub use incidents::{Incident, JobSummary, StepSummary, TimelineEntry};
+pub use pauses::{Pause, Pauses};
 pub use queue::{FORGE_EVENT_KINDS, FORGE_SOURCES, JobKind, LeasedJob, PIPELINE_JOB, StepRecord};
 pub use releases::ReleaseStats;
 pub use signals::{NewSignal, SignalOutcome, StoredSignal};

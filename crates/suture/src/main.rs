@@ -6,6 +6,7 @@ mod cli;
 mod diagnose_cmd;
 mod event_file;
 mod heal_cmd;
+mod pause_cmd;
 mod pr_cmd;
 mod serve_cmd;
 
@@ -77,6 +78,8 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve_cmd::run(&args),
         cli::Command::CheckConfig(args) => check_config_cmd::run(&args),
         cli::Command::Pr(args) => pr_cmd::run(&args),
+        cli::Command::Pause(args) => pause_cmd::pause(&args),
+        cli::Command::Resume(args) => pause_cmd::resume(&args),
     };
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),

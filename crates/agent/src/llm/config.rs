@@ -1,6 +1,9 @@
 //! Which endpoint the LLM rung talks to and how much one attempt may spend.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use domain::config::{
@@ -43,6 +46,44 @@ pub struct LlmConfig {
     pub request_timeout: Duration,
     /// Sampling temperature; `None` leaves the endpoint's default.
     pub temperature: Option<f32>,
+    /// Asked before each request whether the attempt must stop now (the
+    /// service's kill switch); `None` never stops.
+    pub stop: Option<StopCheck>,
+}
+
+/// The answer of a [`StopCheck`]: `Some(reason)` stops the attempt.
+pub type StopAnswer = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
+
+/// A check the agent loop makes before each chat completion request: the
+/// service passes one that reads its kill switch, so a pause stops the
+/// spending at the next request. The agent knows nothing of where the
+/// answer comes from (it never depends on the store).
+#[derive(Clone)]
+pub struct StopCheck(Arc<dyn Fn() -> StopAnswer + Send + Sync>);
+
+impl StopCheck {
+    /// A check that runs `check` before each request.
+    pub fn new(check: impl Fn() -> StopAnswer + Send + Sync + 'static) -> StopCheck {
+        StopCheck(Arc::new(check))
+    }
+
+    /// Why the attempt must stop now, if it must.
+    pub async fn reason(&self) -> Option<String> {
+        (self.0)().await
+    }
+}
+
+/// Two checks are equal when they are the same check.
+impl PartialEq for StopCheck {
+    fn eq(&self, other: &StopCheck) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for StopCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StopCheck")
+    }
 }
 
 impl LlmConfig {
@@ -57,7 +98,14 @@ impl LlmConfig {
             wall_time: DEFAULT_WALL_TIME,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             temperature: None,
+            stop: None,
         }
+    }
+
+    /// This configuration, with `stop` asked before each request.
+    pub fn with_stop(mut self, stop: StopCheck) -> LlmConfig {
+        self.stop = Some(stop);
+        self
     }
 
     /// From the environment: `SUTURE_LLM_BASE_URL`, `SUTURE_LLM_MODEL` and

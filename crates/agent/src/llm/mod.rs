@@ -29,6 +29,7 @@ mod transcript;
 
 pub use config::{
     DEFAULT_MAX_ROUNDS, DEFAULT_MAX_TOKENS, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WALL_TIME, LlmConfig,
+    StopAnswer, StopCheck,
 };
 pub use prompts::{
     AgentTask, PLACEHOLDERS, PromptInput, Prompts, placeholders, render_prompts, templates,

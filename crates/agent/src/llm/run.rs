@@ -110,6 +110,9 @@ pub enum BudgetReason {
     Tokens,
     /// `wall_time` passed.
     WallTime,
+    /// The configuration's [`StopCheck`](super::StopCheck) said stop (an
+    /// operator paused suture) before the next request.
+    Paused,
 }
 
 impl AgentOutcome {
@@ -145,6 +148,7 @@ impl fmt::Display for BudgetReason {
             BudgetReason::Rounds => "rounds",
             BudgetReason::Tokens => "tokens",
             BudgetReason::WallTime => "wall time",
+            BudgetReason::Paused => "pause",
         })
     }
 }
@@ -244,6 +248,12 @@ impl Attempt<'_> {
         loop {
             if let Some(reason) = self.budget_spent() {
                 return self.exhausted(reason);
+            }
+            if let Some(stop) = &self.config.stop
+                && let Some(why) = stop.reason().await
+            {
+                tracing::info!(reason = %why, "llm attempt stopped before its next request");
+                return self.exhausted(BudgetReason::Paused);
             }
             let message = match self.complete(&client, &messages, &tools).await {
                 Ok(message) => message,

@@ -1280,3 +1280,40 @@ fn config_from_env() {
     assert_eq!(config.api_key.as_deref(), Some("sk-suture"));
     expect![[r#"LlmConfig { base_url: "http://x/v1", model: "m", api_key: Some("[redacted]"), max_rounds: 12, max_tokens: 200000, wall_time: 600s, request_timeout: 120s, temperature: None }"#]].assert_eq(&format!("{config:?}"));
 }
+
+/// A stop check that says stop after the first request ends the attempt
+/// before the second: a pause stops the spending at the next request, and
+/// the attempt is unproven (exhausted by the pause), never a fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_check_ends_the_attempt_before_the_next_request() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let reads = (0..3).map(|_| Reply::tool_call("search_code", json!({ "pattern": "ratio" })));
+    let fake = FakeOpenAi::start(reads).await;
+    let asked = std::sync::Arc::new(AtomicU32::new(0));
+    let stop = StopCheck::new({
+        let asked = asked.clone();
+        move || {
+            let previous = asked.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move { (previous >= 1).then(|| "operator paused".to_string()) })
+        }
+    });
+    let config = config(&fake).with_stop(stop);
+    let mut toolbox = ScriptedToolbox::new([]);
+
+    let (outcome, _) = run(&config, &mut toolbox).await;
+
+    assert!(
+        matches!(
+            outcome,
+            AgentOutcome::Exhausted {
+                reason: BudgetReason::Paused,
+                rounds: 1,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(fake.requests().len(), 1);
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+    assert_conforms(&fake);
+}
