@@ -14,7 +14,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "loop", include_str!("../migrations/0002_loop.sql")),
     (3, "release", include_str!("../migrations/0003_release.sql")),
-    (4, "releases", include_str!("../migrations/0004_releases.sql")),
+    (
+        4,
+        "releases",
+        include_str!("../migrations/0004_releases.sql"),
+    ),
 ];
 
 /// The key PostgreSQL's advisory lock is taken on while migrating.
