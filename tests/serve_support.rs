@@ -220,8 +220,9 @@ impl Serve {
         assert_eq!(
             status,
             200,
-            "GET {path}: {}",
-            String::from_utf8_lossy(&body)
+            "GET {path}: {}\nstderr:\n{}",
+            String::from_utf8_lossy(&body),
+            self.stderr()
         );
         serde_json::from_slice(&body).unwrap()
     }

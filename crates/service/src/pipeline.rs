@@ -142,7 +142,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
             heal
         }
     };
-    crate::propose::run(ctx, &incident, &repo_config, round, &heal).await
+    Box::pin(crate::propose::run(
+        ctx,
+        &incident,
+        &repo_config,
+        round,
+        &heal,
+    ))
+    .await
 }
 
 async fn diagnose_step(

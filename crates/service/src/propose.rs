@@ -93,7 +93,10 @@ pub(crate) async fn run(
     let work = async {
         let proposed = match (on_branch, suggested) {
             (Some((patch, _)), _) if mode == Mode::Pr => {
-                open_pull_request(&forge, incident, round, heal, patch, &source).await
+                Box::pin(open_pull_request(
+                    &forge, incident, round, heal, patch, &source,
+                ))
+                .await
             }
             (Some((patch, _)), _) | (None, Some((patch, _))) => {
                 suggest(&forge, incident, heal, patch, mode).await

@@ -178,11 +178,18 @@ async fn run_kind(ctx: &Ctx<'_>) -> Result<(), Stop> {
     if ctx.job.attempt > config.queue.max_attempts {
         return Err(Cause::GaveUp(config.queue.max_attempts).into());
     }
+    // Each kind's future is boxed: inline, the largest (a round that ends
+    // in a GitHub pull request) made every job's future as large, and a
+    // debug build's worker thread ran out of stack moving it.
     match ctx.job.job_kind() {
-        JobKind::Pipeline { round } => crate::pipeline::run(ctx, round).await,
-        JobKind::ForgeEvent { signal_id } => crate::forge_events::run(ctx, signal_id).await,
-        JobKind::Verify { attempt_id } => crate::verify::run(ctx, attempt_id).await,
-        JobKind::Regressed { attempt_id } => crate::verify::regressed(ctx, attempt_id).await,
+        JobKind::Pipeline { round } => Box::pin(crate::pipeline::run(ctx, round)).await,
+        JobKind::ForgeEvent { signal_id } => {
+            Box::pin(crate::forge_events::run(ctx, signal_id)).await
+        }
+        JobKind::Verify { attempt_id } => Box::pin(crate::verify::run(ctx, attempt_id)).await,
+        JobKind::Regressed { attempt_id } => {
+            Box::pin(crate::verify::regressed(ctx, attempt_id)).await
+        }
         JobKind::Other(kind) => Err(Cause::UnknownJob(kind).into()),
     }
 }
