@@ -115,9 +115,11 @@ fn pause_between_heal_and_propose(db: Db) {
     assert!(metrics(&serve).contains("suture_paused{repo=\"*\"} 1"));
 
     // The heal step ends, the propose step meets the pause: the round
-    // waits, on the record, with nothing opened.
+    // waits, on the record, with nothing opened. The timeline's entry is
+    // written before the worker hands the job back to the queue, so wait
+    // for both.
     let held = serve.wait_json("/api/incidents/1", PATIENCE, |incident| {
-        !paused_entries(incident).is_empty()
+        !paused_entries(incident).is_empty() && incident["jobs"][0]["state"] == "queued"
     });
     assert_eq!(step_state(&held, "heal"), Some("finished"), "{held:#}");
     assert_eq!(step_state(&held, "propose"), None, "{held:#}");
