@@ -15,6 +15,7 @@ use git2::build::{CheckoutBuilder, TreeUpdateBuilder};
 use git2::{DiffFormat, DiffOptions, FileMode, Oid, Patch, Repository};
 use tempfile::TempDir;
 
+use crate::git::patch_hunks;
 use crate::git::{Hunk, Repo, RepoError};
 
 /// One hunk of a commit against its first parent, with zero context lines.
@@ -308,34 +309,6 @@ pub fn path_hunks(
         Some(&mut options),
     )?;
     patch_hunks(&patch)
-}
-
-fn patch_hunks(patch: &Patch<'_>) -> Result<Vec<Hunk>, RepoError> {
-    let mut hunks = Vec::with_capacity(patch.num_hunks());
-    for hunk_idx in 0..patch.num_hunks() {
-        let (header, n_lines) = patch.hunk(hunk_idx)?;
-        let mut hunk = Hunk {
-            old_start: header.old_start(),
-            old_lines: header.old_lines(),
-            new_start: header.new_start(),
-            new_lines: header.new_lines(),
-            removed: Vec::new(),
-            added: Vec::new(),
-        };
-        for line_idx in 0..n_lines {
-            let line = patch.line_in_hunk(hunk_idx, line_idx)?;
-            let text = String::from_utf8_lossy(line.content())
-                .trim_end_matches(['\n', '\r'])
-                .to_string();
-            match line.origin() {
-                '+' => hunk.added.push(text),
-                '-' => hunk.removed.push(text),
-                _ => {}
-            }
-        }
-        hunks.push(hunk);
-    }
-    Ok(hunks)
 }
 
 /// A blob's content and mode at `path` in `tree`, when it is a file there.

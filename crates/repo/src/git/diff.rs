@@ -212,6 +212,11 @@ pub(crate) fn file_hunks(repo: &Repo, change: &FileChange) -> Result<Vec<Hunk>, 
         change.new_path.as_deref().map(Path::new),
         Some(&mut options),
     )?;
+    patch_hunks(&patch)
+}
+
+/// The hunks of a computed patch, with their added and removed lines.
+pub(crate) fn patch_hunks(patch: &Patch<'_>) -> Result<Vec<Hunk>, RepoError> {
     let mut hunks = Vec::with_capacity(patch.num_hunks());
     for hunk_idx in 0..patch.num_hunks() {
         let (header, n_lines) = patch.hunk(hunk_idx)?;

@@ -19,6 +19,7 @@ mod window;
 
 pub use bisect::{BisectBudget, BisectResult, Verdict, bisect};
 pub use blame::{LineOrigin, RangeTouch};
+pub(crate) use diff::patch_hunks;
 pub use diff::{ChangeStatus, FileChange, Hunk, LineMap, Mapped};
 pub use window::{CommitInfo, Window, WindowCommit, WindowSpec};
 
