@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 mod choices;
 
-pub use choices::{ForgeKind, Mode, SandboxKind, SignalSource};
+pub use choices::{ForgeKind, Mode, SandboxKind, SignalSource, Trigger};
 
 /// One documented configuration key, a row of the documented table (docs/configuration.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -333,6 +333,42 @@ config_section! {
         test_memory_mib: u64 = 4096,
         /// Extra path globs a patch may not touch.
         deny: Vec<String> = Vec::new(),
+        /// What starts a healing round on its own: `new_release` (first
+        /// seen on the project's newest release), `regression` (back after
+        /// its fix held), `spike` (a burst over its own baseline). Other
+        /// incidents are only `observed`; a human can start a round for any.
+        heal_on: Vec<Trigger> = vec![Trigger::NewRelease, Trigger::Regression, Trigger::Spike],
+        /// Seconds after suture first sees a project during which its new
+        /// incidents are only observed (reason `learning`) unless they
+        /// spike: errors that predate suture are not news. 0 turns it off.
+        learning_seconds: u64 = 3600,
+        /// Events an incident needs before its round starts.
+        min_events: u64 = 1,
+        /// The window a spike is measured over, in seconds.
+        spike_window_seconds: u64 = 300,
+        /// A spike is an event count over the last window above this many
+        /// times the incident's own baseline (an EWMA of its earlier
+        /// windows)…
+        spike_factor: f64 = 5.0,
+        /// …and at least this many events in the window.
+        spike_min_events: u64 = 20,
+        /// Most rounds started per hour; more are `deferred` until the
+        /// hour allows.
+        max_rounds_per_hour: u32 = 6,
+        /// Most rounds running at once; more are `deferred`.
+        max_concurrent_rounds: u32 = 1,
+        /// Most of suture's pull requests open at once; a round that would
+        /// open another is `deferred` until one is merged or closed.
+        max_open_pull_requests: u32 = 5,
+        /// LLM tokens the repository's rounds may spend per UTC day; the
+        /// LLM rung gets what is left, and none when nothing is.
+        llm_tokens_per_day: u64 = 2_000_000,
+        /// After a fix was rejected or did not hold, its fingerprint gets
+        /// no automatic round for this many seconds.
+        cooldown_seconds: u64 = 86_400,
+        /// After this many consecutive fixes rejected or not held, the
+        /// repository pauses itself (`suture resume` lifts it).
+        breaker_failures: u32 = 3,
     }
 }
 
@@ -770,6 +806,37 @@ impl Config {
                     }
                 }
             }
+            for (field, value) in [
+                ("min_events", repo.min_events),
+                ("spike_window_seconds", repo.spike_window_seconds),
+                ("max_rounds_per_hour", u64::from(repo.max_rounds_per_hour)),
+                (
+                    "max_concurrent_rounds",
+                    u64::from(repo.max_concurrent_rounds),
+                ),
+                (
+                    "max_open_pull_requests",
+                    u64::from(repo.max_open_pull_requests),
+                ),
+                ("breaker_failures", u64::from(repo.breaker_failures)),
+            ] {
+                if value == 0 {
+                    problem(key(field), "must be greater than 0".into());
+                }
+            }
+            if !(repo.spike_factor.is_finite() && repo.spike_factor > 1.0) {
+                problem(
+                    key("spike_factor"),
+                    "must be a number above 1: a spike is a rate above its own baseline".into(),
+                );
+            }
+            for invalid in self
+                .invalid_choices
+                .iter()
+                .filter(|p| p.key == key("heal_on"))
+            {
+                problem(invalid.key.clone(), invalid.message.clone());
+            }
             if let Some(invalid) = self.invalid_choice(&key("sandbox")) {
                 problem(invalid.key.clone(), invalid.message.clone());
             }
@@ -911,6 +978,19 @@ fn take_invalid_choices(table: &mut toml::Table) -> Vec<ConfigProblem> {
             });
             repo.remove(field);
         }
+        if let Some(toml::Value::Array(triggers)) = repo.get_mut("heal_on") {
+            triggers.retain(|trigger| {
+                let name = trigger.as_str().unwrap_or_default();
+                let known = Trigger::NAMES.contains(&name);
+                if !known {
+                    problems.push(ConfigProblem {
+                        key: format!("repos[{idx}].heal_on"),
+                        message: format!("{trigger} is not one of {}", Trigger::NAMES.join(", ")),
+                    });
+                }
+                known
+            });
+        }
     }
     problems
 }
@@ -925,6 +1005,8 @@ fn toml_type(rust: &str) -> &'static str {
         "Option<u32>" | "Option<u64>" => "integer, optional",
         "bool" => "bool",
         "Mode" | "ForgeKind" | "SandboxKind" => "string",
+        "Vec<Trigger>" => "array of strings",
+        "f64" => "float",
         _ => "integer",
     }
 }
@@ -1096,6 +1178,38 @@ mod tests {
         let config = Config::from_toml("[[repos]]\nname = \"a\"\npath = \"/a\"\n").unwrap();
         assert_eq!(config.repo_for("pagerduty", Some("PX")).unwrap().name, "a");
         assert_eq!(config.repo_for("sentry_sdk", None).unwrap().name, "a");
+    }
+
+    #[test]
+    fn triggers_and_limits_are_checked() {
+        let config = Config::from_toml(
+            "[[repos]]\nname = \"a\"\npath = \"/a\"\nheal_on = [\"spike\", \"sometimes\"]\n\
+             spike_factor = 0.5\nmax_concurrent_rounds = 0\n",
+        )
+        .unwrap();
+        assert_eq!(config.repos[0].heal_on, vec![Trigger::Spike]);
+        let problems: Vec<String> = config.validate().iter().map(ToString::to_string).collect();
+        assert!(
+            problems.contains(
+                &"repos[0].heal_on: \"sometimes\" is not one of new_release, regression, spike"
+                    .to_owned()
+            ),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("repos[0].spike_factor: must be a number above 1"))
+        );
+        assert!(
+            problems.contains(&"repos[0].max_concurrent_rounds: must be greater than 0".to_owned())
+        );
+        let defaults = Config::from_toml("[[repos]]\nname = \"a\"\npath = \"/a\"\n").unwrap();
+        assert_eq!(
+            defaults.repos[0].heal_on,
+            vec![Trigger::NewRelease, Trigger::Regression, Trigger::Spike]
+        );
+        assert!(defaults.validate().is_empty());
     }
 
     /// The configuration table of docs/configuration.md is generated from

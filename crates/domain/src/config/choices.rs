@@ -109,3 +109,16 @@ choice! {
         LocalForge = "local_forge",
     }
 }
+
+choice! {
+    /// What makes an incident worth a healing round on its own
+    /// (`repos[].heal_on`); a human can start one for any incident.
+    Trigger (default NewRelease) {
+        /// First seen on the project's newest release.
+        NewRelease = "new_release",
+        /// Back after its fix held.
+        Regression = "regression",
+        /// A burst over its own baseline rate.
+        Spike = "spike",
+    }
+}
