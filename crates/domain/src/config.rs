@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 mod choices;
 
-pub use choices::{ForgeKind, Mode, SandboxKind, SignalSource, Trigger};
+pub use choices::{ActionMode, ActionSource, ForgeKind, Mode, SandboxKind, SignalSource, Trigger};
 
 /// One documented configuration key, a row of the documented table (docs/configuration.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +68,7 @@ macro_rules! config_section {
                 let defaults = $name::default();
                 vec![$(
                     FieldDoc {
-                        key: format!("{}.{}", $key, stringify!($field)),
+                        key: format!("{}.{}", $key, stringify!($field).trim_start_matches("r#")),
                         ty: toml_type(stringify!($ty)),
                         default: render_default(&defaults.$field),
                         doc: [$($doc),*]
@@ -82,6 +82,12 @@ macro_rules! config_section {
         }
     };
 }
+
+mod actions;
+
+pub use actions::{
+    ActionConfig, ActionMatch, BODY_FIELDS, HttpRequestConfig, expand_secrets, secret_variables,
+};
 
 config_section! {
     /// The HTTP listener.
@@ -209,6 +215,21 @@ config_section! {
         /// The email of a PagerDuty user, the `From` of suture's changes;
         /// unset leaves PagerDuty incidents alone.
         from_email: Option<String> = None,
+        /// A PagerDuty incident on a repository's service
+        /// (`repos[].pagerduty_services`) is linked to the open
+        /// Sentry-sourced incidents of that repository seen within this
+        /// many seconds of it: one failure, two sources.
+        correlate_seconds: u64 = 900,
+    }
+}
+
+config_section! {
+    /// Recovery actions as a whole (each is an `[[actions]]` entry).
+    RecoveryConfig => "recovery" {
+        /// Holds every recovery action: matches are recorded as
+        /// `skipped_limit` (limit `paused`), nothing runs. `suture pause`
+        /// (everything, or the incident's repository) holds them too.
+        actions_paused: bool = false,
     }
 }
 
@@ -406,6 +427,10 @@ pub struct Config {
     pub llm: LlmSection,
     /// `[[repos]]`.
     pub repos: Vec<RepoConfig>,
+    /// `[recovery]`.
+    pub recovery: RecoveryConfig,
+    /// `[[actions]]`: recovery actions.
+    pub actions: Vec<ActionConfig>,
     /// From the environment only; never read from or written to the file.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -545,7 +570,8 @@ impl Config {
     /// silently falls back to a default.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let mut table: toml::Table = toml::from_str(text).map_err(ConfigError)?;
-        let invalid_choices = take_invalid_choices(&mut table);
+        let mut invalid_choices = take_invalid_choices(&mut table);
+        invalid_choices.extend(actions::take_invalid_choices(&mut table));
         let mut config: Config = if invalid_choices.is_empty() {
             // Parsed from the text, errors keep their line and column.
             toml::from_str(text).map_err(ConfigError)?
@@ -873,6 +899,7 @@ impl Config {
             ),
             _ => {}
         }
+        actions::validate(&self.actions, &self.invalid_choices, &mut problems);
         let github_app_in_use = self.github.app_id.is_some()
             && self
                 .repos
@@ -927,6 +954,10 @@ impl Config {
         rows.extend(VerifyConfig::field_docs());
         rows.extend(LlmSection::field_docs());
         rows.extend(RepoConfig::field_docs());
+        rows.extend(RecoveryConfig::field_docs());
+        rows.extend(ActionConfig::field_docs());
+        rows.extend(ActionMatch::field_docs());
+        rows.extend(HttpRequestConfig::field_docs());
         let mut out = String::from("| key | type | default | meaning |\n|---|---|---|---|\n");
         for row in rows {
             out.push_str(&format!(
@@ -1006,6 +1037,11 @@ fn toml_type(rust: &str) -> &'static str {
         "bool" => "bool",
         "Mode" | "ForgeKind" | "SandboxKind" => "string",
         "Vec<Trigger>" => "array of strings",
+        "ActionMode" => "string",
+        "Option<ActionSource>" => "string, optional",
+        "ActionMatch" => "table",
+        "Option<HttpRequestConfig>" => "table, optional",
+        "BTreeMap<String,String>" => "table of strings",
         "f64" => "float",
         _ => "integer",
     }

@@ -122,3 +122,26 @@ choice! {
         Spike = "spike",
     }
 }
+
+choice! {
+    /// How a recovery action (`[[actions]]`) runs once it matches.
+    ActionMode (default Approve) {
+        /// At once, within its limits.
+        Auto = "auto",
+        /// After `/suture approve` from a user with write access on the
+        /// tracking issue, or `suture action approve ID`.
+        Approve = "approve",
+        /// Never: what it would do is recorded.
+        DryRun = "dry_run",
+    }
+}
+
+choice! {
+    /// Which incidents a recovery action matches, by where they came from.
+    ActionSource (default Pagerduty) {
+        /// PagerDuty incidents.
+        Pagerduty = "pagerduty",
+        /// Sentry-sourced incidents (SDK events and integration webhooks).
+        Sentry = "sentry",
+    }
+}
