@@ -72,6 +72,9 @@ pub enum ServiceError {
         #[source]
         source: Box<ForgeError>,
     },
+    /// The pages cannot be set up (no secret for their sessions).
+    #[error("setting up the pages")]
+    Pages(#[source] pages::PagesError),
     /// The HTTP listener cannot bind.
     #[error("listening on {address}")]
     Listen {

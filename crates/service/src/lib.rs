@@ -9,7 +9,9 @@
 //! repository's forge and the upstream clients once, from the config.
 //!
 //! HTTP is served by `http_server`: HTTP/1.1 with a header read timeout,
-//! an idle timeout and a connection cap (`[server]`).
+//! an idle timeout and a connection cap (`[server]`). The routes are
+//! ingest's and the pages' (`pages::router`: the overview, each incident,
+//! the local forge's review screen).
 //!
 //! Shutdown, when the token is cancelled: the listener stops accepting and
 //! in-flight requests finish; the writer commits what is queued and ends
@@ -72,7 +74,18 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     let state = state.with_release_commits(Arc::new(release_commits::RepoReleaseCommits {
         config: Arc::new(config.clone()),
     }));
-    let router = ingest::router(state);
+    // The pages' routes have no fallback: ingest's answers what neither has.
+    let local_forges = config
+        .repos
+        .iter()
+        .filter_map(|repo| match &forges.for_repo(&repo.name)?.forge {
+            forge::Forge::Local(local) => Some((repo.name.clone(), local.clone())),
+            forge::Forge::GitHub(_) => None,
+        })
+        .collect();
+    let pages = pages::Pages::new(store.clone(), Arc::new(config.clone()), local_forges)
+        .map_err(ServiceError::Pages)?;
+    let router = ingest::router(state).merge(pages::router(pages));
     let listen = |source| ServiceError::Listen {
         address: config.server.listen.clone(),
         source,

@@ -2,11 +2,12 @@
 //! screen. A human reads suture's pull requests and acts on them here the
 //! way they would on GitHub.
 //!
-//! Merging, closing and commenting are delivered to the service as forge
-//! events (source `local_forge`), committed to the store with their job,
-//! so `suture serve` (running now or started later) reacts exactly as it
-//! does to GitHub's webhooks: a merge starts the quiet window, a close
-//! rejects the fix, a `/suture` comment is a command.
+//! Merging, closing and commenting go through `pages::review`, the one
+//! place that acts on the forge and delivers the forge event (source
+//! `local_forge`) to the store with its job — the review screen's buttons
+//! call it too — so `suture serve` (running now or started later) reacts
+//! exactly as it does to GitHub's webhooks: a merge starts the quiet
+//! window, a close rejects the fix, a `/suture` comment is a command.
 
 use std::path::PathBuf;
 
@@ -14,8 +15,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use domain::config::{Config, ForgeKind, RepoConfig};
 use forge::{LocalForge, LocalPullRequest};
-use serde_json::json;
-use store::NewSignal;
+use pages::review;
 
 use crate::CommandError;
 use crate::check_config_cmd;
@@ -72,9 +72,6 @@ enum PrAction {
     },
 }
 
-/// The source of the local forge's deliveries.
-const SOURCE: &str = domain::config::SignalSource::LocalForge.as_str();
-
 pub(crate) fn run(args: &PrArgs) -> Result<(), CommandError> {
     let (config, _) = check_config_cmd::load(args.config.as_deref())?;
     let problems: Vec<String> = config.validate().iter().map(ToString::to_string).collect();
@@ -97,26 +94,13 @@ pub(crate) fn run(args: &PrArgs) -> Result<(), CommandError> {
         }
         other => CommandError::failure(other),
     };
-    let deliver = |kind: &str, dedup_key: String, payload: serde_json::Value| {
-        let signal = NewSignal {
-            source: SOURCE.to_owned(),
-            dedup_key,
-            project: Some(repo.name.clone()),
-            kind: kind.to_owned(),
-            title: format!("local forge {kind}"),
-            fingerprint: None,
-            upstream_id: None,
-            has_event: false,
-            release: None,
-            payload: payload.to_string(),
-            received_at: chrono::Utc::now(),
-        };
-        runtime
-            .block_on(store.commit_signals(&[signal]))
-            .context("recording the event for suture serve")
-            .map_err(CommandError::failure)
+    let review_error = |error: pages::review::ReviewError| {
+        if error.is_refusal() {
+            CommandError::bad_input(error)
+        } else {
+            CommandError::failure(error)
+        }
     };
-    let repository = json!({ "full_name": repo.name, "name": repo.name });
     match &args.action {
         PrAction::List { json } => {
             let mut pulls = forge.list().map_err(forge_error)?;
@@ -142,13 +126,9 @@ pub(crate) fn run(args: &PrArgs) -> Result<(), CommandError> {
             print_pull(&forge, &pull);
         }
         PrAction::Merge { number } => {
-            let outcome = forge.merge(*number).map_err(forge_error)?;
-            let pull = forge.show(*number).map_err(forge_error)?;
-            deliver(
-                "pull_request.closed",
-                format!("pull_request.closed:{}:{number}", repo.name),
-                pull_closed(&pull, Some(&outcome.commit), &repository),
-            )?;
+            let (outcome, pull) = runtime
+                .block_on(review::merge(&forge, &store, &repo.name, *number))
+                .map_err(review_error)?;
             println!(
                 "merged #{number} into {} ({}, {}); suture verifies the fix",
                 pull.base_branch,
@@ -161,13 +141,9 @@ pub(crate) fn run(args: &PrArgs) -> Result<(), CommandError> {
             );
         }
         PrAction::Close { number } => {
-            forge.close(*number).map_err(forge_error)?;
-            let pull = forge.show(*number).map_err(forge_error)?;
-            deliver(
-                "pull_request.closed",
-                format!("pull_request.closed:{}:{number}", repo.name),
-                pull_closed(&pull, None, &repository),
-            )?;
+            runtime
+                .block_on(review::close(&forge, &store, &repo.name, *number))
+                .map_err(review_error)?;
             println!("closed #{number} without merging; suture will not propose this fix again");
         }
         PrAction::Comment {
@@ -180,48 +156,15 @@ pub(crate) fn run(args: &PrArgs) -> Result<(), CommandError> {
                 .or_else(|| std::env::var("USER").ok())
                 .filter(|login| !login.trim().is_empty())
                 .unwrap_or_else(|| "operator".to_owned());
-            forge
-                .comment(*number, &format!("@{login}: {body}"))
-                .map_err(forge_error)?;
-            let now = chrono::Utc::now();
-            deliver(
-                "issue_comment.created",
-                format!(
-                    "issue_comment.created:{}:{number}:{}",
-                    repo.name,
-                    now.timestamp_nanos_opt().unwrap_or_default()
-                ),
-                json!({
-                    "action": "created",
-                    "issue": {"number": number},
-                    "comment": {"body": body, "user": {"login": login, "type": "User"}},
-                    "repository": repository,
-                }),
-            )?;
+            runtime
+                .block_on(review::comment(
+                    &forge, &store, &repo.name, *number, body, &login,
+                ))
+                .map_err(review_error)?;
             println!("commented on #{number}");
         }
     }
     Ok(())
-}
-
-/// A `pull_request` `closed` delivery in GitHub's shape: merged as
-/// `merge_commit` when there is one.
-fn pull_closed(
-    pull: &LocalPullRequest,
-    merge_commit: Option<&str>,
-    repository: &serde_json::Value,
-) -> serde_json::Value {
-    json!({
-        "action": "closed",
-        "pull_request": {
-            "number": pull.number,
-            "merged": merge_commit.is_some(),
-            "merge_commit_sha": merge_commit,
-            "head": {"ref": pull.branch},
-            "base": {"ref": pull.base_branch},
-        },
-        "repository": repository,
-    })
 }
 
 /// The repository `name`, or the only one on the local forge.
@@ -279,27 +222,8 @@ fn print_pull(forge: &LocalForge, pull: &LocalPullRequest) {
     for comment in &pull.comments {
         println!("--- comment\n{comment}\n");
     }
-    match diff(forge, pull) {
+    match review::pull_diff(forge, pull) {
         Ok(diff) => println!("--- diff\n{diff}"),
-        Err(error) => println!("--- diff unavailable: {error:#}"),
+        Err(error) => println!("--- diff unavailable: {}", error.message()),
     }
-}
-
-/// The pull request's change: its head against the revision it was built on.
-fn diff(forge: &LocalForge, pull: &LocalPullRequest) -> anyhow::Result<String> {
-    use repo::git2::{DiffFormat, Oid, Repository};
-    let remote = Repository::open_bare(forge.remote())?;
-    let head = remote.find_commit(Oid::from_str(&pull.head_sha)?)?.tree()?;
-    let base = remote.find_commit(Oid::from_str(&pull.base_sha)?)?.tree()?;
-    let diff = remote.diff_tree_to_tree(Some(&base), Some(&head), None)?;
-    let mut text = String::new();
-    diff.print(DiffFormat::Patch, |_, _, line| {
-        let origin = line.origin();
-        if matches!(origin, '+' | '-' | ' ') {
-            text.push(origin);
-        }
-        text.push_str(&String::from_utf8_lossy(line.content()));
-        true
-    })?;
-    Ok(text)
 }
