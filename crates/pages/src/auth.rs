@@ -119,7 +119,10 @@ impl Keys {
         let Some((body, signature)) = cookie.rsplit_once('.') else {
             return false;
         };
-        let Some(expires) = body.split_once('.').and_then(|(e, _)| e.parse::<i64>().ok()) else {
+        let Some(expires) = body
+            .split_once('.')
+            .and_then(|(e, _)| e.parse::<i64>().ok())
+        else {
             return false;
         };
         expires > now && self.verify("session", body, signature)
@@ -231,7 +234,12 @@ pub(crate) async fn signin_page(
     State(pages): State<Pages>,
     Query(query): Query<SigninQuery>,
 ) -> Response {
-    signin_form(&pages, &local_target(query.next.as_deref()), None, StatusCode::OK)
+    signin_form(
+        &pages,
+        &local_target(query.next.as_deref()),
+        None,
+        StatusCode::OK,
+    )
 }
 
 fn signin_form(pages: &Pages, next: &str, problem: Option<&str>, status: StatusCode) -> Response {
@@ -327,9 +335,7 @@ pub(crate) async fn signout(
     let mut response = Redirect::to("/signin").into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static(
-            "suture_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
-        ),
+        HeaderValue::from_static("suture_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
     );
     Ok(response)
 }
@@ -413,7 +419,13 @@ mod tests {
     #[test]
     fn sign_in_only_returns_to_this_site() {
         assert_eq!(local_target(Some("/incidents/3?x=1")), "/incidents/3?x=1");
-        for outside in ["//evil.example/", "https://evil.example/", "/\\evil", "", "x"] {
+        for outside in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil",
+            "",
+            "x",
+        ] {
             assert_eq!(local_target(Some(outside)), "/", "{outside}");
         }
         assert_eq!(local_target(None), "/");

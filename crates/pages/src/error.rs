@@ -36,12 +36,12 @@ pub enum PagesError {
 impl PagesError {
     fn status(&self) -> StatusCode {
         match self {
-            PagesError::NotFound(_) => StatusCode::NOT_FOUND,
+            PagesError::NotFound(_) | PagesError::Forge(forge::ForgeError::NotFound { .. }) => {
+                StatusCode::NOT_FOUND
+            }
             PagesError::Forbidden(_) => StatusCode::FORBIDDEN,
             PagesError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            PagesError::Forge(
-                forge::ForgeError::NotFound { .. } | forge::ForgeError::WrongState { .. },
-            ) => StatusCode::CONFLICT,
+            PagesError::Forge(forge::ForgeError::WrongState { .. }) => StatusCode::CONFLICT,
             PagesError::Random(_)
             | PagesError::Store(_)
             | PagesError::Forge(_)
@@ -57,8 +57,7 @@ impl PagesError {
                 self.to_string()
             }
             PagesError::Forge(
-                error @ (forge::ForgeError::NotFound { .. }
-                | forge::ForgeError::WrongState { .. }),
+                error @ (forge::ForgeError::NotFound { .. } | forge::ForgeError::WrongState { .. }),
             ) => error.to_string(),
             _ => format!("{self} failed; the service's log has the detail"),
         }

@@ -263,7 +263,9 @@ pub fn diff(patch: &str) -> Markup {
             // A `--- ` right after a hunk's end begins the next file of a
             // diff without `diff --git` lines.
             if lines[i].starts_with("--- ")
-                && lines.get(i + 1).is_some_and(|next| next.starts_with("+++ "))
+                && lines
+                    .get(i + 1)
+                    .is_some_and(|next| next.starts_with("+++ "))
             {
                 break;
             }
@@ -370,8 +372,14 @@ mod tests {
         assert!(html.contains("<span class=\"line hunk\">@@ -1,3 +1,3 @@</span>"));
         assert!(html.contains("<span class=\"line del\">-"), "{html}");
         assert!(html.contains("<span class=\"line add\">+"), "{html}");
-        assert!(html.contains("<span class=\"hl-keyword\">def</span>"), "{html}");
-        assert!(html.contains("<span class=\"hl-keyword\">return</span>"), "{html}");
+        assert!(
+            html.contains("<span class=\"hl-keyword\">def</span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<span class=\"hl-keyword\">return</span>"),
+            "{html}"
+        );
         // Text from the patch stays text, inside the comment's highlight.
         assert!(html.contains("&quot;&lt;script&gt;&quot;"), "{html}");
         assert!(!html.contains("<script>"));
@@ -382,11 +390,20 @@ mod tests {
     #[test]
     fn unknown_languages_and_odd_diffs_are_plain_escaped_text() {
         let html = diff("--- a/x.txt\n+++ b/x.txt\n@@ -1 +1 @@\n-<b>\n+<i>\n\\ No newline at end of file\nstray <tail>\n").into_string();
-        assert!(html.contains("<span class=\"line del\">-&lt;b&gt;</span>"), "{html}");
-        assert!(html.contains("<span class=\"line add\">+&lt;i&gt;</span>"), "{html}");
+        assert!(
+            html.contains("<span class=\"line del\">-&lt;b&gt;</span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<span class=\"line add\">+&lt;i&gt;</span>"),
+            "{html}"
+        );
         assert!(html.contains("stray &lt;tail&gt;"), "{html}");
         assert!(!html.contains("<b>") && !html.contains("<i>"));
-        assert_eq!(diff("").into_string(), "<pre class=\"diff\"><code></code></pre>");
+        assert_eq!(
+            diff("").into_string(),
+            "<pre class=\"diff\"><code></code></pre>"
+        );
     }
 
     #[test]

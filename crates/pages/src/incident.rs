@@ -18,7 +18,9 @@ use serde_json::Value;
 use store::{FixAttempt, Incident, StoredSignal, TimelineEntry};
 
 use crate::auth::Viewer;
-use crate::overview::{CardFacts, card_facts, percent, pull_request_link, state_label, state_name, when};
+use crate::overview::{
+    CardFacts, card_facts, percent, pull_request_link, state_label, state_name, when,
+};
 use crate::story::{Story, list, short, text};
 use crate::{Pages, PagesError, highlight, layout};
 
@@ -49,7 +51,9 @@ pub(crate) async fn page(
     let incident = store.incident(id).await?.ok_or_else(not_found)?;
     let facts = card_facts(&pages, &incident).await?;
     let timeline = store.timeline(id).await?;
-    let fixes = store.attempts_for_fingerprint(&incident.fingerprint).await?;
+    let fixes = store
+        .attempts_for_fingerprint(&incident.fingerprint)
+        .await?;
     let arrived = match facts.attempt.as_ref().and_then(|a| a.merged_at) {
         Some(merged_at) => {
             store
@@ -144,7 +148,10 @@ fn culprit(story: &Story) -> Markup {
 }
 
 fn location_text(value: &Value) -> String {
-    match (text(value, "path"), value.get("line").and_then(Value::as_u64)) {
+    match (
+        text(value, "path"),
+        value.get("line").and_then(Value::as_u64),
+    ) {
         (Some(path), Some(line)) => format!("{path}:{line}"),
         (Some(path), None) => path.to_owned(),
         (None, _) => String::new(),

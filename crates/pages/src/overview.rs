@@ -182,7 +182,11 @@ pub(crate) async fn page(
         .list_incidents(MAX_SCANNED)
         .await?
         .into_iter()
-        .filter(|incident| state.as_deref().is_none_or(|state| state_name(incident) == state))
+        .filter(|incident| {
+            state
+                .as_deref()
+                .is_none_or(|state| state_name(incident) == state)
+        })
         .filter(|incident| {
             repo.as_deref()
                 .is_none_or(|repo| repo_of(&pages, incident).as_deref() == Some(repo))

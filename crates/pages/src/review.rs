@@ -259,7 +259,9 @@ async fn pick_forge(
         return forges
             .get(repo)
             .map(|forge| (repo.to_owned(), forge.clone()))
-            .ok_or_else(|| PagesError::NotFound(format!("repository {repo:?} on the local forge")));
+            .ok_or_else(|| {
+                PagesError::NotFound(format!("repository {repo:?} on the local forge"))
+            });
     }
     let mut names: Vec<&String> = forges.keys().collect();
     names.sort();
@@ -268,7 +270,10 @@ async fn pick_forge(
     }
     for name in names {
         let forge = forges[name].clone();
-        if blocking(&forge, move |forge| forge.show(number)).await.is_ok() {
+        if blocking(&forge, move |forge| forge.show(number))
+            .await
+            .is_ok()
+        {
             return Ok((name.clone(), forge));
         }
     }
@@ -303,7 +308,9 @@ pub(crate) async fn page(
     let csrf = viewer.csrf(keys);
     let action = |verb: &str| format!("/pulls/{number}/{verb}");
     let done = match query.done.as_deref() {
-        Some("merged") => Some("Merged. suture now watches the quiet window before it closes the incident."),
+        Some("merged") => {
+            Some("Merged. suture now watches the quiet window before it closes the incident.")
+        }
         Some("closed") => Some("Closed without merging. suture will not propose this fix again."),
         Some("commented") => Some("Comment posted."),
         _ => None,

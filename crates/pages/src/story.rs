@@ -170,11 +170,8 @@ impl Story {
                 .and_then(|tests| tests.get(key))
                 .filter(|run| run.is_object())
         };
-        let baseline = run("baseline").or_else(|| {
-            self.reproduce
-                .get("baseline")
-                .filter(|run| run.is_object())
-        });
+        let baseline = run("baseline")
+            .or_else(|| self.reproduce.get("baseline").filter(|run| run.is_object()));
         (baseline, run("patched"))
     }
 
@@ -231,7 +228,10 @@ mod tests {
             job(vec![step("diagnose", diagnosis("aaaaaaaaaaaaaaaa"))]),
             job(vec![
                 step("diagnose", diagnosis("bbbbbbbbbbbbbbbb")),
-                step("heal", json!({"strategy": "revert", "fix_patch": "  ", "tests": 3})),
+                step(
+                    "heal",
+                    json!({"strategy": "revert", "fix_patch": "  ", "tests": 3}),
+                ),
                 step("propose", json!({"pr_number": 7})),
             ]),
         ];
