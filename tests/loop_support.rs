@@ -119,7 +119,7 @@ impl World {
              [sentry]\napi_url = \"{}\"\norganization = \"acme\"\n\
              {extra}\n\
              [[repos]]\nname = \"shop\"\npath = \"{}\"\nforge = \"github\"\ngithub_repo = \"acme/shop\"\n\
-             test_command = \"{}\"\ndays = 30\n{installation}",
+             test_command = \"{}\"\ndays = 30\nlearning_seconds = 0\n{installation}",
             self.github.base_url(),
             self.dir.path().join("git").display(),
             self.sentry.base_url(),
@@ -186,12 +186,19 @@ pub fn deliver_github(serve: &Serve, event: &str, payload: &serde_json::Value) -
 /// Runs `program` of `repo` under the real `sentry-sdk`, reporting its crash
 /// to `dsn` as release `release`; returns the event id.
 pub fn report_crash(dsn: &str, repo: &Path, program: &str, release: &str) -> String {
+    report_crashes(dsn, repo, program, release, 1)
+}
+
+/// [`report_crash`] `count` times from one process (a burst of the same
+/// error); returns the last event's id.
+pub fn report_crashes(dsn: &str, repo: &Path, program: &str, release: &str, count: u32) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/report_crash.py");
     let output = Command::new(python())
         .arg(&script)
         .arg(dsn)
         .arg(program)
         .arg(release)
+        .arg(count.to_string())
         .current_dir(repo)
         .output()
         .expect("running python");

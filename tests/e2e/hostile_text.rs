@@ -187,7 +187,7 @@ fn config(home: &ServeHome, repo: &ScriptedRepo) -> String {
     format!(
         "[store]\ndata_dir = \"{}\"\n\
          [queue]\npoll_millis = 100\nbackoff_seconds = 1\n[verify]\nquiet_seconds = 3\n\
-         [[repos]]\nname = \"inventory\"\npath = \"{}\"\ntest_command = \"{}\"\ndays = 30\n",
+         [[repos]]\nname = \"inventory\"\npath = \"{}\"\ntest_command = \"{}\"\ndays = 30\nlearning_seconds = 0\n",
         home.data_dir().display(),
         repo.path().display(),
         test_command()

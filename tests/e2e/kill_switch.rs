@@ -22,7 +22,7 @@ const PATIENCE: Duration = Duration::from_secs(180);
 const HEAL_HELD_SECONDS: &str = "10";
 
 /// Runs `suture <command> <args> --config …` against `home`'s store.
-fn suture(home: &ServeHome, command: &str, args: &[&str]) -> Output {
+pub(crate) fn suture(home: &ServeHome, command: &str, args: &[&str]) -> Output {
     let mut run = std::process::Command::new(suture_bin());
     run.arg(command)
         .args(args)
@@ -51,7 +51,7 @@ fn home(db: Db) -> (tests::ScriptedRepo, ServeHome) {
     home.config = format!(
         "[store]\ndata_dir = \"{}\"\n\
          [queue]\npoll_millis = 100\nbackoff_seconds = 1\n\
-         [[repos]]\nname = \"inventory\"\npath = \"{}\"\ntest_command = \"{}\"\ndays = 30\n",
+         [[repos]]\nname = \"inventory\"\npath = \"{}\"\ntest_command = \"{}\"\ndays = 30\nlearning_seconds = 0\n",
         home.data_dir().display(),
         repo.path().display(),
         test_command()

@@ -46,7 +46,7 @@ fn local_loop(db: Db) {
         format!(
             "[store]\ndata_dir = \"{}\"\n\
              [queue]\npoll_millis = 100\nbackoff_seconds = 1\n[verify]\nquiet_seconds = 3\n\
-             [[repos]]\nname = \"inventory\"\npath = \"{}\"\ntest_command = \"{}\"\ndays = 30\n",
+             [[repos]]\nname = \"inventory\"\npath = \"{}\"\ntest_command = \"{}\"\ndays = 30\nlearning_seconds = 0\n",
             data_dir.display(),
             repo.path().display(),
             test_command()
@@ -173,7 +173,7 @@ fn an_unreleased_event_does_not_fail_the_fix() {
     home.config = format!(
         "[store]\ndata_dir = \"{}\"\n\
          [queue]\npoll_millis = 100\nbackoff_seconds = 1\n[verify]\nquiet_seconds = 8\n\
-         [[repos]]\nname = \"inventory\"\npath = \"{}\"\ntest_command = \"{}\"\ndays = 30\n",
+         [[repos]]\nname = \"inventory\"\npath = \"{}\"\ntest_command = \"{}\"\ndays = 30\nlearning_seconds = 0\n",
         home.data_dir().display(),
         repo.path().display(),
         test_command()
@@ -207,7 +207,7 @@ fn local_home(repo: &tests::ScriptedRepo, extra: &str) -> ServeHome {
     home.config = format!(
         "[store]\ndata_dir = \"{}\"\n\
          [queue]\npoll_millis = 100\nbackoff_seconds = 1\n\
-         [[repos]]\nname = \"inventory\"\npath = \"{}\"\ntest_command = \"{}\"\ndays = 30\n{extra}",
+         [[repos]]\nname = \"inventory\"\npath = \"{}\"\ntest_command = \"{}\"\ndays = 30\nlearning_seconds = 0\n{extra}",
         home.data_dir().display(),
         repo.path().display(),
         test_command()

@@ -24,3 +24,4 @@ mod sandbox_exposure;
 mod serve;
 mod serve_crash;
 mod shallow;
+mod triggers;

@@ -30,7 +30,7 @@ fn now() -> i64 {
 /// A shop whose release 1.0 (tag `v1.0`) is two commits old and whose
 /// release 1.1 (tag `v1.1`) adds two more, the first of which breaks
 /// `greet`. Answers the repository and the commits of 1.0 and 1.1.
-fn shop() -> (ScriptedRepo, String, String) {
+pub(crate) fn shop() -> (ScriptedRepo, String, String) {
     let repo = ScriptedRepo::new();
     repo.commit(
         DEV,
@@ -74,7 +74,7 @@ fn the_window_is_the_deploy_diff_on(db: Db) {
     let (repo, v10, v11) = shop();
     let config = format!(
         "[queue]\npoll_millis = 100\nbackoff_seconds = 1\n\
-         [[repos]]\nname = \"shop\"\npath = \"{}\"\nmode = \"observe\"\ndays = 30\n",
+         [[repos]]\nname = \"shop\"\npath = \"{}\"\nmode = \"observe\"\ndays = 30\nlearning_seconds = 0\n",
         repo.path().display()
     );
     let home = ServeHome::new(db, &config);

@@ -377,7 +377,7 @@ fn the_pull_request_carries_the_js_regression_test() {
     home.config = format!(
         "[store]\ndata_dir = \"{}\"\n\
          [queue]\npoll_millis = 100\nbackoff_seconds = 1\n\
-         [[repos]]\nname = \"sku\"\npath = \"{}\"\ntest_command = \"node --test\"\ndays = 30\n",
+         [[repos]]\nname = \"sku\"\npath = \"{}\"\ntest_command = \"node --test\"\ndays = 30\nlearning_seconds = 0\n",
         home.data_dir().display(),
         repo.path().display(),
     );

@@ -338,7 +338,7 @@ fn the_pull_request_carries_the_regression_test() {
     home.config = format!(
         "[store]\ndata_dir = \"{}\"\n\
          [queue]\npoll_millis = 100\nbackoff_seconds = 1\n\
-         [[repos]]\nname = \"inventory\"\npath = \"{}\"\ntest_command = \"{}\"\ndays = 30\nmode = \"pr\"\n",
+         [[repos]]\nname = \"inventory\"\npath = \"{}\"\ntest_command = \"{}\"\ndays = 30\nlearning_seconds = 0\nmode = \"pr\"\n",
         home.data_dir().display(),
         repo.path().display(),
         unittest_command()

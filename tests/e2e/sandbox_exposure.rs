@@ -20,7 +20,7 @@ fn process_config(dir: &Path, repo: &Path, extra: &str) -> std::path::PathBuf {
     std::fs::write(
         &path,
         format!(
-            "[[repos]]\nname = \"shop\"\npath = \"{}\"\nsandbox = \"process\"\ntest_command = \"true\"\n{extra}",
+            "[[repos]]\nname = \"shop\"\npath = \"{}\"\nsandbox = \"process\"\ntest_command = \"true\"\nlearning_seconds = 0\n{extra}",
             repo.display()
         ),
     )

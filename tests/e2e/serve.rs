@@ -143,7 +143,7 @@ fn sigterm_drains(db: Db) {
         &[("app.py", Some("def f():\n    return 1 / 0\n"))],
     );
     let config = format!(
-        "[server]\ndrain_seconds = 1\n[[repos]]\nname = \"app\"\npath = \"{}\"\nmode = \"observe\"\n",
+        "[server]\ndrain_seconds = 1\n[[repos]]\nname = \"app\"\npath = \"{}\"\nmode = \"observe\"\nlearning_seconds = 0\n",
         repo.path().display()
     );
     let home = ServeHome::new(db, &config);

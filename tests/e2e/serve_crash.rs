@@ -154,7 +154,7 @@ fn interrupted_job_completes_exactly_once(db: Db) {
     );
     let config = format!(
         "[queue]\nlease_seconds = 6\nheartbeat_seconds = 1\npoll_millis = 100\n\
-         [[repos]]\nname = \"shop\"\npath = \"{}\"\nsandbox = \"process\"\nunsafe_allow_process_sandbox = true\ntest_command = \"true\"\ndays = 30\n",
+         [[repos]]\nname = \"shop\"\npath = \"{}\"\nsandbox = \"process\"\nunsafe_allow_process_sandbox = true\ntest_command = \"true\"\ndays = 30\nlearning_seconds = 0\n",
         repo.path().display()
     );
     let home = ServeHome::new(db, &config);

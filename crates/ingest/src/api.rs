@@ -155,7 +155,31 @@ fn summary(incident: &Incident) -> Value {
         "round": incident.round,
         "first_seen": incident.first_seen,
         "last_seen": incident.last_seen,
+        "trigger": incident.trigger,
+        "held_back": held_back(incident),
     })
+}
+
+/// Why the incident waits, while it is observed (`{"reason": …}`) or
+/// deferred (`{"limit": …}`); null otherwise.
+fn held_back(incident: &Incident) -> Value {
+    let waiting = matches!(
+        incident.state,
+        IncidentState::Observed | IncidentState::Deferred
+    );
+    let why = incident.held_back.as_ref().filter(|_| waiting);
+    match why {
+        Some(why) => {
+            let mut shown = serde_json::Map::new();
+            for key in ["reason", "limit"] {
+                if let Some(value) = why.get(key) {
+                    shown.insert(key.to_owned(), value.clone());
+                }
+            }
+            Value::Object(shown)
+        }
+        None => Value::Null,
+    }
 }
 
 /// Query of `GET /api/incidents`.

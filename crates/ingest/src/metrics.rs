@@ -32,6 +32,9 @@ pub struct Metrics {
     milestones: Mutex<BTreeMap<&'static str, Histogram>>,
     reproductions: Mutex<BTreeMap<&'static str, u64>>,
     heal_outcomes: Mutex<BTreeMap<&'static str, u64>>,
+    observed: Mutex<BTreeMap<&'static str, u64>>,
+    deferred: Mutex<BTreeMap<&'static str, u64>>,
+    llm_tokens: Mutex<BTreeMap<String, u64>>,
     /// Deliveries waiting in the ingest queue right now.
     pub ingest_queue_depth: AtomicI64,
 }
@@ -168,6 +171,22 @@ impl Metrics {
         *lock(&self.heal_outcomes).entry(outcome).or_default() += 1;
     }
 
+    /// Counts an incident held back as `observed`, by reason (`learning`,
+    /// `old_release`, `min_events`, `heal_on`).
+    pub fn incident_observed(&self, reason: &'static str) {
+        *lock(&self.observed).entry(reason).or_default() += 1;
+    }
+
+    /// Counts a round held back as `deferred`, by the limit's key.
+    pub fn round_deferred(&self, limit: &'static str) {
+        *lock(&self.deferred).entry(limit).or_default() += 1;
+    }
+
+    /// Adds LLM tokens spent for repository `repo`.
+    pub fn llm_tokens(&self, repo: &str, tokens: u64) {
+        *lock(&self.llm_tokens).entry(repo.to_owned()).or_default() += tokens;
+    }
+
     /// Accepted deliveries so far, all sources: for tests and the benchmark.
     pub fn accepted_total(&self) -> u64 {
         lock(&self.signals)
@@ -239,6 +258,21 @@ impl Metrics {
                 out,
                 "suture_heal_outcomes_total{{outcome=\"{outcome}\"}} {n}"
             );
+        }
+        out.push_str("# HELP suture_incidents_observed_total Incidents held back as observed (not worth a round on their own), by reason.\n");
+        out.push_str("# TYPE suture_incidents_observed_total counter\n");
+        for (reason, n) in lock(&self.observed).iter() {
+            let _ = writeln!(out, "suture_incidents_observed_total{{reason=\"{reason}\"}} {n}");
+        }
+        out.push_str("# HELP suture_rounds_deferred_total Rounds held back by a limit, by the limit.\n");
+        out.push_str("# TYPE suture_rounds_deferred_total counter\n");
+        for (limit, n) in lock(&self.deferred).iter() {
+            let _ = writeln!(out, "suture_rounds_deferred_total{{limit=\"{limit}\"}} {n}");
+        }
+        out.push_str("# HELP suture_llm_tokens_total LLM tokens spent, by repository.\n");
+        out.push_str("# TYPE suture_llm_tokens_total counter\n");
+        for (repo, n) in lock(&self.llm_tokens).iter() {
+            let _ = writeln!(out, "suture_llm_tokens_total{{repo=\"{}\"}} {n}", label(repo));
         }
         out.push_str("# HELP suture_job_step_duration_seconds Time spent in a pipeline step, by step and outcome.\n");
         out.push_str("# TYPE suture_job_step_duration_seconds histogram\n");

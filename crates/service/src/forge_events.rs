@@ -176,9 +176,19 @@ pub(crate) async fn run(ctx: &Ctx<'_>, signal_id: i64) -> Result<(), Stop> {
         ctx.unless_paused(&ctx.repo_of(&repo_forge), attempt.incident_id)
             .await?;
     }
+    let closed = attempt.clone();
     ctx.run_step(Step::Apply, apply(ctx, &repo_forge, attempt, &event))
-        .await
-        .map(drop)
+        .await?;
+    if let Action::PullClosed { merged: false, .. } = event.action
+        && closed.pr_number == Some(event.number)
+        && matches!(closed.state, AttemptState::Open | AttemptState::Proposing)
+    {
+        let Some(rejected) = store.attempt(closed.id).await? else {
+            return Ok(());
+        };
+        crate::limits::breaker(ctx, &repo_forge, &rejected).await?;
+    }
+    Ok(())
 }
 
 async fn apply(
@@ -341,7 +351,7 @@ async fn command_from(
             let round = store
                 .start_round(
                     incident_id,
-                    Some(&json!({"guidance": guidance, "requested_by": login})),
+                    Some(&json!({"guidance": guidance, "requested_by": login, "trigger": "manual"})),
                     &message,
                 )
                 .await?;

@@ -21,16 +21,19 @@
 
 mod announce;
 mod cause;
+mod detect;
 mod error;
 mod forge_events;
 pub mod forges;
 mod http_server;
 mod job;
+mod limits;
 mod outputs;
 mod pipeline;
 pub mod private_files;
 mod propose;
 mod release_commits;
+mod triage;
 mod verify;
 mod worker;
 

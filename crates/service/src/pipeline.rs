@@ -19,6 +19,7 @@ use store::{FixAttempt, IncidentState, Step};
 use crate::cause::Cause;
 use crate::job::{Ctx, Stop, blocking};
 use crate::outputs::{DiagnoseOutput, HealOutput, ReproduceOutput};
+use crate::triage;
 
 /// Runs round `round` of the job's incident.
 pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
@@ -68,6 +69,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
             .await?;
         return Ok(());
     };
+    let Some(trigger) = round_trigger(ctx, &repo_config, &incident, round).await? else {
+        return Ok(());
+    };
+    crate::limits::admit(ctx, &repo_config, &incident, round, &trigger).await?;
     let event = domain::event::parse_event(signal.payload.as_bytes())
         .map_err(Cause::UnreadableEvent)?
         .event;
@@ -113,6 +118,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
             heal_options.guidance = guidance;
             heal_options.llm = (heal_options.llm.take())
                 .map(|llm| llm.with_stop(ctx.llm_stop_check(&repo_config.name)));
+            within_token_budget(ctx, &repo_config, &mut heal_options).await?;
             let reproduced = match ctx.saved::<ReproduceOutput>(Step::Reproduce).await? {
                 Some(saved) => saved,
                 None => {
@@ -126,6 +132,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
                     .await?;
                     ctx.metrics()
                         .reproduction(reproduced.reproduced.record.kind.map(|kind| kind.as_str()));
+                    let spent = (reproduced.reproduced.transcript.as_ref())
+                        .map_or(0, agent::llm::Transcript::tokens);
+                    crate::limits::spend_tokens(ctx, &repo_config, spent).await?;
+                    within_token_budget(ctx, &repo_config, &mut heal_options).await?;
                     reproduced
                 }
             };
@@ -139,6 +149,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>, round: i64) -> Result<(), Stop> {
             )
             .await?;
             ctx.metrics().heal_outcome(heal.report.outcome.as_str());
+            let spent = heal.report.llm.as_ref().map_or(0, |llm| llm.tokens);
+            crate::limits::spend_tokens(ctx, &repo_config, spent).await?;
             heal
         }
     };
@@ -262,6 +274,81 @@ async fn heal_step(
         })
     });
     ctx.run_step(Step::Heal, work).await
+}
+
+/// Gives the LLM rungs what is left of the repository's
+/// `llm_tokens_per_day`, or takes the endpoint away (said on the timeline)
+/// when nothing is.
+async fn within_token_budget(
+    ctx: &Ctx<'_>,
+    repo: &RepoConfig,
+    options: &mut agent::heal::HealOptions,
+) -> Result<(), Stop> {
+    let Some(llm) = options.llm.as_mut() else {
+        return Ok(());
+    };
+    let left = crate::limits::llm_budget(ctx.store(), repo).await?;
+    if left > 0 {
+        llm.max_tokens = llm.max_tokens.min(left);
+        return Ok(());
+    }
+    options.llm = None;
+    ctx.store()
+        .add_timeline(
+            ctx.job.incident_id,
+            "limit",
+            "repos[].llm_tokens_per_day is spent for today: no LLM request is made in this round",
+            Some(&serde_json::json!({"limit": "llm_tokens_per_day"})),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Why round `round` runs: the trigger it was admitted or deferred with,
+/// the one its starter named (`manual` for a human's retry), or triage's
+/// first look. `None` when triage held the incident back as observed.
+async fn round_trigger(
+    ctx: &Ctx<'_>,
+    repo: &RepoConfig,
+    incident: &store::Incident,
+    round: i64,
+) -> Result<Option<String>, Stop> {
+    let store = ctx.store();
+    if let Some(trigger) = store.round_trigger(incident.id, round).await? {
+        return Ok(Some(trigger));
+    }
+    if let Some(trigger) = crate::limits::deferred_trigger(incident) {
+        return Ok(Some(trigger.to_owned()));
+    }
+    let named = ctx
+        .job
+        .payload
+        .as_ref()
+        .and_then(|payload| payload.get("trigger"))
+        .and_then(Value::as_str);
+    if let Some(trigger) = named {
+        return Ok(Some(trigger.to_owned()));
+    }
+    if round > 1 {
+        return Ok(Some(triage::MANUAL.to_owned()));
+    }
+    match triage::first_look(store, repo, incident, chrono::Utc::now()).await? {
+        triage::Verdict::Heal(trigger) => Ok(Some(trigger.to_owned())),
+        triage::Verdict::Observe(reason) => {
+            let changed = store
+                .hold_back(
+                    incident.id,
+                    IncidentState::Observed,
+                    &reason.held_back(),
+                    &reason.explain(repo),
+                )
+                .await?;
+            if changed {
+                ctx.metrics().incident_observed(reason.as_str());
+            }
+            Ok(None)
+        }
+    }
 }
 
 /// The fixes of the fingerprint that did not hold: never proposed again.

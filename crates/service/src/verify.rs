@@ -20,7 +20,7 @@
 //! (`suture pause`) none of them happens: the job waits and decides once
 //! resumed.
 
-use domain::config::{ForgeKind, SignalSource};
+use domain::config::{ForgeKind, SignalSource, Trigger};
 use serde_json::{Value, json};
 use store::{AttemptState, FixAttempt, Incident, IncidentState, Step, StoredSignal};
 
@@ -152,6 +152,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
             recurrences.len()
         ));
         store.save_attempt(&attempt).await?;
+        crate::limits::breaker(ctx, &forge, &attempt).await?;
         store
             .set_incident_state(
                 incident.id,
@@ -183,13 +184,25 @@ pub(crate) async fn regressed(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop
     if recurrences.is_empty() {
         return Ok(());
     }
-    ctx.unless_paused(&ctx.repo_of(&forge), incident.id).await?;
+    let repo = ctx.repo_of(&forge);
+    ctx.unless_paused(&repo, incident.id).await?;
+    let heal_again = ctx
+        .config()
+        .repos
+        .iter()
+        .any(|config| config.name == repo && config.heal_on.contains(&Trigger::Regression));
     let evidence = recurrence_evidence(
         &recurrences,
         &format!("{} held and this issue was closed", pr_name(&attempt)),
-        "The fix had held through its quiet window, so this may be a new cause of the same \
-         error. A human takes it from here; comment `/suture retry` with guidance to start a \
-         new attempt.",
+        if heal_again {
+            "The fix had held through its quiet window, so this may be a new cause of the same \
+             error. suture starts a new attempt (`regression` is in `heal_on`); comment \
+             `/suture stop` to leave it to a human."
+        } else {
+            "The fix had held through its quiet window, so this may be a new cause of the same \
+             error. A human takes it from here; comment `/suture retry` with guidance to start a \
+             new attempt."
+        },
     );
     reopen_issue(ctx, &forge, &attempt, &evidence).await?;
     attempt.note = Some(format!(
@@ -201,10 +214,24 @@ pub(crate) async fn regressed(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop
         .add_timeline(
             incident.id,
             "escalated",
-            "tracking issue reopened with the new evidence; a human takes it from here",
+            if heal_again {
+                "tracking issue reopened with the new evidence"
+            } else {
+                "tracking issue reopened with the new evidence; a human takes it from here"
+            },
             Some(&json!({"recurrences": recurrences.len()})),
         )
         .await?;
+    // A job run again finds the round started (the state moved on).
+    if heal_again && incident.state == IncidentState::Regressed {
+        store
+            .start_round(
+                incident.id,
+                Some(&json!({"trigger": Trigger::Regression.as_str()})),
+                "regression: the error is back after its fix held; a new round starts",
+            )
+            .await?;
+    }
     Ok(())
 }
 

@@ -118,6 +118,13 @@ async fn run_job(
     };
     heartbeat.abort();
     let store = &pipeline.store;
+    // A round's job that ended (done, or failed for good) frees its slot of
+    // `max_concurrent_rounds`.
+    if let (Ok(()) | Err(Stop::Ended), JobKind::Pipeline { round }) = (&result, job.job_kind())
+        && let Err(error) = store.end_round(job.incident_id, round).await
+    {
+        tracing::warn!(error = %error_chain(&error), "recording the end of a round failed");
+    }
     let ended = match result {
         Ok(()) => store
             .complete_job(job.id, owner)
@@ -190,6 +197,7 @@ async fn run_kind(ctx: &Ctx<'_>) -> Result<(), Stop> {
         JobKind::Regressed { attempt_id } => {
             Box::pin(crate::verify::regressed(ctx, attempt_id)).await
         }
+        JobKind::Detect => Box::pin(crate::detect::run(ctx)).await,
         JobKind::Other(kind) => Err(Cause::UnknownJob(kind).into()),
     }
 }

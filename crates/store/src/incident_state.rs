@@ -10,7 +10,8 @@
 //!  │         │                  ├─► suggested └─► rejected   └─► regressed   (an event: the
 //!  ▼         ▼                  └─► unfixed       (closed)       (recurred)   write path)
 //! no_repo  diagnosed
-//!          (observe)
+//! observed (observe)
+//! deferred
 //!
 //! from every state:  ─► new       `/suture retry` starts the next round
 //!                    ─► stopped   `/suture stop`
@@ -32,7 +33,7 @@
 //! | state                                   | from              | written by |
 //! |-----------------------------------------|-------------------|------------|
 //! | `new`                                   | any state         | [`crate::Store::start_round`] (`/suture retry`) |
-//! | `diagnosing`, `diagnosed`, `healing`, `no_repo` | any but `stopped` | the pipeline round |
+//! | `diagnosing`, `diagnosed`, `healing`, `no_repo`, `observed`, `deferred` | any but `stopped` | the pipeline round (its triage and limits) |
 //! | `proposed`, `suggested`, `unfixed`      | any but `stopped` | the propose step |
 //! | `verifying`, `rejected`                 | any state         | a forge event: the pull request merged, closed |
 //! | `resolved`, `regressed`                 | any but `stopped` | the verification; the write path (`resolved` → `regressed`) |
@@ -95,6 +96,12 @@ pub enum IncidentState {
     Regressed,
     /// A human said `/suture stop`: nothing more runs for it.
     Stopped,
+    /// Not worth a round on its own (an old error, too few events, the
+    /// learning period): counted and shown; a spike or a human starts one.
+    Observed,
+    /// Worth a round, but over one of its repository's limits: the round
+    /// starts when the limit allows.
+    Deferred,
 }
 
 use IncidentState as S;
@@ -119,6 +126,8 @@ const UNLESS_STOPPED: &[IncidentState] = &[
     S::Resolved,
     S::Rejected,
     S::Regressed,
+    S::Observed,
+    S::Deferred,
 ];
 
 /// The one table of allowed moves: each state with the states it may be
@@ -132,6 +141,8 @@ pub(crate) const TRANSITIONS: &[(IncidentState, &[IncidentState])] = &[
     (S::Diagnosed, UNLESS_STOPPED),
     (S::Healing, UNLESS_STOPPED),
     (S::NoRepo, UNLESS_STOPPED),
+    (S::Observed, UNLESS_STOPPED),
+    (S::Deferred, UNLESS_STOPPED),
     // The propose step; it reads `stopped` again before proposing.
     (S::Proposed, UNLESS_STOPPED),
     (S::Suggested, UNLESS_STOPPED),
@@ -151,7 +162,7 @@ pub(crate) const TRANSITIONS: &[(IncidentState, &[IncidentState])] = &[
 
 impl IncidentState {
     /// Every state, for metrics that list all of them.
-    pub const ALL: [IncidentState; 15] = [
+    pub const ALL: [IncidentState; 17] = [
         IncidentState::New,
         IncidentState::Diagnosing,
         IncidentState::Diagnosed,
@@ -167,6 +178,8 @@ impl IncidentState {
         IncidentState::Rejected,
         IncidentState::Regressed,
         IncidentState::Stopped,
+        IncidentState::Observed,
+        IncidentState::Deferred,
     ];
 
     /// The state's name in the database and the API.
@@ -187,6 +200,8 @@ impl IncidentState {
             IncidentState::Rejected => "rejected",
             IncidentState::Regressed => "regressed",
             IncidentState::Stopped => "stopped",
+            IncidentState::Observed => "observed",
+            IncidentState::Deferred => "deferred",
         }
     }
 

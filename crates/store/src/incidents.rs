@@ -40,6 +40,12 @@ pub struct Incident {
     pub first_seen: DateTime<Utc>,
     /// When the latest signal was received.
     pub last_seen: DateTime<Utc>,
+    /// What started its latest round: `new_release`, `regression`,
+    /// `spike` or `manual`; `None` before any round started.
+    pub trigger: Option<String>,
+    /// Why it waits, while it is `observed` (`{"reason": …}`) or
+    /// `deferred` (`{"limit": …}`).
+    pub held_back: Option<serde_json::Value>,
 }
 
 /// An incident's pipeline job, for the read API.
@@ -93,7 +99,7 @@ pub struct TimelineEntry {
 }
 
 const INCIDENT_COLUMNS: &str = "id, fingerprint, title, state, source, project, upstream_id, \
-     signal_count, event_signal_id, round, first_seen, last_seen";
+     signal_count, event_signal_id, round, first_seen, last_seen, heal_trigger, held_back";
 
 fn incident_from_row<R: Row>(row: &R) -> Result<Incident, StoreError>
 where
@@ -116,6 +122,10 @@ where
         round: row.try_get("round")?,
         first_seen: from_millis(row.try_get("first_seen")?),
         last_seen: from_millis(row.try_get("last_seen")?),
+        trigger: row.try_get("heal_trigger")?,
+        held_back: row
+            .try_get::<Option<String>, _>("held_back")?
+            .and_then(|text| serde_json::from_str(&text).ok()),
     })
 }
 

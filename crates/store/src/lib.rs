@@ -31,6 +31,7 @@ mod incidents;
 mod pauses;
 mod queue;
 mod releases;
+mod rounds;
 mod schema;
 mod signals;
 mod step;
@@ -52,6 +53,7 @@ pub use incidents::{Incident, JobSummary, StepSummary, TimelineEntry};
 pub use pauses::{Pause, Pauses};
 pub use queue::{FORGE_EVENT_KINDS, FORGE_SOURCES, JobKind, LeasedJob, PIPELINE_JOB, StepRecord};
 pub use releases::ReleaseStats;
+pub use rounds::{Admission, RoundLimits};
 pub use signals::{NewSignal, SignalOutcome, StoredSignal};
 pub use step::{Step, StepState};
 

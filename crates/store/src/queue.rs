@@ -26,6 +26,9 @@ use crate::{Db, StepState, Store, StoreError, begin_write, dispatch, millis};
 /// rounds are `pipeline/<n>`, see [`JobKind`]).
 pub const PIPELINE_JOB: &str = "pipeline";
 
+/// The kind of an incident's [`JobKind::Detect`] job.
+const DETECT_JOB: &str = "detect";
+
 /// The signal sources whose deliveries are forge events (pull requests
 /// merged or closed, review comments): each accepted one of a kind in
 /// [`FORGE_EVENT_KINDS`] gets a [`JobKind::ForgeEvent`] job in the
@@ -72,6 +75,10 @@ pub enum JobKind {
         /// The [`crate::FixAttempt`] that had held.
         attempt_id: i64,
     },
+    /// Look again at an `observed` incident that received events: has it
+    /// spiked, or reached `min_events`? (`detect`). One row per incident,
+    /// queued again by the write path each time it is done.
+    Detect,
     /// A kind this build does not know, kept verbatim so such jobs can be
     /// failed with a reason rather than lost.
     Other(String),
@@ -87,6 +94,9 @@ impl JobKind {
         }
         if text == PIPELINE_JOB {
             return JobKind::Pipeline { round: 1 };
+        }
+        if text == DETECT_JOB {
+            return JobKind::Detect;
         }
         let parsed = match text.split_once('/') {
             Some(("pipeline", round)) => number(round)
@@ -113,6 +123,7 @@ impl fmt::Display for JobKind {
             JobKind::ForgeEvent { signal_id } => write!(f, "forge_event/{signal_id}"),
             JobKind::Verify { attempt_id } => write!(f, "verify/{attempt_id}"),
             JobKind::Regressed { attempt_id } => write!(f, "regressed/{attempt_id}"),
+            JobKind::Detect => f.write_str(DETECT_JOB),
             JobKind::Other(text) => f.write_str(text),
         }
     }

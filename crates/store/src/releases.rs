@@ -78,6 +78,27 @@ impl Store {
         })
     }
 
+    /// The newest release of `project` as of `at`: the one first seen
+    /// last among those seen by then. `None` before any release was seen.
+    pub async fn newest_release_at(
+        &self,
+        project: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        dispatch!(self, pool => {
+            Ok(sqlx::query_scalar(
+                "SELECT release FROM signals \
+                 WHERE project = $1 AND has_event = 1 AND release IS NOT NULL \
+                 GROUP BY release HAVING MIN(received_at) <= $2 \
+                 ORDER BY MIN(received_at) DESC, release DESC LIMIT 1",
+            )
+            .bind(project)
+            .bind(crate::millis(at))
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
     /// The release of `project` first seen last before `release` was: the
     /// one deployed before it. `None` when `release` is the project's
     /// first, or has no event in it.

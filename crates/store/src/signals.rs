@@ -18,7 +18,8 @@
 //! incident's state; (4) the state changes an event makes: wake a
 //! verifying incident's verification, regress a resolved incident (the one
 //! state flip of the write path, checked against the table of transitions
-//! in `incident_state.rs`); (5) settle each incident: drop an empty new
+//! in `incident_state.rs`), queue an observed incident's `detect` job so a
+//! spike is noticed; (5) settle each incident: drop an empty new
 //! one, note a new one opened, enqueue its pipeline; (6) enqueue the forge
 //! deliveries' jobs; (7) note webhook deliveries on the timeline. Every
 //! phase that writes is one statement per chunk of rows or only runs for
@@ -261,6 +262,7 @@ impl Store {
         let with_events = events_by_state(&groups, &states);
         wake_verifications(&mut tx, &with_events, now).await?;
         regress_resolved(&mut tx, &with_events, now).await?;
+        rearm_detection(&mut tx, &with_events, now).await?;
         let enqueued = settle_incidents(&mut tx, &groups, now).await?;
         let forge_jobs = enqueue_forge_jobs(&mut tx, batch, &inserted, now).await?;
         note_deliveries(&mut tx, batch, &inserted).await?;
@@ -566,6 +568,45 @@ async fn regress_resolved(
                 let kind = JobKind::Regressed { attempt_id };
                 queue_job!(tx, incident_id, &kind, now, None::<String>, now);
             }
+        });
+    }
+    Ok(())
+}
+
+/// How long the write path lets a burst land before an observed incident
+/// is looked at again: one look per burst, not one per event.
+const DETECT_DELAY_MS: i64 = 3_000;
+
+/// Phase 4, detect: an `observed` incident that receives events gets its
+/// `detect` job queued (again, once the last one is done), due shortly, so
+/// the service sees a spike or the `min_events`-th event. One statement
+/// per such incident; the row is reused, so a noisy old error leaves one
+/// job, not one per look.
+async fn rearm_detection(
+    tx: &mut WriteTx,
+    with_events: &[(i64, &str)],
+    now: i64,
+) -> Result<(), StoreError> {
+    let observed = with_events
+        .iter()
+        .filter(|(_, state)| *state == IncidentState::Observed.as_str())
+        .map(|(id, _)| *id);
+    for incident_id in observed {
+        on_tx!(tx, tx => {
+            sqlx::query(
+                "INSERT INTO jobs (incident_id, kind, state, attempts, run_after, created_at, \
+                 updated_at) VALUES ($1, $2, 'queued', 0, $3, $4, $4) \
+                 ON CONFLICT (incident_id, kind) DO UPDATE SET state = 'queued', attempts = 0, \
+                 run_after = excluded.run_after, last_error = NULL, lease_owner = NULL, \
+                 lease_until = NULL, updated_at = excluded.updated_at \
+                 WHERE jobs.state IN ('done', 'failed')",
+            )
+            .bind(incident_id)
+            .bind(JobKind::Detect.to_string())
+            .bind(now + DETECT_DELAY_MS)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         });
     }
     Ok(())

@@ -28,11 +28,14 @@ pub enum Step {
     ReopenIssue,
     /// A verification: note the recurrence on the PagerDuty incident.
     PagerdutyNote,
+    /// After a fix was rejected or did not hold: the circuit breaker's
+    /// check, and its pause and comment when it trips.
+    Breaker,
 }
 
 impl Step {
     /// Every step.
-    pub const ALL: [Step; 9] = [
+    pub const ALL: [Step; 10] = [
         Step::Diagnose,
         Step::Reproduce,
         Step::Heal,
@@ -42,6 +45,7 @@ impl Step {
         Step::ResolveUpstream,
         Step::ReopenIssue,
         Step::PagerdutyNote,
+        Step::Breaker,
     ];
 
     /// The step's name in the store, the timeline and the metrics.
@@ -56,6 +60,7 @@ impl Step {
             Step::ResolveUpstream => "resolve_upstream",
             Step::ReopenIssue => "reopen_issue",
             Step::PagerdutyNote => "pagerduty_note",
+            Step::Breaker => "breaker",
         }
     }
 

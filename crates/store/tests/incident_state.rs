@@ -125,6 +125,8 @@ async fn every_listed_transition_applies_and_no_other(store: Store) {
         S::Unfixed,
         S::Resolved,
         S::Regressed,
+        S::Observed,
+        S::Deferred,
     ]
     .into_iter()
     .map(|to| (S::Stopped, to))

@@ -124,6 +124,17 @@ impl Transcript {
         self.entries.push(entry);
     }
 
+    /// The tokens the attempt spent, as counted round by round.
+    pub fn tokens(&self) -> u64 {
+        self.entries
+            .iter()
+            .map(|entry| match entry {
+                TranscriptEntry::Response { tokens, .. } => *tokens,
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// The tool calls carried out, as `(name, result)`, in order.
     pub fn tool_results(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries.iter().filter_map(|entry| match entry {
