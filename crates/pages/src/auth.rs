@@ -186,7 +186,7 @@ pub(crate) async fn require_session(
 ) -> Response {
     let keys = pages.keys();
     let path = request.uri().path();
-    let public = path == "/signin" || path == "/static/pages.css";
+    let public = path == "/signin" || path.starts_with("/static/");
     let viewer = if !keys.required() {
         Some(Viewer {
             binding: OPEN_BINDING.to_owned(),

@@ -19,7 +19,7 @@ use store::{FixAttempt, Incident, StoredSignal, TimelineEntry};
 
 use crate::auth::Viewer;
 use crate::overview::{
-    CardFacts, card_facts, percent, pull_request_link, state_label, state_name, when,
+    CardFacts, card_facts, percent, pull_request_link, state_label, state_name, when, when_precise,
 };
 use crate::story::{Story, list, short, text};
 use crate::{Pages, PagesError, highlight, layout};
@@ -38,6 +38,9 @@ const MAX_CONTEXT_BLOB: usize = 1024 * 1024;
 
 /// Events after a merge listed at most.
 const MAX_EVENTS_SHOWN: i64 = 50;
+
+/// Frames of an undiagnosed event shown at most.
+const MAX_EVENT_FRAMES: usize = 200;
 
 /// `GET /incidents/{id}`.
 pub(crate) async fn page(
@@ -63,11 +66,16 @@ pub(crate) async fn page(
         None => Vec::new(),
     };
     let contexts = location_contexts(&pages, &facts).await?;
+    let event_frames = if facts.story.frames().is_empty() {
+        event_frames(&pages, &incident).await?
+    } else {
+        Vec::new()
+    };
     let body = html! {
         (header(&incident, &facts))
         (culprit(&facts.story))
         (suspects(&facts.story))
-        (stack(&facts.story))
+        (stack(&facts.story, &event_frames))
         (locations(&facts.story, &contexts))
         (reproduction(&facts.story))
         (diff(&facts.story))
@@ -76,9 +84,25 @@ pub(crate) async fn page(
         (verification(facts.attempt.as_ref(), &arrived))
         (timeline_section(&timeline))
     };
-    Ok(layout::page(
+    // What moves the story on: a new state, round, step output or verdict.
+    let outputs = [
+        &facts.story.diagnosis,
+        &facts.story.reproduce,
+        &facts.story.heal,
+        &facts.story.proposal,
+    ]
+    .map(|output| if output.is_null() { "-" } else { "+" })
+    .concat();
+    let round = incident.round.to_string();
+    let attempt = facts
+        .attempt
+        .as_ref()
+        .map_or("", |attempt| attempt.state.as_str());
+    let watch = layout::digest(&[state_name(&incident), &round, &outputs, attempt]);
+    Ok(layout::watched_page(
         &incident.title,
         viewer.signout(pages.keys()).as_deref(),
+        Some(&watch),
         body,
     ))
 }
@@ -191,19 +215,66 @@ fn suspects(story: &Story) -> Markup {
     }
 }
 
-fn stack(story: &Story) -> Markup {
+/// The incident's event's crash frames as the SDK sent them, innermost
+/// last, shaped as the diagnosis's frames (without blame): the stack of an
+/// incident not diagnosed (yet, or at all).
+async fn event_frames(pages: &Pages, incident: &Incident) -> Result<Vec<Value>, PagesError> {
+    let Some(signal_id) = incident.event_signal_id else {
+        return Ok(Vec::new());
+    };
+    let Some(signal) = pages.store().signal(signal_id).await? else {
+        return Ok(Vec::new());
+    };
+    // Parsing a large event is CPU work: off the runtime.
+    Ok(tokio::task::spawn_blocking(move || {
+        let Ok(parsed) = domain::event::parse_event(signal.payload.as_bytes()) else {
+            return Vec::new();
+        };
+        let Some(stacktrace) = parsed.event.crash_stacktrace() else {
+            return Vec::new();
+        };
+        stacktrace
+            .frames
+            .iter()
+            .take(MAX_EVENT_FRAMES)
+            .enumerate()
+            .map(|(index, frame)| {
+                serde_json::json!({
+                    "index": index,
+                    "function": frame.function,
+                    "path": frame.filename.as_ref().or(frame.abs_path.as_ref()),
+                    "line": frame.lineno,
+                    "in_app": frame.in_app,
+                    "context_line": frame.context_line,
+                })
+            })
+            .collect()
+    })
+    .await?)
+}
+
+fn stack(story: &Story, event_frames: &[Value]) -> Markup {
+    let (frames, mapped) = if story.frames().is_empty() {
+        (event_frames, false)
+    } else {
+        (story.frames(), true)
+    };
     html! {
         section #stack aria-labelledby="stack-heading" {
             h2 #stack-heading { "Stack" }
-            @if story.frames().is_empty() {
-                p.empty { "No stack mapped onto the repository yet." }
+            @if frames.is_empty() {
+                p.empty { "No stack: the event carries none, or it is not read yet." }
             } @else {
-                p.muted { "Most recent call last. In-app frames are marked; each names the commit that last changed its line." }
+                p.muted {
+                    "Most recent call last. In-app frames are marked"
+                    @if mapped { "; each names the commit that last changed its line." }
+                    @else { ". As the event sent them: not mapped onto the repository yet, so no commit is blamed." }
+                }
                 div.table-wrap {
                     table {
                         thead { tr { th scope="col" { "#" } th scope="col" { "Function" } th scope="col" { "Where" } th scope="col" { "In app" } th scope="col" { "Blamed commit" } } }
                         tbody {
-                            @for frame in story.frames() {
+                            @for frame in frames {
                                 @let in_app = frame.get("in_app").and_then(Value::as_bool).unwrap_or(false);
                                 tr.frame.in-app[in_app] {
                                     td { (frame.get("index").and_then(Value::as_u64).map(|i| i.to_string()).unwrap_or_default()) }
@@ -506,12 +577,6 @@ fn remaining(seconds: i64) -> String {
     }
 }
 
-/// Counts the quiet window down in place; the page is right without it.
-const COUNTDOWN_SCRIPT: &str = "(function(){var e=document.getElementById('countdown');if(!e)return;\
-var u=Date.parse(e.getAttribute('data-until'));function f(){var s=Math.max(0,Math.round((u-Date.now())/1000));\
-var h=Math.floor(s/3600),m=Math.floor(s/60)%60,r=s%60;e.textContent=(h?h+'h '+(m<10?'0':'')+m+'m '+(r<10?'0':'')+r+'s':\
-m?m+'m '+(r<10?'0':'')+r+'s':r+'s');if(s>0)setTimeout(f,1000);}f();})();";
-
 fn verification(attempt: Option<&FixAttempt>, arrived: &[StoredSignal]) -> Markup {
     html! {
         section #verification aria-labelledby="verification-heading" {
@@ -520,16 +585,16 @@ fn verification(attempt: Option<&FixAttempt>, arrived: &[StoredSignal]) -> Marku
                 None => { p.empty { "Nothing merged yet: the quiet window starts when the pull request is merged." } }
                 Some((attempt, merged_at)) => {
                     dl.facts {
-                        dt { "Merged" } dd { (when(&merged_at)) }
+                        dt { "Merged" } dd { (when_precise(&merged_at)) }
                         dt { "Fix" } dd { span.badge { (attempt.state.as_str()) } }
                         @if let Some(until) = attempt.verify_until {
-                            dt { "Quiet window ends" } dd { (when(&until)) }
+                            dt { "Quiet window ends" } dd { (when_precise(&until)) }
                             @if attempt.state.as_str() == "merged" && until > Utc::now() {
                                 dt { "Remaining" }
                                 dd { span #countdown role="timer" data-until=(until.to_rfc3339()) { (remaining((until - Utc::now()).num_seconds())) } }
                             }
                         }
-                        @if let Some(closed) = attempt.closed_at { dt { "Decided" } dd { (when(&closed)) } }
+                        @if let Some(closed) = attempt.closed_at { dt { "Decided" } dd { (when_precise(&closed)) } }
                         @if let Some(note) = &attempt.note { dt { "Note" } dd { (note) } }
                     }
                     h3 { "Events since the merge" }
@@ -538,11 +603,10 @@ fn verification(attempt: Option<&FixAttempt>, arrived: &[StoredSignal]) -> Marku
                     } @else {
                         ul {
                             @for event in arrived {
-                                li { (when(&event.received_at)) " · release " (event.release.as_deref().unwrap_or("(none)")) " · " (event.kind) }
+                                li { (when_precise(&event.received_at)) " · release " (event.release.as_deref().unwrap_or("(none)")) " · " (event.kind) }
                             }
                         }
                     }
-                    script { (maud::PreEscaped(COUNTDOWN_SCRIPT)) }
                 }
             }
         }

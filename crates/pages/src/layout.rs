@@ -1,6 +1,14 @@
 //! The shell every page shares (landmarks: a header with the navigation,
-//! one main) and the one stylesheet, served from `/static/pages.css` so
-//! pages carry no inline style and a strict CSP stays possible.
+//! one main), the one stylesheet (`/static/pages.css`) and the one small
+//! script (`/static/pages.js`), served apart so pages carry no inline
+//! style or script and a strict CSP stays possible.
+//!
+//! The script only enhances: it counts the quiet window down, and on a
+//! page with a `suture-watch` digest (the overview, an incident) it
+//! reloads once what the page shows has moved on — the digest of a fresh
+//! copy differs — so a new state or step appears without a reload by hand.
+//! Without JavaScript the server-rendered page says the same, as of when
+//! it was loaded.
 
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
@@ -8,6 +16,9 @@ use maud::{DOCTYPE, Markup, html};
 
 /// The stylesheet: light and dark themes from the system's preference.
 const STYLESHEET: &str = include_str!("pages.css");
+
+/// The script (see the module doc).
+const SCRIPT: &str = include_str!("pages.js");
 
 /// `GET /static/pages.css`.
 pub(crate) async fn stylesheet() -> impl IntoResponse {
@@ -20,9 +31,31 @@ pub(crate) async fn stylesheet() -> impl IntoResponse {
     )
 }
 
+/// `GET /static/pages.js`.
+pub(crate) async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        SCRIPT,
+    )
+}
+
 /// A whole page titled `title` around `main`; `signout` is the sign-out
 /// form's CSRF token when someone is signed in.
 pub(crate) fn page(title: &str, signout: Option<&str>, main: Markup) -> Html<String> {
+    watched_page(title, signout, None, main)
+}
+
+/// [`page`], reloaded by the script once a fresh copy's `watch` digest
+/// differs.
+pub(crate) fn watched_page(
+    title: &str,
+    signout: Option<&str>,
+    watch: Option<&str>,
+    main: Markup,
+) -> Html<String> {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
@@ -32,6 +65,10 @@ pub(crate) fn page(title: &str, signout: Option<&str>, main: Markup) -> Html<Str
                 meta name="color-scheme" content="light dark";
                 title { (title) " · suture" }
                 link rel="stylesheet" href="/static/pages.css";
+                @if let Some(watch) = watch {
+                    meta name="suture-watch" content=(watch);
+                }
+                script src="/static/pages.js" defer {}
             }
             body {
                 a.skip href="#main" { "Skip to the content" }
@@ -52,4 +89,13 @@ pub(crate) fn page(title: &str, signout: Option<&str>, main: Markup) -> Html<Str
         }
     };
     Html(markup.into_string())
+}
+
+/// A short digest of `parts`, for a `suture-watch` meta: equal parts,
+/// equal digests, within one process.
+pub(crate) fn digest(parts: &[&str]) -> String {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    parts.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }

@@ -10,7 +10,8 @@
 //! - `/pulls/{n}` ([`review`]): the local forge's review screen; its
 //!   Merge, Close and Comment forms act through the same functions as
 //!   `suture pr` ([`review::merge`], [`review::close`], [`review::comment`]).
-//! - `/signin`, `/signout` ([`auth`]) and `/static/pages.css`.
+//! - `/signin`, `/signout` ([`auth`]), `/static/pages.css` and
+//!   `/static/pages.js` (`layout`).
 //!
 //! Markup the browser tests rely on (keep it stable):
 //!
@@ -121,6 +122,7 @@ pub fn router(pages: Pages) -> Router {
         .route("/signin", get(auth::signin_page).post(auth::signin))
         .route("/signout", post(auth::signout))
         .route("/static/pages.css", get(layout::stylesheet))
+        .route("/static/pages.js", get(layout::script))
         .route_layer(axum::middleware::from_fn_with_state(
             pages.clone(),
             auth::require_session,

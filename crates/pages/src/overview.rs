@@ -162,6 +162,13 @@ pub(crate) fn when(at: &DateTime<Utc>) -> Markup {
     }
 }
 
+/// A time to the second, for the quiet window's minutes.
+pub(crate) fn when_precise(at: &DateTime<Utc>) -> Markup {
+    html! {
+        time datetime=(at.to_rfc3339()) { (at.format("%Y-%m-%d %H:%M:%S UTC")) }
+    }
+}
+
 /// `GET /`.
 pub(crate) async fn page(
     State(pages): State<Pages>,
@@ -279,9 +286,21 @@ pub(crate) async fn page(
             }
         }
     };
-    Ok(layout::page(
+    // What moves the overview on: an incident appearing or changing state.
+    let shown: Vec<String> = groups
+        .iter()
+        .flat_map(|(name, cards)| {
+            cards
+                .iter()
+                .map(move |(incident, _)| format!("{}:{name}:{}", incident.id, incident.round))
+        })
+        .chain(std::iter::once(total.to_string()))
+        .collect();
+    let shown: Vec<&str> = shown.iter().map(String::as_str).collect();
+    Ok(layout::watched_page(
         "Incidents",
         viewer.signout(keys).as_deref(),
+        Some(&layout::digest(&shown)),
         body,
     ))
 }

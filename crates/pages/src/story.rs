@@ -80,13 +80,12 @@ impl Story {
         }
     }
 
-    /// The diagnosis: the diagnose step's, else the one the heal report
-    /// carries.
+    /// The diagnosis: the one the heal report carries (later, with the
+    /// confidence its experiments confirmed), else the diagnose step's.
     fn diagnosis(&self) -> &Value {
-        if self.diagnosis.is_object() {
-            &self.diagnosis
-        } else {
-            self.heal.get("diagnosis").unwrap_or(&Value::Null)
+        match self.heal.get("diagnosis") {
+            Some(diagnosis) if diagnosis.is_object() => diagnosis,
+            _ => &self.diagnosis,
         }
     }
 
@@ -247,6 +246,11 @@ mod tests {
         assert!(story.locations().is_empty());
         assert_eq!(story.test_runs(), (None, None));
         assert_eq!(story.pr_number(), Some(7));
+
+        // The heal report's diagnosis is the later word.
+        let mut healed = story.clone();
+        healed.heal["diagnosis"] = json!({"confidence": 0.95});
+        assert_eq!(healed.confidence(), Some(0.95));
 
         let empty = Story::from_jobs(&[]);
         assert_eq!(empty.culprit(), None);

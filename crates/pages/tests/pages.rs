@@ -94,6 +94,11 @@ impl Scene {
 
     /// Opens an incident whose title (and first event) is `title`.
     async fn incident(&self, title: &str, fingerprint: &str) -> i64 {
+        self.incident_with(title, fingerprint, "{}").await
+    }
+
+    /// Opens an incident whose first event is `payload`.
+    async fn incident_with(&self, title: &str, fingerprint: &str, payload: &str) -> i64 {
         let signal = NewSignal {
             source: "sentry_sdk".to_owned(),
             dedup_key: format!("event-{fingerprint}"),
@@ -104,7 +109,7 @@ impl Scene {
             upstream_id: None,
             has_event: true,
             release: Some("shop@1.0".to_owned()),
-            payload: "{}".to_owned(),
+            payload: payload.to_owned(),
             received_at: chrono::Utc::now(),
         };
         self.store.commit_signals(&[signal]).await.unwrap();
@@ -339,6 +344,29 @@ async fn hostile_event_text_is_escaped() {
     assert!(
         story.contains("<span class=\"hl-keyword\">def</span>"),
         "{story}"
+    );
+
+    // Not diagnosed: the stack is the event's own, still text.
+    let event = json!({"exception": {"values": [{"type": "Error", "value": hostile,
+        "stacktrace": {"frames": [{"filename": format!("{hostile}.py"), "function": hostile,
+            "lineno": 3, "in_app": true, "context_line": hostile}]}}]}});
+    let raw = scene
+        .incident_with(hostile, "fp-raw", &event.to_string())
+        .await;
+    let (status, _, html) = send(&router, get(&format!("/incidents/{raw}"), None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("not mapped onto the repository yet"),
+        "{html}"
+    );
+    assert!(html.contains("class=\"frame in-app\""), "{html}");
+    assert!(
+        !html.contains("<script>alert") && !html.contains("<img"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(2)&gt;.py:3"),
+        "{html}"
     );
 }
 
