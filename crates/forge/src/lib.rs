@@ -40,6 +40,7 @@
 
 use std::path::Path;
 
+pub mod action_http;
 mod codeowners;
 mod error;
 mod git;

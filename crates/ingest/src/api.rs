@@ -7,6 +7,9 @@
 //! `GET /api/releases?project=ID` lists the project's releases as its
 //! events name them, each with the commit it names in the project's
 //! repository (resolved by the service: ingest knows no git).
+//! Incidents also show `linked` (the ids of the incidents that are the same
+//! failure seen by another source) and `actions` (the runs of recovery
+//! actions on them); `GET /api/actions?limit=N` lists the latest runs.
 //! `GET /api/status` says what the kill switch holds (`suture pause`): the
 //! global pause and each paused repository, with reason and since.
 //! When `SUTURE_API_TOKEN` is set these require `Authorization: Bearer`.
@@ -249,7 +252,32 @@ pub(crate) async fn incident(
     body["attempts"] = json!(jobs.iter().map(|job| job.attempts).sum::<i64>());
     body["jobs"] = json!(jobs);
     body["timeline"] = json!(timeline);
+    body["linked"] = json!(state.store.linked_incidents(id).await.map_err(store_error)?);
+    body["actions"] = json!(
+        state
+            .store
+            .incident_action_runs(id)
+            .await
+            .map_err(store_error)?
+    );
     Ok(Json(body))
+}
+
+/// `GET /api/actions?limit=N`: the latest runs of recovery actions, newest
+/// first (default 100, at most 1000), each with its record.
+pub(crate) async fn actions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, IngestError> {
+    authorize(&state, &headers)?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let runs = state
+        .store
+        .recent_action_runs(limit)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({"actions": runs})))
 }
 
 /// Query of `GET /api/releases`.

@@ -208,6 +208,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/incidents/{id}", get(api::incident))
         .route("/api/releases", get(api::releases))
         .route("/api/status", get(api::status))
+        .route("/api/actions", get(api::actions))
         .method_not_allowed_fallback(|| async { IngestError::MethodNotAllowed })
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .fallback(|| async { IngestError::NotFound })

@@ -30,6 +30,7 @@ pub struct Metrics {
     job_steps: Mutex<BTreeMap<(String, &'static str), Histogram>>,
     jobs: Mutex<BTreeMap<&'static str, u64>>,
     milestones: Mutex<BTreeMap<&'static str, Histogram>>,
+    actions: Mutex<BTreeMap<(String, &'static str), u64>>,
     reproductions: Mutex<BTreeMap<&'static str, u64>>,
     heal_outcomes: Mutex<BTreeMap<&'static str, u64>>,
     observed: Mutex<BTreeMap<&'static str, u64>>,
@@ -165,6 +166,15 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// Counts a run of recovery action `action` (a configured name) by its
+    /// result (`ok`, `failed`, `check_failed`, `skipped_limit`, `dry_run`,
+    /// `awaiting_approval`, `not_needed`).
+    pub fn action(&self, action: &str, result: &'static str) {
+        *lock(&self.actions)
+            .entry((action.to_owned(), result))
+            .or_default() += 1;
+    }
+
     /// Counts a heal step by its outcome (`proven`, `plausible`,
     /// `unproven`, `escalated`).
     pub fn heal_outcome(&self, outcome: &'static str) {
@@ -250,6 +260,14 @@ impl Metrics {
         out.push_str("# TYPE suture_reproductions_total counter\n");
         for (kind, n) in lock(&self.reproductions).iter() {
             let _ = writeln!(out, "suture_reproductions_total{{kind=\"{kind}\"}} {n}");
+        }
+        out.push_str("# HELP suture_actions_total Runs of recovery actions, by action and result.\n");
+        out.push_str("# TYPE suture_actions_total counter\n");
+        for ((action, result), n) in lock(&self.actions).iter() {
+            let _ = writeln!(
+                out,
+                "suture_actions_total{{action=\"{action}\",result=\"{result}\"}} {n}"
+            );
         }
         out.push_str("# HELP suture_heal_outcomes_total Heal steps, by outcome.\n");
         out.push_str("# TYPE suture_heal_outcomes_total counter\n");

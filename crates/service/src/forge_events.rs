@@ -1,6 +1,8 @@
 //! What a forge tells suture, and what suture does about it: a fix's pull
 //! request merged (the quiet window starts) or closed unmerged (the fix is
-//! remembered as rejected), and `/suture stop|retry|explain` comments.
+//! remembered as rejected), and `/suture stop|retry|explain|approve`
+//! comments (`approve` queues the recovery actions awaiting approval on
+//! the incident and the incidents linked to it).
 //!
 //! GitHub deliveries arrive through the webhook endpoint; the local forge's
 //! come from `suture pr merge|close|comment`, in the same shapes. Either
@@ -378,11 +380,30 @@ async fn command_from(
                 explanation,
             )
         }
+        "approve" => {
+            let approved = crate::actions::approve_pending(ctx, incident_id, login).await?;
+            let message = format!(
+                "@{login} said `{shown}` on #{number}: {} recovery action run(s) approved",
+                approved.len()
+            );
+            let reply = if approved.is_empty() {
+                "No recovery action awaits approval here.".to_owned()
+            } else {
+                format!(
+                    "suture queued {} recovery action run(s) at @{}'s request; the timeline \
+                     and `GET /api/actions` show how each went.",
+                    approved.len(),
+                    agent::markdown::login(login)
+                )
+            };
+            (message, reply)
+        }
         other => {
             let message = format!("@{login} said `/suture {other}` on #{number}: not a command");
             (
                 message,
-                "suture knows `/suture stop`, `/suture retry [guidance]` and `/suture explain`."
+                "suture knows `/suture stop`, `/suture retry [guidance]`, `/suture explain` and \
+                 `/suture approve`."
                     .to_owned(),
             )
         }

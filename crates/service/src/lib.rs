@@ -19,6 +19,7 @@
 //! step within `server.drain_seconds` or release their lease; then the
 //! store is closed.
 
+mod actions;
 mod announce;
 mod cause;
 mod detect;

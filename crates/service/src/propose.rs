@@ -90,11 +90,13 @@ pub(crate) async fn run(
     let forge = repo_forge.clone();
     let source = repo.path.clone();
     let mode = repo.mode;
+    // What recovery actions did meanwhile goes into the pull request.
+    let runtime = crate::actions::runtime_summary(ctx, incident.id).await?;
     let work = async {
         let proposed = match (on_branch, suggested) {
             (Some((patch, _)), _) if mode == Mode::Pr => {
                 Box::pin(open_pull_request(
-                    &forge, incident, round, heal, patch, &source,
+                    &forge, incident, round, heal, patch, &source, &runtime,
                 ))
                 .await
             }
@@ -164,13 +166,14 @@ async fn open_pull_request(
     heal: &HealOutput,
     patch: &str,
     source: &str,
+    runtime: &str,
 ) -> Result<Proposed, ForgeError> {
     let proposal = FixProposal {
         incident_id: incident_key(incident),
         round: u32::try_from(round).unwrap_or(u32::MAX),
         slug: slug(&incident.title),
         title: pr_title(incident, heal),
-        body_markdown: heal.markdown.clone(),
+        body_markdown: format!("{}{runtime}", heal.markdown),
         patch: patch.to_owned(),
         base_revision: heal.report.revision.clone(),
         base_branch: forge.base_branch.clone(),

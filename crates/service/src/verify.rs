@@ -12,7 +12,9 @@
 //! such events are counted and shown in the summary.
 //!
 //! Held → the tracking issue is closed as completed with a summary, and the
-//! Sentry issue or PagerDuty incident the error came from is resolved.
+//! Sentry issue or PagerDuty incident the error came from is resolved, and
+//! so are the PagerDuty incidents linked to it (`actions::correlate`), with
+//! a note naming the pull request; a recurrence is noted on them.
 //! Recurred → the tracking issue is reopened with the new evidence, the
 //! fix is remembered as failed for the fingerprint (never proposed again),
 //! and the incident is escalated to a human. Each outside effect is its
@@ -100,7 +102,16 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
             }
         })
         .await?;
-        let resolved = once(ctx, Step::ResolveUpstream, resolve_upstream(ctx, &incident)).await?;
+        let resolved = once(ctx, Step::ResolveUpstream, async {
+            let mut resolved = resolve_upstream(ctx, &incident).await?;
+            // The pages linked to this error are answered by its fix too.
+            let linked = crate::actions::resolve_linked(ctx, &incident, &attempt).await?;
+            if !linked.is_null() {
+                resolved["linked"] = linked;
+            }
+            Ok(resolved)
+        })
+        .await?;
         attempt.state = AttemptState::Held;
         attempt.closed_at = Some(chrono::Utc::now());
         attempt.note = Some(format!(
@@ -144,6 +155,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop> {
                 Ok(json!({"noted": id}))
             })
             .await?;
+        } else {
+            note_linked_pages(ctx, &incident, &attempt).await?;
         }
         attempt.state = AttemptState::Failed;
         attempt.closed_at = Some(chrono::Utc::now());
@@ -205,6 +218,7 @@ pub(crate) async fn regressed(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop
         },
     );
     reopen_issue(ctx, &forge, &attempt, &evidence).await?;
+    note_linked_pages(ctx, &incident, &attempt).await?;
     attempt.note = Some(format!(
         "held through the quiet window, then the error recurred {} time(s) after the incident was resolved",
         recurrences.len()
@@ -233,6 +247,21 @@ pub(crate) async fn regressed(ctx: &Ctx<'_>, attempt_id: i64) -> Result<(), Stop
             .await?;
     }
     Ok(())
+}
+
+/// Tells the PagerDuty incidents linked to `incident` that its fix did not
+/// hold, once.
+async fn note_linked_pages(
+    ctx: &Ctx<'_>,
+    incident: &Incident,
+    attempt: &FixAttempt,
+) -> Result<(), Stop> {
+    once(ctx, Step::PagerdutyNote, async {
+        let noted = crate::actions::note_linked(ctx, incident, attempt).await?;
+        Ok(json!({"noted": noted}))
+    })
+    .await
+    .map(drop)
 }
 
 /// Runs `work` as step `step` unless it already finished: each outside

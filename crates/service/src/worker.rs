@@ -198,6 +198,8 @@ async fn run_kind(ctx: &Ctx<'_>) -> Result<(), Stop> {
             Box::pin(crate::verify::regressed(ctx, attempt_id)).await
         }
         JobKind::Detect => Box::pin(crate::detect::run(ctx)).await,
+        JobKind::Respond { signal_id } => Box::pin(crate::actions::respond(ctx, signal_id)).await,
+        JobKind::Action { run_id } => Box::pin(crate::actions::run(ctx, run_id)).await,
         JobKind::Other(kind) => Err(Cause::UnknownJob(kind).into()),
     }
 }

@@ -16,7 +16,9 @@
 //! `attempts.rs` the fix attempts (the fix memory and what the forge did
 //! with each), `releases.rs` each project's releases as its events name
 //! them, `documents.rs` small named documents updated under a lock,
-//! `pauses.rs` the kill switch (kept as one of them),
+//! `pauses.rs` the kill switch (kept as one of them), `links.rs`
+//! incidents linked across sources, `action_runs.rs` the runs of recovery
+//! actions,
 //! `schema.rs` the migrations, `testing.rs` (feature `testing`) fresh
 //! databases for tests.
 //!
@@ -24,10 +26,12 @@
 //! in rows. Times are Unix milliseconds in the database and `DateTime<Utc>`
 //! at this crate's surface.
 
+mod action_runs;
 mod attempts;
 mod documents;
 mod incident_state;
 mod incidents;
+mod links;
 mod pauses;
 mod queue;
 mod releases;
@@ -47,6 +51,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use action_runs::{ActionRun, NewActionRun, run_state};
 pub use attempts::{AttemptState, FixAttempt, NewFixAttempt};
 pub use incident_state::IncidentState;
 pub use incidents::{Incident, JobSummary, StepSummary, TimelineEntry};

@@ -79,6 +79,19 @@ pub enum JobKind {
     /// spiked, or reached `min_events`? (`detect`). One row per incident,
     /// queued again by the write path each time it is done.
     Detect,
+    /// Answer the incident delivery stored as signal `signal_id` (a
+    /// PagerDuty incident triggered, a Sentry-sourced incident opened):
+    /// link it across sources and plan the recovery actions it matches
+    /// (`respond/<signal_id>`).
+    Respond {
+        /// The signal row holding the delivery.
+        signal_id: i64,
+    },
+    /// Run recovery action run `run_id` (`action/<run_id>`).
+    Action {
+        /// The [`crate::ActionRun`].
+        run_id: i64,
+    },
     /// A kind this build does not know, kept verbatim so such jobs can be
     /// failed with a reason rather than lost.
     Other(String),
@@ -109,6 +122,8 @@ impl JobKind {
             Some(("regressed", id)) => {
                 number(id).map(|attempt_id| JobKind::Regressed { attempt_id })
             }
+            Some(("respond", id)) => number(id).map(|signal_id| JobKind::Respond { signal_id }),
+            Some(("action", id)) => number(id).map(|run_id| JobKind::Action { run_id }),
             _ => None,
         };
         parsed.unwrap_or_else(|| JobKind::Other(text.to_owned()))
@@ -123,6 +138,8 @@ impl fmt::Display for JobKind {
             JobKind::ForgeEvent { signal_id } => write!(f, "forge_event/{signal_id}"),
             JobKind::Verify { attempt_id } => write!(f, "verify/{attempt_id}"),
             JobKind::Regressed { attempt_id } => write!(f, "regressed/{attempt_id}"),
+            JobKind::Respond { signal_id } => write!(f, "respond/{signal_id}"),
+            JobKind::Action { run_id } => write!(f, "action/{run_id}"),
             JobKind::Detect => f.write_str(DETECT_JOB),
             JobKind::Other(text) => f.write_str(text),
         }

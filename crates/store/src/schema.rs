@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "releases",
         include_str!("../migrations/0004_releases.sql"),
     ),
+    (6, "actions", include_str!("../migrations/0006_actions.sql")),
     (5, "rounds", include_str!("../migrations/0005_rounds.sql")),
 ];
 

@@ -265,6 +265,7 @@ impl Store {
         rearm_detection(&mut tx, &with_events, now).await?;
         let enqueued = settle_incidents(&mut tx, &groups, now).await?;
         let forge_jobs = enqueue_forge_jobs(&mut tx, batch, &inserted, now).await?;
+        enqueue_responses(&mut tx, batch, &inserted, &groups, now).await?;
         note_deliveries(&mut tx, batch, &inserted).await?;
         tx.commit().await?;
         self.cache_incidents(
@@ -683,6 +684,44 @@ async fn enqueue_forge_jobs(
         }
     }
     Ok(forge_jobs)
+}
+
+/// Phase 6, responses: a PagerDuty incident triggered, and a
+/// Sentry-sourced incident opened by this batch, get the job that links
+/// it across sources and plans its recovery actions
+/// ([`JobKind::Respond`]), in this transaction. Rare: one insert each.
+async fn enqueue_responses(
+    tx: &mut WriteTx,
+    batch: &[NewSignal],
+    inserted: &Inserted,
+    groups: &HashMap<&str, Group>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut answered = HashSet::new();
+    for (signal, row) in batch.iter().zip(inserted) {
+        let Some((signal_id, Some(incident_id))) = row else {
+            continue;
+        };
+        let opened = || {
+            signal
+                .fingerprint
+                .as_deref()
+                .and_then(|f| groups.get(f))
+                .is_some_and(|group| group.new_incident)
+        };
+        let respond = match signal.source.as_str() {
+            "pagerduty" => signal.kind == "incident.triggered",
+            "sentry_sdk" | "sentry_webhook" => opened() && answered.insert(*incident_id),
+            _ => false,
+        };
+        if respond {
+            let kind = JobKind::Respond {
+                signal_id: *signal_id,
+            };
+            on_tx!(tx, tx => queue_job!(tx, *incident_id, &kind, now, None::<String>, now));
+        }
+    }
+    Ok(())
 }
 
 /// Phase 7, timeline notes: webhook deliveries about an incident (an issue

@@ -37,6 +37,8 @@ pub(crate) enum Command {
     Pause(crate::pause_cmd::PauseArgs),
     /// Lift a pause made by `suture pause`.
     Resume(crate::pause_cmd::ResumeArgs),
+    /// Recovery actions: approve a run that waits for approval.
+    Action(crate::action_cmd::ActionArgs),
 }
 
 /// Flags of `suture diagnose`.

@@ -1,6 +1,7 @@
 //! The `suture` command: parse flags, load inputs, run a stage, map errors to
 //! exit codes. Everything of substance lives in the library crates.
 
+mod action_cmd;
 mod check_config_cmd;
 mod cli;
 mod diagnose_cmd;
@@ -80,6 +81,7 @@ fn main() -> ExitCode {
         cli::Command::Pr(args) => pr_cmd::run(&args),
         cli::Command::Pause(args) => pause_cmd::pause(&args),
         cli::Command::Resume(args) => pause_cmd::resume(&args),
+        cli::Command::Action(args) => action_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),

@@ -205,6 +205,11 @@ pub struct SandboxConfig {
     /// Nothing else is passed but `HOME` and `TMPDIR`, which point at private
     /// directories. Default: `PATH`, `LANG`, `LC_ALL`, `TZ`.
     pub env_allow: Vec<String>,
+    /// Variables set to these values for the command, whatever the host
+    /// has (a recovery action's `SUTURE_INCIDENT_*`: event text reaches a
+    /// command only this way, never in its text). `HOME` and `TMPDIR` are
+    /// not settable. Default: none.
+    pub env_set: Vec<(String, String)>,
     /// Absolute host paths exposed read-only at the same path, in addition to
     /// the defaults (bubblewrap, docker; the process backend sees the whole
     /// host anyway). They must exist.
@@ -221,6 +226,7 @@ impl Default for SandboxConfig {
             max_processes: 512,
             output_cap_bytes: 64 << 10,
             env_allow: ["PATH", "LANG", "LC_ALL", "TZ"].map(String::from).to_vec(),
+            env_set: Vec::new(),
             extra_ro_paths: Vec::new(),
         }
     }
@@ -507,6 +513,13 @@ fn command_env(
         if let Some(value) = std::env::var_os(name) {
             env.push((name.clone(), value));
         }
+    }
+    for (name, value) in &config.env_set {
+        if matches!(name.as_str(), "HOME" | "TMPDIR") {
+            continue;
+        }
+        env.retain(|(seen, _)| seen != name);
+        env.push((name.clone(), OsString::from(value)));
     }
     env.push(("HOME".to_string(), home));
     env.push(("TMPDIR".to_string(), tmpdir));
