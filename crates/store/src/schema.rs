@@ -19,8 +19,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "releases",
         include_str!("../migrations/0004_releases.sql"),
     ),
-    (6, "actions", include_str!("../migrations/0006_actions.sql")),
     (5, "rounds", include_str!("../migrations/0005_rounds.sql")),
+    (6, "actions", include_str!("../migrations/0006_actions.sql")),
 ];
 
 /// The key PostgreSQL's advisory lock is taken on while migrating.
