@@ -202,9 +202,14 @@ fn suspects(story: &Story) -> Markup {
                             @for evidence in list(suspect, "evidence") {
                                 li {
                                     span.badge { (text(evidence, "kind").unwrap_or("evidence").replace('_', " ")) }
-                                    " " span.path { (location_text(evidence)) }
-                                    @if let Some(symbol) = text(evidence, "symbol") { " in " code { (symbol) } }
-                                    @if let Some(detail) = text(evidence, "detail") { ": " (detail) }
+                                    @let place = location_text(evidence);
+                                    @let symbol = text(evidence, "symbol");
+                                    @if !place.is_empty() { " " span.path { (place) } }
+                                    @if let Some(symbol) = symbol { " in " code { (symbol) } }
+                                    @if let Some(detail) = text(evidence, "detail") {
+                                        @if place.is_empty() && symbol.is_none() { " " } @else { ": " }
+                                        (detail)
+                                    }
                                 }
                             }
                         }
@@ -271,22 +276,22 @@ fn stack(story: &Story, event_frames: &[Value]) -> Markup {
                     @else { ". As the event sent them: not mapped onto the repository yet, so no commit is blamed." }
                 }
                 div.table-wrap {
-                    table {
+                    table.rows {
                         thead { tr { th scope="col" { "#" } th scope="col" { "Function" } th scope="col" { "Where" } th scope="col" { "In app" } th scope="col" { "Blamed commit" } } }
                         tbody {
                             @for frame in frames {
                                 @let in_app = frame.get("in_app").and_then(Value::as_bool).unwrap_or(false);
                                 tr.frame.in-app[in_app] {
-                                    td { (frame.get("index").and_then(Value::as_u64).map(|i| i.to_string()).unwrap_or_default()) }
-                                    td { code { (text(frame, "function").or_else(|| text(frame, "symbol")).unwrap_or("?")) } }
-                                    td.path {
+                                    td data-label="#" { (frame.get("index").and_then(Value::as_u64).map(|i| i.to_string()).unwrap_or_default()) }
+                                    td data-label="Function" { code { (text(frame, "function").or_else(|| text(frame, "symbol")).unwrap_or("?")) } }
+                                    td.path data-label="Where" {
                                         (location_text(frame))
                                         @if let Some(line) = text(frame, "context_line") {
                                             br; code { (line.trim()) }
                                         }
                                     }
-                                    td { @if in_app { "in app" } @else { span.muted { "library" } } }
-                                    td { @if let Some(commit) = text(frame, "blamed_commit") { code title=(commit) { (short(commit)) } } }
+                                    td data-label="In app" { @if in_app { "in app" } @else { span.muted { "library" } } }
+                                    td data-label="Blamed commit" { @if let Some(commit) = text(frame, "blamed_commit") { code title=(commit) { (short(commit)) } } }
                                 }
                             }
                         }
@@ -543,17 +548,17 @@ fn fix_memory(fixes: &[FixAttempt], incident_id: i64) -> Markup {
                 p.empty { "No fix proposed for this error before." }
             } @else {
                 div.table-wrap {
-                    table {
+                    table.rows {
                         thead { tr { th scope="col" { "Incident" } th scope="col" { "Round" } th scope="col" { "Strategy" } th scope="col" { "State" } th scope="col" { "Pull request" } th scope="col" { "Note" } } }
                         tbody {
                             @for fix in fixes {
                                 tr {
-                                    td { @if fix.incident_id == incident_id { (fix.incident_id) " (this)" } @else { a href=(format!("/incidents/{}", fix.incident_id)) { (fix.incident_id) } } }
-                                    td { (fix.round) }
-                                    td { (fix.strategy) }
-                                    td { span.badge { (fix.state.as_str()) } }
-                                    td { @if let Some(n) = fix.pr_number { "#" (n) } }
-                                    td { (fix.note.as_deref().unwrap_or("")) }
+                                    td data-label="Incident" { @if fix.incident_id == incident_id { (fix.incident_id) " (this)" } @else { a href=(format!("/incidents/{}", fix.incident_id)) { (fix.incident_id) } } }
+                                    td data-label="Round" { (fix.round) }
+                                    td data-label="Strategy" { (fix.strategy) }
+                                    td data-label="State" { span.badge { (fix.state.as_str()) } }
+                                    td data-label="Pull request" { @if let Some(n) = fix.pr_number { "#" (n) } }
+                                    td data-label="Note" { (fix.note.as_deref().unwrap_or("")) }
                                 }
                             }
                         }

@@ -261,6 +261,36 @@ async fn the_overview_groups_incidents_by_state() {
     assert_eq!(this_repo.matches("class=\"incident-card\"").count(), 3);
 }
 
+/// Past a page of cards, the rest is on the next page, newest first.
+#[tokio::test]
+async fn the_overview_is_paginated_newest_first() {
+    let scene = Scene::new(None).await;
+    let total = pages::overview::PAGE_SIZE + 2;
+    let mut ids = Vec::new();
+    for n in 0..total {
+        ids.push(
+            scene
+                .incident(&format!("Error {n}"), &format!("fp-{n}"))
+                .await,
+        );
+    }
+    let router = scene.router();
+
+    let (_, _, first) = send(&router, get("/", None)).await;
+    let (_, _, second) = send(&router, get("/?page=2", None)).await;
+
+    let cards = |html: &str| html.matches("class=\"incident-card\"").count();
+    assert_eq!(cards(&first), pages::overview::PAGE_SIZE);
+    assert_eq!(cards(&second), 2);
+    assert!(first.contains("href=\"/?page=2\" rel=\"next\""), "{first}");
+    assert!(second.contains("href=\"/?page=1\" rel=\"prev\""));
+    let newest = format!("data-incident-id=\"{}\"", ids[total - 1]);
+    let oldest = format!("data-incident-id=\"{}\"", ids[0]);
+    assert!(first.contains(&newest) && second.contains(&oldest));
+    let (_, _, beyond) = send(&router, get("/?page=9", None)).await;
+    assert_eq!(cards(&beyond), 0);
+}
+
 /// Event text on the overview and in the story (title, frames, suspects)
 /// is shown as text, never as markup.
 #[tokio::test]
