@@ -43,8 +43,8 @@ fn assert_contracts_kept(world: &World) {
 /// A fix that holds: one pull request even though the service is killed
 /// while GitHub is creating it, then merge → quiet window (where the old
 /// release still reports the error) → tracking issue closed as completed
-/// and the Sentry issue resolved. When the error comes
-/// back later, the issue is reopened for a human.
+/// and the Sentry issue resolved. When the error comes back later, the
+/// issue is reopened and a regression round starts.
 fn fix_that_holds(db: Db) {
     let (repo, culprit) = inventory();
     let world = World::new(&repo, &[("maintainer", "write")]);
@@ -132,16 +132,24 @@ fn fix_that_holds(db: Db) {
     assert_eq!(resolved["fixes"][0]["state"], "held");
     assert_eq!(world.github.pulls().len(), 1);
 
-    // Later, the error comes back: the incident is reopened for a human,
-    // and the fix is remembered as one that held.
+    // Later, the error comes back: the tracking issue is reopened with the
+    // evidence, the fix is remembered as one that held, and a regression
+    // round starts, which does not propose the merged fix again.
     report_crash(&serve.dsn, repo.path(), "main.py", "3.1.0");
     let regressed = serve.wait_json("/api/incidents/1", PATIENCE, |incident| {
-        incident["fixes"][0]["note"]
-            .as_str()
-            .is_some_and(|note| note.contains("recurred"))
+        incident["round"] == 2
+            && ["unfixed", "proposed", "failed"].contains(&incident["state"].as_str().unwrap_or(""))
     });
-    assert_state(&regressed, "regressed");
-    assert_eq!(regressed["fixes"][0]["state"], "held");
+    assert_state(&regressed, "unfixed");
+    assert_eq!(regressed["trigger"], "regression", "{regressed:#}");
+    let held = regressed["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|fix| fix["round"] == 1)
+        .unwrap();
+    assert_eq!(held["state"], "held", "{regressed:#}");
+    assert!(held["note"].as_str().unwrap_or("").contains("recurred"), "{regressed:#}");
     let issue = world.github.issues()[0].clone();
     assert_eq!(issue.state, "open", "{issue:#?}");
     assert!(

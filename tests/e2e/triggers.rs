@@ -39,17 +39,20 @@ fn held_back_entries(incident: &Value) -> Vec<String> {
 /// An error first seen during the learning period stays observed, also on
 /// the next release; an error first seen on the newest release gets a
 /// round diagnosed against exactly that deploy; a burst of the old error
-/// over its own baseline gets a spike round.
+/// over its own baseline gets a spike round; `suture heal-incident`
+/// starts a manual one.
 #[test]
 fn an_old_error_is_observed_a_new_one_heals_and_a_burst_spikes() {
     let (repo, v10, _v11) = shop();
-    let config = format!(
-        "[queue]\npoll_millis = 100\nbackoff_seconds = 1\n\
+    let mut home = ServeHome::new(Db::Sqlite, "");
+    home.config = format!(
+        "[store]\ndata_dir = \"{}\"\n\
+         [queue]\npoll_millis = 100\nbackoff_seconds = 1\n\
          [[repos]]\nname = \"shop\"\npath = \"{}\"\nmode = \"observe\"\ndays = 30\n\
          learning_seconds = 4\nspike_window_seconds = 10\nspike_factor = 2.0\nspike_min_events = 5\n",
+        home.data_dir().display(),
         repo.path().display()
     );
-    let home = ServeHome::new(Db::Sqlite, &config);
     let serve = home.start(&[("SUTURE_LLM_BASE_URL", "")]);
     let started = Instant::now();
 
@@ -102,6 +105,19 @@ fn an_old_error_is_observed_a_new_one_heals_and_a_burst_spikes() {
         metrics.contains("suture_incidents_observed_total{reason=\"learning\"} 1"),
         "{metrics}"
     );
+
+    // A human can start a round for any incident.
+    let output = crate::kill_switch::suture(&home, "heal-incident", &[&b_id.to_string()]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("round 2 queued"));
+    let b = serve.wait_json(&format!("/api/incidents/{b_id}"), PATIENCE, |b| {
+        b["round"] == 2 && (b["state"] == "diagnosed" || b["state"] == "failed")
+    });
+    assert_eq!(b["state"], "diagnosed", "{b:#}");
+    assert_eq!(b["trigger"], "manual", "{b:#}");
+    let output = crate::kill_switch::suture(&home, "heal-incident", &["999"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no incident 999"), "{output:?}");
 }
 
 /// A storm of distinct forged errors on one release, with

@@ -351,11 +351,17 @@ async fn round_trigger(
     }
 }
 
-/// The fixes of the fingerprint that did not hold: never proposed again.
+/// The fixes of the fingerprint never proposed again: those that did not
+/// hold, and those merged already (a regression round looks for what the
+/// merged fix missed, not for the same patch).
 fn avoided(memory: &[FixAttempt]) -> Vec<AvoidedFix> {
+    use store::AttemptState::{Held, Merged};
     memory
         .iter()
-        .filter(|attempt| attempt.state.did_not_hold() && !attempt.patch_sha.is_empty())
+        .filter(|attempt| {
+            (attempt.state.did_not_hold() || matches!(attempt.state, Held | Merged))
+                && !attempt.patch_sha.is_empty()
+        })
         .map(|attempt| AvoidedFix {
             patch_sha: attempt.patch_sha.clone(),
             reason: format!(

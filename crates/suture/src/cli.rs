@@ -40,6 +40,8 @@ pub(crate) enum Command {
     /// Recovery actions: approve a run that waits for approval.
     Action(crate::action_cmd::ActionArgs),
 }
+    /// Start a healing round for an incident, whatever triage said of it.
+    HealIncident(crate::heal_incident_cmd::HealIncidentArgs),
 
 /// Flags of `suture diagnose`.
 #[derive(Debug, Args)]

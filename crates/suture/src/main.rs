@@ -9,6 +9,7 @@ mod event_file;
 mod heal_cmd;
 mod pause_cmd;
 mod pr_cmd;
+mod heal_incident_cmd;
 mod serve_cmd;
 
 use std::process::ExitCode;
@@ -84,6 +85,7 @@ fn main() -> ExitCode {
         cli::Command::Action(args) => action_cmd::run(&args),
     };
     match result {
+        cli::Command::HealIncident(args) => heal_incident_cmd::run(&args),
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(CommandError { code, error }) => {
             if let Some(error) = error {

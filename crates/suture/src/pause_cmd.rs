@@ -89,7 +89,7 @@ pub(crate) fn resume(args: &ResumeArgs) -> Result<(), CommandError> {
 
 /// Loads the configuration, checks `repo` names a configured repository,
 /// opens the store and runs `work` on it.
-fn with_store<F>(
+pub(crate) fn with_store<F>(
     config: Option<&PathBuf>,
     repo: Option<&str>,
     work: impl FnOnce(Store) -> F,
@@ -110,7 +110,7 @@ where
             .map_err(CommandError::failure)?;
         let result = work(store.clone())
             .await
-            .context("writing the pauses to the store")
+            .context("writing to the store")
             .map_err(CommandError::failure);
         store.close().await;
         result
