@@ -127,5 +127,6 @@ pub fn router(pages: Pages) -> Router {
             pages.clone(),
             auth::require_session,
         ))
+        .route_layer(axum::middleware::map_response(layout::security_headers))
         .with_state(pages)
 }

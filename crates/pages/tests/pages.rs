@@ -652,6 +652,15 @@ async fn the_pages_merge_beside_a_router_with_a_fallback() {
     assert_eq!(status, StatusCode::OK);
     assert!(headers["content-type"].starts_with("text/css"));
     assert!(css.contains("prefers-color-scheme: dark"));
+    let (_, headers, _) = send(&router, get("/", None)).await;
+    assert!(headers["content-security-policy"].contains("frame-ancestors 'none'"));
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["cache-control"], "no-store");
+    let (_, headers, _) = send(&router, get("/nowhere", None)).await;
+    assert!(
+        !headers.contains_key("content-security-policy"),
+        "ingest's own"
+    );
     assert_eq!(
         send(&router, get("/incidents/nope", None)).await.0,
         StatusCode::NOT_FOUND
