@@ -149,7 +149,10 @@ fn fix_that_holds(db: Db) {
         .find(|fix| fix["round"] == 1)
         .unwrap();
     assert_eq!(held["state"], "held", "{regressed:#}");
-    assert!(held["note"].as_str().unwrap_or("").contains("recurred"), "{regressed:#}");
+    assert!(
+        held["note"].as_str().unwrap_or("").contains("recurred"),
+        "{regressed:#}"
+    );
     let issue = world.github.issues()[0].clone();
     assert_eq!(issue.state, "open", "{issue:#?}");
     assert!(

@@ -117,7 +117,10 @@ fn an_old_error_is_observed_a_new_one_heals_and_a_burst_spikes() {
     assert_eq!(b["trigger"], "manual", "{b:#}");
     let output = crate::kill_switch::suture(&home, "heal-incident", &["999"]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
-    assert!(String::from_utf8_lossy(&output.stderr).contains("no incident 999"), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no incident 999"),
+        "{output:?}"
+    );
 }
 
 /// A storm of distinct forged errors on one release, with
@@ -239,9 +242,9 @@ fn three_rejected_fixes_trip_the_circuit_breaker() {
     }
     let list = serve.wait_json("/api/incidents", PATIENCE, |list| {
         incidents(list).len() == 3
-            && incidents(list)
-                .iter()
-                .all(|i| ["proposed", "failed", "unfixed"].contains(&i["state"].as_str().unwrap_or("")))
+            && incidents(list).iter().all(|i| {
+                ["proposed", "failed", "unfixed"].contains(&i["state"].as_str().unwrap_or(""))
+            })
     });
     let mut numbers = Vec::new();
     for incident in incidents(&list) {

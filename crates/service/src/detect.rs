@@ -30,7 +30,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<(), Stop> {
     else {
         return Ok(());
     };
-    let Some(trigger) = triage::look_again(store, repo, &incident, chrono::Utc::now()).await? else {
+    let Some(trigger) = triage::look_again(store, repo, &incident, chrono::Utc::now()).await?
+    else {
         return Ok(());
     };
     let round = store
@@ -40,6 +41,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<(), Stop> {
             &format!("{trigger}: a round starts for this observed incident"),
         )
         .await?;
-    tracing::info!(incident_id = incident.id, round, trigger, "observed incident starts a round");
+    tracing::info!(
+        incident_id = incident.id,
+        round,
+        trigger,
+        "observed incident starts a round"
+    );
     Ok(())
 }

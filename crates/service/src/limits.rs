@@ -18,8 +18,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::config::RepoConfig;
-use serde_json::json;
 use serde_json::Value;
+use serde_json::json;
 use store::{
     Admission, AttemptState, FixAttempt, Incident, IncidentState, RoundLimits, Step, Store,
     StoreError,
@@ -114,7 +114,8 @@ async fn cooldown_until(
     let memory = store
         .attempts_for_fingerprint(&incident.fingerprint)
         .await?;
-    let cooldown = chrono::Duration::seconds(i64::try_from(repo.cooldown_seconds).unwrap_or(i64::MAX / 1000));
+    let cooldown =
+        chrono::Duration::seconds(i64::try_from(repo.cooldown_seconds).unwrap_or(i64::MAX / 1000));
     Ok(memory
         .iter()
         .filter(|attempt| attempt.state.did_not_hold())

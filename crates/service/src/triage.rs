@@ -107,7 +107,9 @@ pub(crate) async fn first_look(
         // Newest as of the incident's first event: a later deploy does not
         // make an error that was new on its release old.
         if let Some(release) = store.first_release(incident.id).await?
-            && let Some(newest) = store.newest_release_at(project, incident.first_seen).await?
+            && let Some(newest) = store
+                .newest_release_at(project, incident.first_seen)
+                .await?
             && newest != release
         {
             return Ok(Verdict::Observe(Reason::OldRelease));
@@ -158,7 +160,8 @@ async fn learning(
     let Some(first) = store.project_first_seen(project).await? else {
         return Ok(false);
     };
-    let learning = chrono::Duration::seconds(i64::try_from(repo.learning_seconds).unwrap_or(i64::MAX / 1000));
+    let learning =
+        chrono::Duration::seconds(i64::try_from(repo.learning_seconds).unwrap_or(i64::MAX / 1000));
     Ok(now < first + learning)
 }
 
@@ -174,7 +177,8 @@ async fn spiking(
     if !repo.heal_on.contains(&Trigger::Spike) {
         return Ok(false);
     }
-    let window_ms = i64::try_from(repo.spike_window_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let window_ms =
+        i64::try_from(repo.spike_window_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     let counts = store
         .event_windows(incident.id, now, window_ms, BASELINE_WINDOWS + 1)
         .await?;

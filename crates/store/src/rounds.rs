@@ -310,7 +310,12 @@ impl Store {
 
     /// Adds `tokens` to what repository `repo` spent with the LLM on UTC
     /// day `day` (`YYYY-MM-DD`); answers the day's total.
-    pub async fn add_llm_tokens(&self, repo: &str, day: &str, tokens: u64) -> Result<u64, StoreError> {
+    pub async fn add_llm_tokens(
+        &self,
+        repo: &str,
+        day: &str,
+        tokens: u64,
+    ) -> Result<u64, StoreError> {
         let tokens = i64::try_from(tokens).unwrap_or(i64::MAX);
         dispatch!(self, pool => {
             let total: i64 = sqlx::query_scalar(
