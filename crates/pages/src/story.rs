@@ -1,5 +1,7 @@
 //! An incident's story as its steps persisted it: the latest round's
-//! outputs of `diagnose`, `reproduce`, `heal` and `propose`.
+//! outputs of `diagnose`, `reproduce`, `heal` and `propose` (only that
+//! round's: while round 2 diagnoses, round 1's fix is not shown as its
+//! own; the fix memory lists earlier rounds' fixes).
 //!
 //! Read as JSON by key rather than through the service's typed outputs:
 //! the service depends on this crate, not the other way round, and a page
@@ -7,7 +9,7 @@
 //! version (a missing or odd field is shown as absent, never an error).
 
 use serde_json::Value;
-use store::JobSummary;
+use store::{JobKind, JobSummary};
 
 /// The persisted outputs of an incident's latest round.
 #[derive(Debug, Clone, Default)]
@@ -61,10 +63,17 @@ pub fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
 }
 
 impl Story {
-    /// The latest output of each step among `jobs` (later jobs come later).
+    /// The outputs of the latest round's pipeline job among `jobs` (later
+    /// jobs come later).
     pub fn from_jobs(jobs: &[JobSummary]) -> Story {
+        let round = |job: &JobSummary| match JobKind::parse(&job.kind) {
+            JobKind::Pipeline { round } => Some(round),
+            _ => None,
+        };
+        let latest = jobs.iter().filter_map(round).max();
         let output = |name: &str| -> Value {
             jobs.iter()
+                .filter(|job| round(job) == latest)
                 .rev()
                 .flat_map(|job| job.steps.iter())
                 .find(|step| step.step == name && step.output.is_some())
@@ -203,10 +212,10 @@ mod tests {
         }
     }
 
-    fn job(steps: Vec<StepSummary>) -> JobSummary {
+    fn job(kind: &str, steps: Vec<StepSummary>) -> JobSummary {
         JobSummary {
             id: 1,
-            kind: "pipeline".to_owned(),
+            kind: kind.to_owned(),
             state: "done".to_owned(),
             attempts: 1,
             last_error: None,
@@ -224,15 +233,28 @@ mod tests {
                 "frames": [{"path": "app.py"}], "locations": "not a list"})
         };
         let jobs = vec![
-            job(vec![step("diagnose", diagnosis("aaaaaaaaaaaaaaaa"))]),
-            job(vec![
-                step("diagnose", diagnosis("bbbbbbbbbbbbbbbb")),
-                step(
-                    "heal",
-                    json!({"strategy": "revert", "fix_patch": "  ", "tests": 3}),
-                ),
-                step("propose", json!({"pr_number": 7})),
-            ]),
+            job(
+                "pipeline",
+                vec![
+                    step("diagnose", diagnosis("aaaaaaaaaaaaaaaa")),
+                    step("reproduce", json!({"record": {"kind": "replay"}})),
+                ],
+            ),
+            job(
+                "pipeline/2",
+                vec![
+                    step("diagnose", diagnosis("bbbbbbbbbbbbbbbb")),
+                    step(
+                        "heal",
+                        json!({"strategy": "revert", "fix_patch": "  ", "tests": 3}),
+                    ),
+                    step("propose", json!({"pr_number": 7})),
+                ],
+            ),
+            job(
+                "forge_event/9",
+                vec![step("diagnose", json!({"culprit": "cccc"}))],
+            ),
         ];
         let story = Story::from_jobs(&jobs);
         let culprit = story.culprit().unwrap();
@@ -246,6 +268,8 @@ mod tests {
         assert!(story.locations().is_empty());
         assert_eq!(story.test_runs(), (None, None));
         assert_eq!(story.pr_number(), Some(7));
+        // Round 1's reproduction is not round 2's.
+        assert_eq!(story.reproduction(), None);
 
         // The heal report's diagnosis is the later word.
         let mut healed = story.clone();
