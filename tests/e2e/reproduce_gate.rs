@@ -60,7 +60,7 @@ fn now() -> i64 {
 /// The shipping project: a culprit removes the guard for orders without
 /// boxes, between innocent commits; the suite stays green at HEAD. Returns
 /// the repo and the culprit.
-fn shipping() -> (ScriptedRepo, String) {
+pub(crate) fn shipping() -> (ScriptedRepo, String) {
     let repo = ScriptedRepo::new();
     repo.commit(
         ANA,
@@ -105,7 +105,7 @@ fn shipping() -> (ScriptedRepo, String) {
 }
 
 /// The production event of `program`, reported by the real `sentry-sdk`.
-fn crash(repo: &ScriptedRepo, program: &str) -> Value {
+pub(crate) fn crash(repo: &ScriptedRepo, program: &str) -> Value {
     let out = repo.path().join(".git/captured.json");
     capture_python_event(repo.path(), program, Some(&repo.head().to_string()), &out)
 }
@@ -169,7 +169,7 @@ async fn heal_with_model(
 }
 
 /// `submit_test` creating `path` with `text`.
-fn submit_test(path: &str, text: &str) -> Reply {
+pub(crate) fn submit_test(path: &str, text: &str) -> Reply {
     Reply::tool_call(
         "submit_test",
         json!({"edits": [{"path": path, "search": "", "replace": text}]}),
@@ -178,7 +178,7 @@ fn submit_test(path: &str, text: &str) -> Reply {
 
 /// A test of the repository's conventions that builds the order itself and
 /// lets `per_box`'s ZeroDivisionError propagate.
-const GOOD_TEST: &str = r#"import unittest
+pub(crate) const GOOD_TEST: &str = r#"import unittest
 
 from app.orders import Order, per_box
 

@@ -281,3 +281,80 @@ fn three_rejected_fixes_trip_the_circuit_breaker() {
     });
     drop(records);
 }
+
+/// `llm_tokens_per_day`: a round spends the LLM tokens of its repository's
+/// day; once they are spent, the next round makes no LLM request and says
+/// why on its timeline.
+#[test]
+fn the_day_s_llm_tokens_bound_the_next_rounds() {
+    use crate::reproduce_gate::{GOOD_TEST, shipping, submit_test};
+    let (repo, _) = shipping();
+    let event = crate::reproduce_gate::crash(&repo, "ship.py");
+    let fake = block_on(fakes::openai::FakeOpenAi::start(vec![
+        submit_test("tests/test_loose_orders.py", GOOD_TEST).with_usage(900, 100),
+    ]));
+    let config = format!(
+        "[queue]\npoll_millis = 100\nbackoff_seconds = 1\n\
+         [[repos]]\nname = \"shipping\"\npath = \"{}\"\ntest_command = \"{}\"\ndays = 30\n\
+         learning_seconds = 0\nllm_tokens_per_day = 1\n",
+        repo.path().display(),
+        test_command()
+    );
+    let home = ServeHome::new(Db::Sqlite, &config);
+    let base_url = fake.base_url();
+    let serve = home.start(&[
+        ("SUTURE_LLM_BASE_URL", base_url.as_str()),
+        ("SUTURE_LLM_MODEL", "fake-model"),
+        ("SUTURE_LLM_API_KEY", "sk-fake-key-for-tests-000111"),
+    ]);
+    let auth = sentry_auth(&serve.key());
+    let send = |n: u32| {
+        let mut event = event.clone();
+        let event_id = format!("{:032x}", 0xe0 + n);
+        event["event_id"] = json!(event_id);
+        event["fingerprint"] = json!([format!("per-box-{n}")]);
+        let (status, body) = http(
+            serve.addr,
+            "POST",
+            "/api/1/envelope/",
+            &[("X-Sentry-Auth", &auth)],
+            &event_envelope(&event_id, &event),
+        );
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    };
+    let settled = |id: i64| {
+        serve.wait_json(&format!("/api/incidents/{id}"), PATIENCE, |incident| {
+            ["proposed", "unfixed", "failed"].contains(&incident["state"].as_str().unwrap_or(""))
+        })
+    };
+
+    // The first round may spend: one token is left, and the model's one
+    // answer (1,000 tokens) writes the reproduction.
+    send(1);
+    let first = settled(1);
+    assert_eq!(first["state"], "proposed", "{first:#}");
+    assert_eq!(fake.requests().len(), 1);
+    let metrics = String::from_utf8(http(serve.addr, "GET", "/metrics", &[], b"").1).unwrap();
+    assert!(
+        metrics.contains("suture_llm_tokens_total{repo=\"shipping\"} 1000"),
+        "{metrics}"
+    );
+
+    // Nothing is left for the day: the second round asks the model nothing.
+    send(2);
+    let second = settled(2);
+    assert_eq!(
+        fake.requests().len(),
+        1,
+        "no LLM request once the day's tokens are spent"
+    );
+    let said: Vec<&str> = second["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["kind"] == "limit")
+        .map(|entry| entry["message"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(said.len(), 1, "{second:#}");
+    assert!(said[0].contains("llm_tokens_per_day"), "{said:?}");
+}
