@@ -34,6 +34,7 @@ pub(crate) fn announce(
     let _ = writeln!(out, "  sentry webhook:    {base}/webhooks/sentry");
     let _ = writeln!(out, "  pagerduty webhook: {base}/webhooks/pagerduty");
     let _ = writeln!(out, "  github webhook:    {base}/webhooks/github");
+    let _ = writeln!(out, "  pages:             {base}/");
     let _ = writeln!(out, "  incidents:         {base}/api/incidents");
     let _ = writeln!(out, "  store:             {}", store.description());
     let _ = writeln!(out, "  workers:           {}", config.queue.workers);

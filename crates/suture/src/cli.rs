@@ -27,6 +27,9 @@ pub(crate) enum Command {
     Heal(crate::heal_cmd::HealArgs),
     /// Run the service: ingest endpoints, the store and the pipeline workers.
     Serve(crate::serve_cmd::ServeArgs),
+    /// Create a small Python application with a regression in its history,
+    /// let it crash into a running service, and watch suture heal it.
+    Demo(crate::demo_cmd::DemoArgs),
     /// Check the configuration `suture serve` would use, and explain any problem.
     CheckConfig(crate::check_config_cmd::CheckConfigArgs),
     /// Review suture's pull requests on the local forge: list, show,
@@ -37,11 +40,11 @@ pub(crate) enum Command {
     Pause(crate::pause_cmd::PauseArgs),
     /// Lift a pause made by `suture pause`.
     Resume(crate::pause_cmd::ResumeArgs),
+    /// Start a healing round for an incident, whatever triage said of it.
+    HealIncident(crate::heal_incident_cmd::HealIncidentArgs),
     /// Recovery actions: approve a run that waits for approval.
     Action(crate::action_cmd::ActionArgs),
 }
-    /// Start a healing round for an incident, whatever triage said of it.
-    HealIncident(crate::heal_incident_cmd::HealIncidentArgs),
 
 /// Flags of `suture diagnose`.
 #[derive(Debug, Args)]

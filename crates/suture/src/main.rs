@@ -4,12 +4,14 @@
 mod action_cmd;
 mod check_config_cmd;
 mod cli;
+mod demo;
+mod demo_cmd;
 mod diagnose_cmd;
 mod event_file;
 mod heal_cmd;
+mod heal_incident_cmd;
 mod pause_cmd;
 mod pr_cmd;
-mod heal_incident_cmd;
 mod serve_cmd;
 
 use std::process::ExitCode;
@@ -78,14 +80,15 @@ fn main() -> ExitCode {
         }),
         cli::Command::Heal(args) => heal_cmd::run(&args),
         cli::Command::Serve(args) => serve_cmd::run(&args),
+        cli::Command::Demo(args) => demo_cmd::run(&args),
         cli::Command::CheckConfig(args) => check_config_cmd::run(&args),
         cli::Command::Pr(args) => pr_cmd::run(&args),
         cli::Command::Pause(args) => pause_cmd::pause(&args),
         cli::Command::Resume(args) => pause_cmd::resume(&args),
+        cli::Command::HealIncident(args) => heal_incident_cmd::run(&args),
         cli::Command::Action(args) => action_cmd::run(&args),
     };
     match result {
-        cli::Command::HealIncident(args) => heal_incident_cmd::run(&args),
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(CommandError { code, error }) => {
             if let Some(error) = error {

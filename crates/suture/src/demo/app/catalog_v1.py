@@ -1,0 +1,11 @@
+"""What the shop sells, in cents."""
+
+PRICES = {
+    "green-tea": 1200,
+    "black-tea": 1100,
+    "teapot": 3900,
+}
+
+
+def price_of(sku):
+    return PRICES[sku]
