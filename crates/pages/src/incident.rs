@@ -19,7 +19,8 @@ use store::{FixAttempt, Incident, StoredSignal, TimelineEntry};
 
 use crate::auth::Viewer;
 use crate::overview::{
-    CardFacts, card_facts, percent, pull_request_link, state_label, state_name, when, when_precise,
+    CardFacts, card_facts, held_back, percent, pull_request_link, state_label, state_name, trigger,
+    when, when_precise,
 };
 use crate::story::{Story, list, short, text};
 use crate::{Pages, PagesError, highlight, layout};
@@ -125,6 +126,12 @@ fn header(incident: &Incident, facts: &CardFacts) -> Markup {
                 dt { "Repository" } dd { (repo) }
             }
             dt { "Round" } dd { (incident.round) }
+            @if let Some(trigger) = trigger(incident) {
+                dt { "Trigger" } dd { (trigger) }
+            }
+            @if let Some(why) = held_back(incident) {
+                dt { "Held back" } dd { (why) }
+            }
             @if let Some((href, label)) = pull_request_link(facts) {
                 dt { "Pull request" } dd { a href=(href) { (label) } }
             }

@@ -321,6 +321,12 @@ fn card(incident: &Incident, facts: &CardFacts) -> Markup {
                 @if let Some(repo) = &facts.repo {
                     dt { "Repository" } dd { (repo) }
                 }
+                @if let Some(why) = held_back(incident) {
+                    dt { "Held back" } dd { (why) }
+                }
+                @if let Some(trigger) = trigger(incident) {
+                    dt { "Trigger" } dd { (trigger) }
+                }
                 @if let Some(culprit) = facts.story.culprit() {
                     dt { "Culprit" }
                     dd.culprit {
@@ -347,7 +353,82 @@ fn card(incident: &Incident, facts: &CardFacts) -> Markup {
     }
 }
 
+/// What started the incident's latest round (`new release`, `spike`, …).
+pub(crate) fn trigger(incident: &Incident) -> Option<String> {
+    incident
+        .trigger
+        .as_deref()
+        .filter(|trigger| !trigger.is_empty())
+        .map(|trigger| trigger.replace('_', " "))
+}
+
+/// Why an observed or deferred incident waits: the triage's reason, or
+/// the repository limit it is over.
+pub(crate) fn held_back(incident: &Incident) -> Option<String> {
+    if !matches!(state_name(incident), "observed" | "deferred") {
+        return None;
+    }
+    let why = incident.held_back.as_ref()?;
+    let field = |key: &str| why.get(key).and_then(serde_json::Value::as_str);
+    match (field("reason"), field("limit")) {
+        (Some(reason), _) => Some(reason.replace('_', " ")),
+        (None, Some(limit)) => Some(format!("over repos[].{limit}")),
+        (None, None) => None,
+    }
+}
+
 /// A share from 0 to 1 as a whole percentage.
 pub(crate) fn percent(share: f64) -> String {
     format!("{:.0}%", (share * 100.0).clamp(0.0, 100.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use store::IncidentState;
+
+    use super::*;
+
+    fn incident(state: IncidentState, held_back: Option<serde_json::Value>) -> Incident {
+        Incident {
+            id: 1,
+            fingerprint: "f".to_owned(),
+            title: "t".to_owned(),
+            state,
+            source: "sentry_sdk".to_owned(),
+            project: None,
+            upstream_id: None,
+            count: 1,
+            event_signal_id: None,
+            round: 1,
+            first_seen: Utc::now(),
+            last_seen: Utc::now(),
+            trigger: Some("new_release".to_owned()),
+            held_back,
+        }
+    }
+
+    /// A waiting incident says why; one that moved on says nothing of an
+    /// old reason.
+    #[test]
+    fn a_held_back_incident_says_why() {
+        let observed = incident(
+            IncidentState::Observed,
+            Some(json!({"reason": "old_error"})),
+        );
+        assert_eq!(held_back(&observed).as_deref(), Some("old error"));
+        let deferred = incident(
+            IncidentState::Deferred,
+            Some(json!({"limit": "max_concurrent_rounds", "trigger": "spike"})),
+        );
+        assert_eq!(
+            held_back(&deferred).as_deref(),
+            Some("over repos[].max_concurrent_rounds")
+        );
+        let moved_on = incident(IncidentState::Healing, Some(json!({"reason": "old_error"})));
+        assert_eq!(held_back(&moved_on), None);
+        assert_eq!(trigger(&moved_on).as_deref(), Some("new release"));
+        assert_eq!(state_label("deferred"), "Deferred");
+        assert_eq!(state_label("some_new_state"), "some new state");
+    }
 }
