@@ -132,11 +132,15 @@ fn header(incident: &Incident, facts: &CardFacts) -> Markup {
             @if let Some(why) = held_back(incident) {
                 dt { "Held back" } dd { (why) }
             }
-            @if let Some((href, label)) = pull_request_link(facts) {
-                dt { "Pull request" } dd { a href=(href) { (label) } }
-            }
-            @if let Some(message) = facts.story.proposal.get("message").and_then(Value::as_str) {
-                dt { "Proposal" } dd { (message) }
+            @match pull_request_link(facts) {
+                Some((href, label)) => { dt { "Pull request" } dd { a href=(href) { (label) } } }
+                // No pull request: what was proposed instead (a tracking
+                // issue with the diagnosis or the diff).
+                None => {
+                    @if let Some(message) = facts.story.proposal.get("message").and_then(Value::as_str) {
+                        dt { "Proposal" } dd { (message) }
+                    }
+                }
             }
         }
         @if facts.repo.is_none() {
