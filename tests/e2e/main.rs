@@ -15,6 +15,7 @@ mod ingest_attacks;
 mod kill_switch;
 mod loop_github;
 mod loop_local;
+mod pages_browser;
 mod partial_revert;
 mod releases;
 mod reproduce_gate;
