@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tests::loop_support::{report_crash, report_crashes};
-use tests::serve_support::{Db, ServeHome, block_on, event_envelope, http, sentry_auth};
+use tests::serve_support::{Db, Serve, ServeHome, block_on, event_envelope, http, sentry_auth};
 
 use crate::heal::{crash, inventory, test_command};
 use crate::releases::shop;
@@ -24,6 +24,20 @@ fn titled<'a>(list: &'a Value, needle: &str) -> Option<&'a Value> {
     incidents(list)
         .iter()
         .find(|incident| incident["title"].as_str().unwrap_or("").contains(needle))
+}
+
+/// Posts `event` (with its `event_id`) to the service's DSN as an SDK
+/// envelope.
+fn send_event(serve: &Serve, event: &Value) {
+    let event_id = event["event_id"].as_str().unwrap();
+    let (status, body) = http(
+        serve.addr,
+        "POST",
+        "/api/1/envelope/",
+        &[("X-Sentry-Auth", &sentry_auth(&serve.key()))],
+        &event_envelope(event_id, event),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 }
 
 fn held_back_entries(incident: &Value) -> Vec<String> {
@@ -138,7 +152,6 @@ fn forged_errors_past_the_hourly_limit_are_deferred() {
     );
     let home = ServeHome::new(Db::Postgres, &config);
     let serve = home.start(&[("SUTURE_LLM_BASE_URL", "")]);
-    let auth = sentry_auth(&serve.key());
     for n in 0..30 {
         let event_id = format!("{n:032x}");
         let event = json!({
@@ -154,14 +167,7 @@ fn forged_errors_past_the_hourly_limit_are_deferred() {
                 }]}
             }]}
         });
-        let (status, body) = http(
-            serve.addr,
-            "POST",
-            "/api/1/envelope/",
-            &[("X-Sentry-Auth", &auth)],
-            &event_envelope(&event_id, &event),
-        );
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        send_event(&serve, &event);
     }
     let finished = ["proposed", "suggested", "unfixed", "diagnosed", "failed"];
     let list = serve.wait_json("/api/incidents?limit=100", PATIENCE, |list| {
@@ -224,21 +230,13 @@ fn three_rejected_fixes_trip_the_circuit_breaker() {
         test_command()
     );
     let serve = home.start(&[("SUTURE_LLM_BASE_URL", "")]);
-    let auth = sentry_auth(&serve.key());
     // One failure, three groups (the SDK's own `fingerprint`): three rounds.
     for n in 0..3 {
         let mut event = crash.clone();
         let event_id = format!("{:032x}", 0xb0 + n);
         event["event_id"] = json!(event_id);
         event["fingerprint"] = json!([format!("restock-{n}")]);
-        let (status, body) = http(
-            serve.addr,
-            "POST",
-            "/api/1/envelope/",
-            &[("X-Sentry-Auth", &auth)],
-            &event_envelope(&event_id, &event),
-        );
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        send_event(&serve, &event);
     }
     let list = serve.wait_json("/api/incidents", PATIENCE, |list| {
         incidents(list).len() == 3
@@ -307,20 +305,12 @@ fn the_day_s_llm_tokens_bound_the_next_rounds() {
         ("SUTURE_LLM_MODEL", "fake-model"),
         ("SUTURE_LLM_API_KEY", "sk-fake-key-for-tests-000111"),
     ]);
-    let auth = sentry_auth(&serve.key());
     let send = |n: u32| {
         let mut event = event.clone();
         let event_id = format!("{:032x}", 0xe0 + n);
         event["event_id"] = json!(event_id);
         event["fingerprint"] = json!([format!("per-box-{n}")]);
-        let (status, body) = http(
-            serve.addr,
-            "POST",
-            "/api/1/envelope/",
-            &[("X-Sentry-Auth", &auth)],
-            &event_envelope(&event_id, &event),
-        );
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        send_event(&serve, &event);
     };
     let settled = |id: i64| {
         serve.wait_json(&format!("/api/incidents/{id}"), PATIENCE, |incident| {
