@@ -7,12 +7,13 @@
 //!
 //! What differs from `serve --repo`, and why:
 //! - Everything lives in `DIR` (the application in `DIR/app`, the state in
-//!   `DIR/.suture`); a directory that exists and is not empty is refused,
-//!   so the demo never writes over anything.
-//! - The configuration is the defaults, not `suture.toml` or the
-//!   environment: a user's database, model or forge settings have no place
-//!   in a demo. Only `SUTURE_API_TOKEN` is read, so the pages' sign-in can
-//!   be seen too.
+//!   `DIR/.suture`, the configuration in `DIR/suture.toml`, for `suture pr
+//!   --config` and a later `suture serve --config`); a directory that exists
+//!   and is not empty is refused, so the demo never writes over anything.
+//! - The configuration is the demo's own, not the working directory's
+//!   `suture.toml` or the environment: a user's database, model or forge
+//!   settings have no place in a demo. Only `SUTURE_API_TOKEN` is read, so
+//!   the pages' sign-in can be seen too.
 //! - The repository's `learning_seconds` is 0 (suture has just met the
 //!   project, and its first incident is the point), the quiet window is
 //!   `--quiet-seconds`, and idle workers look for jobs more often.
@@ -31,9 +32,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use domain::config::{Config, SandboxKind, SentryProject};
+use domain::config::Config;
 use repo::sandbox::{Backend, SandboxConfig};
-use store::Store;
+use store::{IncidentState, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::CommandError;
@@ -68,12 +69,14 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), CommandError> {
     let now = chrono::Utc::now().timestamp();
     let release = crate::demo::create(&app, now).map_err(CommandError::failure)?;
     let key = random_key().map_err(CommandError::failure)?;
-    let config = config(&dir, &app, listen, &key, &python, args.quiet_seconds)?;
+    let file = dir.join("suture.toml");
+    let config = config(&file, &app, listen, &key, &python, args.quiet_seconds)?;
     if let Some(open) = crate::check_config_cmd::open_api(&config) {
         return Err(CommandError::bad_input(anyhow::anyhow!(open)));
     }
     crate::check_config_cmd::refuse_problems(&crate::check_config_cmd::problems(&config))?;
     let demo = Demo {
+        file,
         base: format!("http://{listen}"),
         dsn: format!("http://{key}@{listen}/1"),
         app,
@@ -85,6 +88,8 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), CommandError> {
 
 /// What the running demo needs to know.
 struct Demo {
+    /// The demo's `suture.toml`.
+    file: PathBuf,
     /// `http://ADDR`, for the printed pages.
     base: String,
     dsn: String,
@@ -146,6 +151,10 @@ impl Demo {
         );
         println!("  pages:      {}/", self.base);
         println!("  sentry dsn: {}", self.dsn);
+        println!(
+            "  config:     {} (suture pr --config FILE list, from the command line)",
+            self.file.display()
+        );
         println!("demo: running the checkout with that DSN (python3 main.py DSN RELEASE)…");
         let output = self.run_app().await?;
         for line in output
@@ -179,6 +188,11 @@ impl Demo {
                 .map_err(CommandError::failure)?;
             if shown != Some(incident.state) {
                 println!("demo: incident {id} is {}", incident.state);
+                if incident.state == IncidentState::Proposed
+                    && let Some(number) = pull_request(store, id).await?
+                {
+                    println!("  review it: {}/pulls/{number}", self.base);
+                }
                 shown = Some(incident.state);
             }
             tokio::time::sleep(WATCH_EVERY).await;
@@ -278,42 +292,61 @@ fn python(dir: &Path) -> Result<String, CommandError> {
     Ok(path.to_owned())
 }
 
-/// The demo's configuration (see the module docs).
+/// The demo's configuration (see the module docs), written to `file` so
+/// that `suture serve --config` runs the demo's service again and `suture
+/// pr --config` reviews its pull requests, then read back as any
+/// configuration file is.
 fn config(
-    dir: &Path,
+    file: &Path,
     app: &Path,
     listen: SocketAddr,
     key: &str,
     python: &str,
     quiet_seconds: u64,
 ) -> Result<Config, CommandError> {
-    let mut config = Config::default();
+    let repo = serve_cmd::only_repo(app, Some(&crate::demo::test_command(python)))?;
+    let sandbox = match repo::sandbox::probe(&Backend::Bubblewrap) {
+        Ok(()) => "",
+        Err(error) => {
+            println!(
+                "demo: tests run as plain processes (sandbox = \"process\"): {error}. \
+                 Only the demo's own code runs there; install bubblewrap for your own \
+                 repositories."
+            );
+            "sandbox = \"process\"\nunsafe_allow_process_sandbox = true\n"
+        }
+    };
+    // A JSON string is a TOML basic string (the same escapes).
+    let quoted = |text: &str| serde_json::Value::from(text).to_string();
+    let data_dir = file.with_file_name(".suture");
+    let text = format!(
+        "# Written by `suture demo`. `suture serve --config` on this file runs the\n\
+         # demo's service again; `suture pr --config` on it reviews its pull requests.\n\
+         [server]\nlisten = {listen}\n\n\
+         [store]\ndata_dir = {data_dir}\n\n\
+         [queue]\npoll_millis = 200\nbackoff_seconds = 1\n\n\
+         [verify]\nquiet_seconds = {quiet_seconds}\n\n\
+         [[sentry.projects]]\nid = \"1\"\npublic_key = {key}\n\n\
+         [[repos]]\nname = \"teashop\"\npath = {path}\ntest_command = {test_command}\n\
+         # suture has just met this project: its first incident is the point.\n\
+         learning_seconds = 0\n{sandbox}",
+        listen = quoted(&listen.to_string()),
+        data_dir = quoted(&data_dir.display().to_string()),
+        key = quoted(key),
+        path = quoted(&repo.path),
+        test_command = quoted(repo.test_command.as_deref().unwrap_or_default()),
+    );
+    std::fs::write(file, &text)
+        .with_context(|| format!("writing {}", file.display()))
+        .map_err(CommandError::failure)?;
+    let mut config = Config::from_toml(&text)
+        .with_context(|| format!("reading back {}", file.display()))
+        .map_err(CommandError::failure)?;
     config.apply_env(|name| {
         (name == "SUTURE_API_TOKEN")
             .then(|| std::env::var(name).ok())
             .flatten()
     });
-    config.server.listen = listen.to_string();
-    config.store.data_dir = dir.join(".suture").display().to_string();
-    config.queue.poll_millis = 200;
-    config.queue.backoff_seconds = 1;
-    config.verify.quiet_seconds = quiet_seconds;
-    config.sentry.projects = vec![SentryProject {
-        id: "1".to_owned(),
-        public_key: key.to_owned(),
-    }];
-    let mut repo = serve_cmd::only_repo(app, Some(&crate::demo::test_command(python)))?;
-    repo.name = "teashop".to_owned();
-    repo.learning_seconds = 0;
-    if let Err(error) = repo::sandbox::probe(&Backend::Bubblewrap) {
-        println!(
-            "demo: tests run as plain processes (sandbox = \"process\"): {error}. \
-             Only the demo's own code runs there; install bubblewrap for your own repositories."
-        );
-        repo.sandbox = SandboxKind::Process;
-        repo.unsafe_allow_process_sandbox = true;
-    }
-    config.repos = vec![repo];
     Ok(config)
 }
 
@@ -369,6 +402,16 @@ async fn first_incident(store: &Store) -> Result<i64, CommandError> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The number of the pull request the incident's latest proposal opened,
+/// as its timeline records it.
+async fn pull_request(store: &Store, id: i64) -> Result<Option<i64>, CommandError> {
+    let timeline = store.timeline(id).await.map_err(CommandError::failure)?;
+    Ok(timeline
+        .iter()
+        .rev()
+        .find_map(|entry| entry.data.as_ref()?.get("pr_number")?.as_i64()))
 }
 
 /// `text` as one single-quoted shell word.
