@@ -107,7 +107,15 @@ fn add_only_repo(
             repo.display()
         )));
     }
-    config.repos.push(only_repo(repo, test_command)?);
+    let repo = only_repo(repo, test_command)?;
+    // On stderr: stdout's first line is the address scripts wait for.
+    eprintln!(
+        "suture: every SDK project routes to {} ({}); its tests run with `{}`",
+        repo.name,
+        repo.path,
+        repo.test_command.as_deref().unwrap_or_default()
+    );
+    config.repos.push(repo);
     Ok(())
 }
 
