@@ -6,7 +6,10 @@
 
 use chrono::{Duration, Utc};
 use serde_json::json;
-use store::{Admission, IncidentState, NewSignal, RoundLimits, SignalOutcome, Store};
+use store::{
+    Admission, AttemptState, IncidentState, NewFixAttempt, NewSignal, RoundLimits, SignalOutcome,
+    Store,
+};
 
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
@@ -36,6 +39,7 @@ on_both!(
     event_windows_count_each_window,
     the_newest_release_is_as_of_a_time,
     llm_tokens_add_up_per_day,
+    open_pull_requests_and_verdicts_are_counted_per_repository,
 );
 
 fn event(
@@ -245,4 +249,55 @@ async fn llm_tokens_add_up_per_day(store: Store) {
     );
     assert_eq!(store.llm_tokens("shop", "2026-12-06").await.unwrap(), 1500);
     assert_eq!(store.llm_tokens("other", "2026-12-06").await.unwrap(), 0);
+}
+
+async fn open_pull_requests_and_verdicts_are_counted_per_repository(store: Store) {
+    let limits = RoundLimits {
+        per_hour: 10,
+        concurrent: 10,
+    };
+    let mut ids = Vec::new();
+    for (n, state) in [
+        AttemptState::Open,
+        AttemptState::Open,
+        AttemptState::Rejected,
+        AttemptState::Held,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = incident(&store, &format!("pr-{n}")).await;
+        store
+            .admit_round(id, 1, "shop", "new_release", limits)
+            .await
+            .unwrap();
+        let mut attempt = store
+            .record_attempt(&NewFixAttempt {
+                incident_id: id,
+                fingerprint: format!("pr-{n}"),
+                round: 1,
+                strategy: "revert".into(),
+                patch_sha: format!("sha-{n}"),
+                mode: "pr".into(),
+                forge: "local_forge".into(),
+                forge_repo: "shop".into(),
+            })
+            .await
+            .unwrap();
+        attempt.state = state;
+        attempt.pr_number = Some(n as i64 + 1);
+        store.save_attempt(&attempt).await.unwrap();
+        ids.push(id);
+    }
+    assert_eq!(store.open_pull_requests("shop").await.unwrap(), 2);
+    assert_eq!(store.open_pull_requests("other").await.unwrap(), 0);
+    // Newest verdict first; open ones have none yet.
+    assert_eq!(
+        store.latest_verdicts("shop", 5).await.unwrap(),
+        vec![AttemptState::Held, AttemptState::Rejected]
+    );
+    assert_eq!(
+        store.latest_verdicts("shop", 1).await.unwrap(),
+        vec![AttemptState::Held]
+    );
 }
