@@ -282,7 +282,9 @@ fn stack(story: &Story, event_frames: &[Value]) -> Markup {
                 p.empty { "No stack: the event carries none, or it is not read yet." }
             } @else {
                 p.muted {
-                    "Most recent call last. In-app frames are marked"
+                    @if mapped { "Innermost frame (where it was raised) first. " }
+                    @else { "Most recent call last. " }
+                    "In-app frames are marked"
                     @if mapped { "; each names the commit that last changed its line." }
                     @else { ". As the event sent them: not mapped onto the repository yet, so no commit is blamed." }
                 }
@@ -297,6 +299,10 @@ fn stack(story: &Story, event_frames: &[Value]) -> Markup {
                                     td data-label="Function" { code { (text(frame, "function").or_else(|| text(frame, "symbol")).unwrap_or("?")) } }
                                     td.path data-label="Where" {
                                         (location_text(frame))
+                                        @if text(frame, "path").is_none() {
+                                            @if let Some(module) = text(frame, "module") { code { (module) } " " }
+                                            @if let Some(mapping) = text(frame, "mapping") { span.muted { "(" (mapping) ")" } }
+                                        }
                                         @if let Some(line) = text(frame, "context_line") {
                                             br; code { (line.trim()) }
                                         }
