@@ -4,6 +4,7 @@
 // End-to-end tests run the real binary and the real SDKs.
 #![allow(clippy::disallowed_methods)]
 
+mod actions;
 mod diagnose;
 mod diagnose_fixtures;
 mod diagnose_input;
