@@ -90,11 +90,10 @@ fn run_of(serve: &Serve, upstream: &str, action: &str) -> Value {
     let id = incident_of(serve, upstream)["id"].as_i64().unwrap();
     let incident = serve.wait_json(&format!("/api/incidents/{id}"), PATIENCE, |incident| {
         incident["actions"].as_array().is_some_and(|runs| {
-            runs.iter()
-                .any(|run| {
-                    run["action"] == action
-                        && (run["state"] == "done" || run["state"] == "awaiting_approval")
-                })
+            runs.iter().any(|run| {
+                run["action"] == action
+                    && (run["state"] == "done" || run["state"] == "awaiting_approval")
+            })
         })
     });
     incident["actions"]

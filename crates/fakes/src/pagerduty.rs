@@ -236,6 +236,72 @@ fn note_json(schema: &Value, id: &str, content: &str) -> Value {
     )
 }
 
+/// `X-PagerDuty-Signature` for `body` under subscription secret `secret`:
+/// `v1=` and the hex HMAC-SHA256 of the raw body, as PagerDuty signs v3
+/// webhooks.
+pub fn sign_pagerduty_webhook(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key length");
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("v1={hex}")
+}
+
+/// A v3 webhook body for `event_type` (`incident.triggered`, …) about
+/// incident `incident_id` on service `service_id` titled `title`, shaped
+/// like PagerDuty's own (`shared/fixtures/pagerduty`); `event_id` is the
+/// event's unique id.
+pub fn incident_webhook(
+    event_type: &str,
+    event_id: &str,
+    incident_id: &str,
+    service_id: &str,
+    title: &str,
+) -> Value {
+    let status = match event_type {
+        "incident.acknowledged" => "acknowledged",
+        "incident.resolved" => "resolved",
+        _ => "triggered",
+    };
+    json!({
+        "event": {
+            "id": event_id,
+            "event_type": event_type,
+            "resource_type": "incident",
+            "occurred_at": "2026-01-02T03:04:05.678Z",
+            "agent": null,
+            "client": null,
+            "data": {
+                "id": incident_id,
+                "type": "incident",
+                "self": format!("https://api.pagerduty.com/incidents/{incident_id}"),
+                "html_url": format!("https://acme.pagerduty.com/incidents/{incident_id}"),
+                "number": 1,
+                "status": status,
+                "incident_key": event_id,
+                "created_at": "2026-01-02T03:04:05Z",
+                "title": title,
+                "service": {
+                    "html_url": format!("https://acme.pagerduty.com/services/{service_id}"),
+                    "id": service_id,
+                    "self": format!("https://api.pagerduty.com/services/{service_id}"),
+                    "summary": "checkout",
+                    "type": "service_reference"
+                },
+                "assignees": [],
+                "escalation_policy": null,
+                "teams": [],
+                "priority": null,
+                "urgency": "high",
+                "conference_bridge": null,
+                "resolve_reason": null
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,70 +361,4 @@ mod tests {
         assert_eq!(fake.errors().len(), 1, "{:?}", fake.errors());
         assert_eq!(fake.incidents()[0].status, "triggered");
     }
-}
-
-/// `X-PagerDuty-Signature` for `body` under subscription secret `secret`:
-/// `v1=` and the hex HMAC-SHA256 of the raw body, as PagerDuty signs v3
-/// webhooks.
-pub fn sign_pagerduty_webhook(secret: &str, body: &[u8]) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
-        .expect("hmac takes any key length");
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!("v1={hex}")
-}
-
-/// A v3 webhook body for `event_type` (`incident.triggered`, …) about
-/// incident `incident_id` on service `service_id` titled `title`, shaped
-/// like PagerDuty's own (`shared/fixtures/pagerduty`); `event_id` is the
-/// event's unique id.
-pub fn incident_webhook(
-    event_type: &str,
-    event_id: &str,
-    incident_id: &str,
-    service_id: &str,
-    title: &str,
-) -> Value {
-    let status = match event_type {
-        "incident.acknowledged" => "acknowledged",
-        "incident.resolved" => "resolved",
-        _ => "triggered",
-    };
-    json!({
-        "event": {
-            "id": event_id,
-            "event_type": event_type,
-            "resource_type": "incident",
-            "occurred_at": "2026-01-02T03:04:05.678Z",
-            "agent": null,
-            "client": null,
-            "data": {
-                "id": incident_id,
-                "type": "incident",
-                "self": format!("https://api.pagerduty.com/incidents/{incident_id}"),
-                "html_url": format!("https://acme.pagerduty.com/incidents/{incident_id}"),
-                "number": 1,
-                "status": status,
-                "incident_key": event_id,
-                "created_at": "2026-01-02T03:04:05Z",
-                "title": title,
-                "service": {
-                    "html_url": format!("https://acme.pagerduty.com/services/{service_id}"),
-                    "id": service_id,
-                    "self": format!("https://api.pagerduty.com/services/{service_id}"),
-                    "summary": "checkout",
-                    "type": "service_reference"
-                },
-                "assignees": [],
-                "escalation_policy": null,
-                "teams": [],
-                "priority": null,
-                "urgency": "high",
-                "conference_bridge": null,
-                "resolve_reason": null
-            }
-        }
-    })
 }

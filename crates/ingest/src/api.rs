@@ -252,7 +252,13 @@ pub(crate) async fn incident(
     body["attempts"] = json!(jobs.iter().map(|job| job.attempts).sum::<i64>());
     body["jobs"] = json!(jobs);
     body["timeline"] = json!(timeline);
-    body["linked"] = json!(state.store.linked_incidents(id).await.map_err(store_error)?);
+    body["linked"] = json!(
+        state
+            .store
+            .linked_incidents(id)
+            .await
+            .map_err(store_error)?
+    );
     body["actions"] = json!(
         state
             .store

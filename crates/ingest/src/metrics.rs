@@ -261,7 +261,9 @@ impl Metrics {
         for (kind, n) in lock(&self.reproductions).iter() {
             let _ = writeln!(out, "suture_reproductions_total{{kind=\"{kind}\"}} {n}");
         }
-        out.push_str("# HELP suture_actions_total Runs of recovery actions, by action and result.\n");
+        out.push_str(
+            "# HELP suture_actions_total Runs of recovery actions, by action and result.\n",
+        );
         out.push_str("# TYPE suture_actions_total counter\n");
         for ((action, result), n) in lock(&self.actions).iter() {
             let _ = writeln!(
@@ -280,9 +282,14 @@ impl Metrics {
         out.push_str("# HELP suture_incidents_observed_total Incidents held back as observed (not worth a round on their own), by reason.\n");
         out.push_str("# TYPE suture_incidents_observed_total counter\n");
         for (reason, n) in lock(&self.observed).iter() {
-            let _ = writeln!(out, "suture_incidents_observed_total{{reason=\"{reason}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "suture_incidents_observed_total{{reason=\"{reason}\"}} {n}"
+            );
         }
-        out.push_str("# HELP suture_rounds_deferred_total Rounds held back by a limit, by the limit.\n");
+        out.push_str(
+            "# HELP suture_rounds_deferred_total Rounds held back by a limit, by the limit.\n",
+        );
         out.push_str("# TYPE suture_rounds_deferred_total counter\n");
         for (limit, n) in lock(&self.deferred).iter() {
             let _ = writeln!(out, "suture_rounds_deferred_total{{limit=\"{limit}\"}} {n}");
@@ -290,7 +297,11 @@ impl Metrics {
         out.push_str("# HELP suture_llm_tokens_total LLM tokens spent, by repository.\n");
         out.push_str("# TYPE suture_llm_tokens_total counter\n");
         for (repo, n) in lock(&self.llm_tokens).iter() {
-            let _ = writeln!(out, "suture_llm_tokens_total{{repo=\"{}\"}} {n}", label(repo));
+            let _ = writeln!(
+                out,
+                "suture_llm_tokens_total{{repo=\"{}\"}} {n}",
+                label(repo)
+            );
         }
         out.push_str("# HELP suture_job_step_duration_seconds Time spent in a pipeline step, by step and outcome.\n");
         out.push_str("# TYPE suture_job_step_duration_seconds histogram\n");

@@ -353,7 +353,9 @@ async fn command_from(
             let round = store
                 .start_round(
                     incident_id,
-                    Some(&json!({"guidance": guidance, "requested_by": login, "trigger": "manual"})),
+                    Some(
+                        &json!({"guidance": guidance, "requested_by": login, "trigger": "manual"}),
+                    ),
                     &message,
                 )
                 .await?;

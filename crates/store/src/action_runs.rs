@@ -115,8 +115,12 @@ where
         approved_by: row.try_get("approved_by")?,
         detail,
         created_at: from_millis(row.try_get("created_at")?),
-        started_at: row.try_get::<Option<i64>, _>("started_at")?.map(from_millis),
-        finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(from_millis),
+        started_at: row
+            .try_get::<Option<i64>, _>("started_at")?
+            .map(from_millis),
+        finished_at: row
+            .try_get::<Option<i64>, _>("finished_at")?
+            .map(from_millis),
     })
 }
 
@@ -280,8 +284,12 @@ impl Store {
     }
 
     /// The runs of incident `incident_id`, oldest first.
-    pub async fn incident_action_runs(&self, incident_id: i64) -> Result<Vec<ActionRun>, StoreError> {
-        let sql = format!("SELECT {RUN_COLUMNS} FROM action_runs WHERE incident_id = $1 ORDER BY id");
+    pub async fn incident_action_runs(
+        &self,
+        incident_id: i64,
+    ) -> Result<Vec<ActionRun>, StoreError> {
+        let sql =
+            format!("SELECT {RUN_COLUMNS} FROM action_runs WHERE incident_id = $1 ORDER BY id");
         dispatch!(self, pool => {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(incident_id).fetch_all(pool).await?;
             rows.iter().map(run_from_row).collect()

@@ -72,10 +72,27 @@ async fn jobs(store: &Store, incident_id: i64) -> Vec<String> {
 async fn links_go_both_ways_once(store: Store) {
     let (sentry_signal, sentry) = signal(&store, "sentry_sdk", "event", "e1", "1").await;
     let (page, pagerduty) = signal(&store, "pagerduty", "incident.triggered", "P1", "PSVC").await;
-    let (_, acknowledged) = signal(&store, "pagerduty", "incident.acknowledged", "P2", "PSVC").await;
-    assert!(jobs(&store, sentry).await.contains(&JobKind::Respond { signal_id: sentry_signal }.to_string()));
-    assert!(jobs(&store, pagerduty).await.contains(&format!("respond/{page}")));
-    assert!(jobs(&store, acknowledged).await.iter().all(|kind| !kind.starts_with("respond/")));
+    let (_, acknowledged) =
+        signal(&store, "pagerduty", "incident.acknowledged", "P2", "PSVC").await;
+    assert!(
+        jobs(&store, sentry).await.contains(
+            &JobKind::Respond {
+                signal_id: sentry_signal
+            }
+            .to_string()
+        )
+    );
+    assert!(
+        jobs(&store, pagerduty)
+            .await
+            .contains(&format!("respond/{page}"))
+    );
+    assert!(
+        jobs(&store, acknowledged)
+            .await
+            .iter()
+            .all(|kind| !kind.starts_with("respond/"))
+    );
 
     let near = store
         .active_incidents_near(
@@ -90,13 +107,30 @@ async fn links_go_both_ways_once(store: Store) {
         .unwrap();
     assert_eq!(near, [sentry]);
     let elsewhere = store
-        .active_incidents_near(&["sentry_sdk"], Some(&["2".to_owned()]), &[], Utc::now(), chrono::Duration::seconds(900), 10)
+        .active_incidents_near(
+            &["sentry_sdk"],
+            Some(&["2".to_owned()]),
+            &[],
+            Utc::now(),
+            chrono::Duration::seconds(900),
+            10,
+        )
         .await
         .unwrap();
     assert!(elsewhere.is_empty());
 
-    assert!(store.link_incidents(pagerduty, sentry, "to sentry", "to pagerduty").await.unwrap());
-    assert!(!store.link_incidents(sentry, pagerduty, "again", "again").await.unwrap());
+    assert!(
+        store
+            .link_incidents(pagerduty, sentry, "to sentry", "to pagerduty")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .link_incidents(sentry, pagerduty, "again", "again")
+            .await
+            .unwrap()
+    );
     assert_eq!(store.linked_incidents(pagerduty).await.unwrap(), [sentry]);
     assert_eq!(store.linked_incidents(sentry).await.unwrap(), [pagerduty]);
     for (id, note) in [(pagerduty, "to sentry"), (sentry, "to pagerduty")] {
@@ -125,32 +159,93 @@ async fn runs_begin_once_and_approve_once(store: Store) {
         detail: None,
         message: "planned",
     };
-    let auto = store.plan_action_run(&run("restart", run_state::QUEUED)).await.unwrap().unwrap();
-    assert_eq!(store.plan_action_run(&run("restart", run_state::QUEUED)).await.unwrap(), None);
-    assert!(jobs(&store, incident).await.contains(&format!("action/{auto}")));
+    let auto = store
+        .plan_action_run(&run("restart", run_state::QUEUED))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .plan_action_run(&run("restart", run_state::QUEUED))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        jobs(&store, incident)
+            .await
+            .contains(&format!("action/{auto}"))
+    );
     assert!(store.start_action_run(auto).await.unwrap());
-    assert!(!store.start_action_run(auto).await.unwrap(), "a run begins once");
-    let (count, last) = store.action_usage("restart", Utc::now() - chrono::Duration::hours(1)).await.unwrap();
+    assert!(
+        !store.start_action_run(auto).await.unwrap(),
+        "a run begins once"
+    );
+    let (count, last) = store
+        .action_usage("restart", Utc::now() - chrono::Duration::hours(1))
+        .await
+        .unwrap();
     assert_eq!(count, 1);
     assert!(last.is_some());
-    assert!(store.finish_action_run(auto, "ok", &serde_json::json!({"exit": 0}), "done").await.unwrap());
-    assert!(!store.finish_action_run(auto, "failed", &serde_json::json!({}), "again").await.unwrap());
-    assert_eq!(store.action_run(auto).await.unwrap().unwrap().result.as_deref(), Some("ok"));
+    assert!(
+        store
+            .finish_action_run(auto, "ok", &serde_json::json!({"exit": 0}), "done")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_action_run(auto, "failed", &serde_json::json!({}), "again")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .action_run(auto)
+            .await
+            .unwrap()
+            .unwrap()
+            .result
+            .as_deref(),
+        Some("ok")
+    );
 
     let waiting = store
         .plan_action_run(&run("scale", run_state::AWAITING_APPROVAL))
         .await
         .unwrap()
         .unwrap();
-    assert!(!jobs(&store, incident).await.contains(&format!("action/{waiting}")));
-    let before = store.approve_action_run(waiting, "alice", "approved").await.unwrap().unwrap();
+    assert!(
+        !jobs(&store, incident)
+            .await
+            .contains(&format!("action/{waiting}"))
+    );
+    let before = store
+        .approve_action_run(waiting, "alice", "approved")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(before.state, run_state::AWAITING_APPROVAL);
-    let again = store.approve_action_run(waiting, "bob", "approved").await.unwrap().unwrap();
+    let again = store
+        .approve_action_run(waiting, "bob", "approved")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again.state, run_state::QUEUED);
     assert_eq!(again.approved_by.as_deref(), Some("alice"));
-    assert!(jobs(&store, incident).await.contains(&format!("action/{waiting}")));
-    assert_eq!(store.approve_action_run(999_999, "x", "y").await.unwrap(), None);
+    assert!(
+        jobs(&store, incident)
+            .await
+            .contains(&format!("action/{waiting}"))
+    );
+    assert_eq!(
+        store.approve_action_run(999_999, "x", "y").await.unwrap(),
+        None
+    );
     let listed = store.incident_action_runs(incident).await.unwrap();
-    assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), [auto, waiting]);
+    assert_eq!(
+        listed.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [auto, waiting]
+    );
     assert_eq!(store.recent_action_runs(1).await.unwrap()[0].id, waiting);
 }

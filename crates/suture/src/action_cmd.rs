@@ -67,7 +67,10 @@ pub(crate) fn run(args: &ActionArgs) -> Result<(), CommandError> {
                 "there is no action run {id} (GET /api/actions lists them)"
             ))),
             Some(run) if run.state == store::run_state::AWAITING_APPROVAL => {
-                println!("approved run {id} of action {} on incident #{}: queued", run.action, run.incident_id);
+                println!(
+                    "approved run {id} of action {} on incident #{}: queued",
+                    run.action, run.incident_id
+                );
                 Ok(())
             }
             Some(run) => Err(CommandError::bad_input(anyhow::anyhow!(

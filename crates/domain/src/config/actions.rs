@@ -417,10 +417,12 @@ mod tests {
     fn templates_fill_with_escaped_strings() {
         let title = "boom \"},\"admin\":true,{\"x\":\"\n$(touch /tmp/x) `id`";
         let values = BTreeMap::from([("title", title.to_owned()), ("incident_id", "7".into())]);
-        let body = request(r#"{"flag": "checkout", "on": false, "incident": {{title}}, "id": {{ incident_id }}}"#)
-            .body_json(&values)
-            .unwrap()
-            .unwrap();
+        let body = request(
+            r#"{"flag": "checkout", "on": false, "incident": {{title}}, "id": {{ incident_id }}}"#,
+        )
+        .body_json(&values)
+        .unwrap()
+        .unwrap();
         assert_eq!(body["incident"], title);
         assert_eq!(body["id"], "7");
         assert_eq!(body.as_object().unwrap().len(), 4, "{body}");
@@ -431,7 +433,12 @@ mod tests {
     #[test]
     fn bad_templates_are_refused() {
         let empty = BTreeMap::new();
-        assert!(request("{\"a\": {{secret}}}").body_json(&empty).unwrap_err().contains("{{secret}}"));
+        assert!(
+            request("{\"a\": {{secret}}}")
+                .body_json(&empty)
+                .unwrap_err()
+                .contains("{{secret}}")
+        );
         assert!(request("{\"a\": \"{{title}}\"}").body_json(&empty).is_err());
         assert!(request("{\"a\": {{title}").body_json(&empty).is_err());
         assert_eq!(HttpRequestConfig::default().body_json(&empty), Ok(None));
@@ -447,7 +454,10 @@ mod tests {
         assert!(secret_variables("${HOME}").is_err());
         assert!(secret_variables("${SUTURE_x}").is_err());
         let lookup = |name: &str| (name == "SUTURE_T").then(|| "s3cret".to_owned());
-        assert_eq!(expand_secrets("Bearer ${SUTURE_T}!", lookup), "Bearer s3cret!");
+        assert_eq!(
+            expand_secrets("Bearer ${SUTURE_T}!", lookup),
+            "Bearer s3cret!"
+        );
         assert_eq!(expand_secrets("${SUTURE_U}", lookup), "");
     }
 
@@ -478,7 +488,13 @@ max_runs_per_hour = 0
         )
         .unwrap();
         assert_eq!(config.actions[0].mode, ActionMode::Auto);
-        assert!(config.actions[0].r#match.title_regex().unwrap().is_match("worker 3 down"));
+        assert!(
+            config.actions[0]
+                .r#match
+                .title_regex()
+                .unwrap()
+                .is_match("worker 3 down")
+        );
         let problems: Vec<String> = config.validate().iter().map(|p| p.key.clone()).collect();
         assert_eq!(
             problems,

@@ -40,8 +40,7 @@ pub(super) async fn until_healthy(
     env: &[(String, String)],
     fields: &BTreeMap<&str, String>,
 ) -> Result<Option<(bool, Value)>, Stop> {
-    let deadline =
-        tokio::time::Instant::now() + Duration::from_secs(action.check_timeout_seconds);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(action.check_timeout_seconds);
     let mut looks = 0_u32;
     loop {
         let Some((healthy, mut record)) = once(action, env, fields).await? else {

@@ -44,8 +44,8 @@ pub(super) async fn run(
         ..SandboxConfig::default()
     };
     let text = command.to_owned();
-    let outcome = blocking(move || Ok(repo::sandbox::run(&config, &std::env::temp_dir(), &text)))
-        .await?;
+    let outcome =
+        blocking(move || Ok(repo::sandbox::run(&config, &std::env::temp_dir(), &text))).await?;
     // A command that could not be started is a run that failed, on the
     // record like any other.
     let outcome = match outcome {

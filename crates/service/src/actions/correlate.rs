@@ -46,7 +46,14 @@ pub(super) async fn link(ctx: &Ctx<'_>, incident: &Incident) -> Result<Vec<i64>,
             return Ok(Vec::new());
         };
         let ids = store
-            .active_incidents_near(SENTRY_SOURCES, None, CLOSED, incident.first_seen, window, MAX_LINKS)
+            .active_incidents_near(
+                SENTRY_SOURCES,
+                None,
+                CLOSED,
+                incident.first_seen,
+                window,
+                MAX_LINKS,
+            )
             .await?;
         let mut same_repo = Vec::new();
         for id in ids {

@@ -34,7 +34,9 @@ pub(super) async fn escalate(
         incident.id
     );
     for candidate in &incidents {
-        let attempts = store.attempts_for_fingerprint(&candidate.fingerprint).await?;
+        let attempts = store
+            .attempts_for_fingerprint(&candidate.fingerprint)
+            .await?;
         let Some((attempt, number)) = attempts
             .iter()
             .rev()
@@ -69,5 +71,7 @@ pub(super) async fn escalate(
             return Ok(json!({"pagerduty_incident": upstream}));
         }
     }
-    Ok(json!({"nowhere": "no tracking issue and no PagerDuty incident to tell; the timeline says it"}))
+    Ok(
+        json!({"nowhere": "no tracking issue and no PagerDuty incident to tell; the timeline says it"}),
+    )
 }

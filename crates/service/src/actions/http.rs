@@ -95,7 +95,9 @@ pub(super) fn blank(text: &str, secrets: &[String]) -> String {
     secrets
         .iter()
         .filter(|secret| secret.len() >= 4)
-        .fold(text.to_owned(), |text, secret| text.replace(secret.as_str(), "***"))
+        .fold(text.to_owned(), |text, secret| {
+            text.replace(secret.as_str(), "***")
+        })
 }
 
 #[cfg(test)]
@@ -106,9 +108,16 @@ mod tests {
     #[test]
     fn secrets_are_blanked() {
         assert_eq!(
-            blank("auth=s3cret-token ok s3cret-token", &["s3cret-token".into()]),
+            blank(
+                "auth=s3cret-token ok s3cret-token",
+                &["s3cret-token".into()]
+            ),
             "auth=*** ok ***"
         );
-        assert_eq!(blank("abc", &["ab".into()]), "abc", "too short to blank safely");
+        assert_eq!(
+            blank("abc", &["ab".into()]),
+            "abc",
+            "too short to blank safely"
+        );
     }
 }

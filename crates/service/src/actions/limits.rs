@@ -53,7 +53,11 @@ pub(super) fn limit(
     if let Some(reason) = paused {
         return Some(Limit::Paused(reason.to_owned()));
     }
-    let cooldown = chrono::Duration::seconds(i64::try_from(action.cooldown_seconds).unwrap_or(i64::MAX / 1000).min(315_360_000));
+    let cooldown = chrono::Duration::seconds(
+        i64::try_from(action.cooldown_seconds)
+            .unwrap_or(i64::MAX / 1000)
+            .min(315_360_000),
+    );
     if let Some(last) = last_run
         && now < last + cooldown
     {
@@ -95,6 +99,9 @@ mod tests {
             })
         );
         assert_eq!(limit(&action(2, 30), None, 1, minute_ago, now), None);
-        assert_eq!(limit(&action(2, 30), None, 2, minute_ago, now), Some(Limit::Rate(2)));
+        assert_eq!(
+            limit(&action(2, 30), None, 2, minute_ago, now),
+            Some(Limit::Rate(2))
+        );
     }
 }

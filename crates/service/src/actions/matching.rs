@@ -35,11 +35,14 @@ pub(super) fn matches(action: &ActionConfig, facts: &Facts<'_>) -> bool {
     if rule.source.is_some_and(|wanted| wanted != source) {
         return false;
     }
-    let listed = |ids: &[String]| ids.iter().any(|id| Some(id.as_str()) == facts.project);
-    if !rule.services.is_empty() && !(source == ActionSource::Pagerduty && listed(&rule.services)) {
-        return false;
-    }
-    if !rule.projects.is_empty() && !(source == ActionSource::Sentry && listed(&rule.projects)) {
+    // Services are PagerDuty's ids and projects Sentry's: a listed id
+    // matches only on its own source.
+    let listed = |ids: &[String], on: ActionSource| {
+        ids.is_empty() || (source == on && ids.iter().any(|id| Some(id.as_str()) == facts.project))
+    };
+    if !listed(&rule.services, ActionSource::Pagerduty)
+        || !listed(&rule.projects, ActionSource::Sentry)
+    {
         return false;
     }
     if !rule.states.is_empty() && !rule.states.iter().any(|state| state == facts.state) {
@@ -80,12 +83,36 @@ mod tests {
             "match = { source = \"pagerduty\", services = [\"PABC123\"], title = \"worker.*down\" }",
         );
         assert!(matches(&restart, &PAGE));
-        assert!(!matches(&restart, &Facts { project: Some("POTHER"), ..PAGE }));
-        assert!(!matches(&restart, &Facts { title: "disk full", ..PAGE }));
-        assert!(!matches(&restart, &Facts { source: "sentry_sdk", ..PAGE }));
+        assert!(!matches(
+            &restart,
+            &Facts {
+                project: Some("POTHER"),
+                ..PAGE
+            }
+        ));
+        assert!(!matches(
+            &restart,
+            &Facts {
+                title: "disk full",
+                ..PAGE
+            }
+        ));
+        assert!(!matches(
+            &restart,
+            &Facts {
+                source: "sentry_sdk",
+                ..PAGE
+            }
+        ));
         let states = action("match = { states = [\"new\", \"observed\"] }");
         assert!(matches(&states, &PAGE));
-        assert!(!matches(&states, &Facts { state: "resolved", ..PAGE }));
+        assert!(!matches(
+            &states,
+            &Facts {
+                state: "resolved",
+                ..PAGE
+            }
+        ));
     }
 
     /// Sources map onto `pagerduty` and `sentry`; forge deliveries never
@@ -94,10 +121,28 @@ mod tests {
     fn sources_and_ids() {
         let any = action("");
         assert!(matches(&any, &PAGE));
-        assert!(matches(&any, &Facts { source: "sentry_webhook", ..PAGE }));
-        assert!(!matches(&any, &Facts { source: "github", ..PAGE }));
+        assert!(matches(
+            &any,
+            &Facts {
+                source: "sentry_webhook",
+                ..PAGE
+            }
+        ));
+        assert!(!matches(
+            &any,
+            &Facts {
+                source: "github",
+                ..PAGE
+            }
+        ));
         let project = action("match = { projects = [\"PABC123\"] }");
         assert!(!matches(&project, &PAGE), "a service id is not a project");
-        assert!(matches(&project, &Facts { source: "sentry_sdk", ..PAGE }));
+        assert!(matches(
+            &project,
+            &Facts {
+                source: "sentry_sdk",
+                ..PAGE
+            }
+        ));
     }
 }

@@ -169,8 +169,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>, run_id: i64) -> Result<(), Stop> {
             // It began before a crash or a lost lease: whatever it did is
             // done; it is never started twice.
             let detail = json!({"error": "interrupted after it began; not repeated"});
-            let message = format!("action {} interrupted after it began; not repeated", run.action);
-            if store.finish_action_run(run.id, "failed", &detail, &message).await? {
+            let message = format!(
+                "action {} interrupted after it began; not repeated",
+                run.action
+            );
+            if store
+                .finish_action_run(run.id, "failed", &detail, &message)
+                .await?
+            {
                 ctx.metrics().action(&run.action, "failed");
             }
             return Ok(());
@@ -189,7 +195,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>, run_id: i64) -> Result<(), Stop> {
     else {
         let detail = json!({"error": "the action is no longer configured"});
         let message = format!("action {} not run: no longer configured", run.action);
-        store.finish_action_run(run.id, "failed", &detail, &message).await?;
+        store
+            .finish_action_run(run.id, "failed", &detail, &message)
+            .await?;
         return Ok(());
     };
     let mut detail = json!({"triggered_by": run.triggered_by, "approved_by": run.approved_by});
@@ -222,7 +230,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>, run_id: i64) -> Result<(), Stop> {
             let sent = http::send_request(request, &fields, timeout).await?;
             (sent.passed, sent.record)
         }
-        (None, None) => (false, json!({"error": "neither run nor http is configured"})),
+        (None, None) => (
+            false,
+            json!({"error": "neither run nor http is configured"}),
+        ),
     };
     detail["run"] = record;
     let result = if !ran {
@@ -301,7 +312,13 @@ fn would(action: &ActionConfig) -> Value {
 }
 
 fn one_line(text: &str) -> String {
-    let line: String = text.lines().next().unwrap_or_default().chars().take(120).collect();
+    let line: String = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(120)
+        .collect();
     if line.len() < text.len() {
         format!("{line}…")
     } else {
