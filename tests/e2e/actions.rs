@@ -374,9 +374,13 @@ fn a_page_joins_its_trace_and_is_resolved_by_its_fix() {
     let pagerduty = block_on(FakePagerDuty::start(PD_KEY, &["PSHOP1"]));
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("rolled-back");
+    // The error's own auto action runs while the fix is prepared: the
+    // round still runs, and the pull request says what was done.
     let extra = format!(
         "{}[[actions]]\nname = \"rollback\"\nmatch = {{ source = \"pagerduty\" }}\n\
-         run = \"touch {}\"\nmode = \"approve\"\n",
+         run = \"touch {}\"\nmode = \"approve\"\n\
+         [[actions]]\nname = \"drain-queue\"\nmatch = {{ source = \"sentry\" }}\n\
+         run = \"true\"\nmode = \"auto\"\n",
         pagerduty_config(&pagerduty),
         marker.display()
     );
@@ -396,6 +400,12 @@ fn a_page_joins_its_trace_and_is_resolved_by_its_fix() {
     assert_eq!(proposed["state"], "proposed", "{proposed:#}");
     let pull = world.github.pulls()[0].clone();
     let tracking = world.github.issues()[0].clone();
+    assert_eq!(proposed["actions"][0]["result"], "ok", "{proposed:#}");
+    let body = pull.body.clone().unwrap_or_default();
+    assert!(
+        body.contains("Done at runtime") && body.contains("drain-queue"),
+        "{body}"
+    );
 
     page(&serve, "PSHOP1", "PSHOPSVC", "checkout is failing");
     let page_id = incident_of(&serve, "PSHOP1")["id"].as_i64().unwrap();

@@ -1053,6 +1053,14 @@ fn render_default<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::Null) => "none".to_owned(),
         Ok(serde_json::Value::String(text)) => format!("{text:?}"),
+        // A table whose fields all default to nothing (`actions[].match`).
+        Ok(serde_json::Value::Object(fields))
+            if fields
+                .values()
+                .all(|value| value.is_null() || value.as_array().is_some_and(Vec::is_empty)) =>
+        {
+            "{}".to_owned()
+        }
         Ok(other) => other.to_string(),
         Err(_) => "?".to_owned(),
     }

@@ -13,7 +13,11 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::queue::queue_job;
-use crate::{JobKind, Store, StoreError, begin_write, dispatch, from_millis, millis};
+use crate::{Db, JobKind, Store, StoreError, begin_write, dispatch, from_millis, millis};
+
+/// The first key of the PostgreSQL advisory locks runs of one action begin
+/// under (the second is a hash of the action's name).
+const ACTION_LOCK_CLASS: i32 = 0x5375_4163; // "SuAc"
 
 /// Where a run is.
 pub mod run_state {
@@ -214,21 +218,54 @@ impl Store {
         })
     }
 
-    /// Records that run `id` begins now: answers `false`, writing nothing,
-    /// unless it was queued (a run that began once never begins again).
-    pub async fn start_action_run(&self, id: i64) -> Result<bool, StoreError> {
+    /// Records that run `id` begins now, unless another run of the same
+    /// action began within `cooldown` (two jobs racing past the limits
+    /// check): answers `false`, writing nothing, unless it was queued and
+    /// no such run began (a run that began once never begins again). Runs
+    /// of one action begin one at a time (SQLite's write lock; a
+    /// transaction-scoped advisory lock on the action's name on
+    /// PostgreSQL).
+    pub async fn start_action_run(
+        &self,
+        id: i64,
+        cooldown: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let now = Utc::now();
         dispatch!(self, pool => {
-            Ok(sqlx::query(
-                "UPDATE action_runs SET state = $2, started_at = $3 WHERE id = $1 AND state = $4",
+            let mut tx = begin_write!(self, pool);
+            let action: Option<String> =
+                sqlx::query_scalar("SELECT action FROM action_runs WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(action) = action else {
+                tx.rollback().await?;
+                return Ok(false);
+            };
+            if matches!(self.db, Db::Postgres(_)) {
+                sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+                    .bind(ACTION_LOCK_CLASS)
+                    .bind(crate::documents::lock_key(&action))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let began = sqlx::query(
+                "UPDATE action_runs SET state = $2, started_at = $3 WHERE id = $1 AND state = $4 \
+                 AND NOT EXISTS (SELECT 1 FROM action_runs other WHERE other.action = $5 \
+                 AND other.id <> $1 AND other.started_at IS NOT NULL AND other.started_at > $6)",
             )
             .bind(id)
             .bind(run_state::RUNNING)
-            .bind(millis(Utc::now()))
+            .bind(millis(now))
             .bind(run_state::QUEUED)
-            .execute(pool)
+            .bind(&action)
+            .bind(millis(now - cooldown))
+            .execute(&mut *tx)
             .await?
             .rows_affected()
-                == 1)
+                == 1;
+            tx.commit().await?;
+            Ok(began)
         })
     }
 

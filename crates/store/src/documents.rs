@@ -17,7 +17,7 @@ const DOCUMENT_LOCK_CLASS: i32 = 0x5375_446f; // "SuDo"
 
 /// A stable 32-bit hash (FNV-1a) of `name`: the second key of its lock. A
 /// collision only makes two names wait for each other.
-fn lock_key(name: &str) -> i32 {
+pub(crate) fn lock_key(name: &str) -> i32 {
     let hash = name.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
         (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
     });

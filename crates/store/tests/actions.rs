@@ -176,16 +176,37 @@ async fn runs_begin_once_and_approve_once(store: Store) {
             .await
             .contains(&format!("action/{auto}"))
     );
-    assert!(store.start_action_run(auto).await.unwrap());
+    let hour = chrono::Duration::hours(1);
+    assert!(store.start_action_run(auto, hour).await.unwrap());
     assert!(
-        !store.start_action_run(auto).await.unwrap(),
+        !store.start_action_run(auto, hour).await.unwrap(),
         "a run begins once"
+    );
+    let (again, other) = signal(&store, "pagerduty", "incident.triggered", "P10", "PSVC").await;
+    let second = store
+        .plan_action_run(&NewActionRun {
+            signal_id: again,
+            incident_id: other,
+            ..run("restart", run_state::QUEUED)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !store.start_action_run(second, hour).await.unwrap(),
+        "another run of the action began within the cooldown"
+    );
+    assert!(
+        store
+            .start_action_run(second, chrono::Duration::zero())
+            .await
+            .unwrap()
     );
     let (count, last) = store
         .action_usage("restart", Utc::now() - chrono::Duration::hours(1))
         .await
         .unwrap();
-    assert_eq!(count, 1);
+    assert_eq!(count, 2);
     assert!(last.is_some());
     assert!(
         store

@@ -29,8 +29,9 @@ config_section! {
         r#match: ActionMatch = ActionMatch::default(),
         /// A command, run with `sh -c` on suture's host; incident fields
         /// reach it only as `SUTURE_ACTION`, `SUTURE_INCIDENT_ID`,
-        /// `SUTURE_INCIDENT_TITLE`, `SUTURE_INCIDENT_SOURCE` and
-        /// `SUTURE_INCIDENT_URL` in its environment. One of `run` and
+        /// `SUTURE_INCIDENT_TITLE`, `SUTURE_INCIDENT_SOURCE`,
+        /// `SUTURE_INCIDENT_URL` and `SUTURE_INCIDENT_PROJECT` in its
+        /// environment. One of `run` and
         /// `http` is required.
         run: Option<String> = None,
         /// An HTTP request instead of a command (see `actions[].http.*`).

@@ -217,7 +217,26 @@ pub(crate) async fn run(ctx: &Ctx<'_>, run_id: i64) -> Result<(), Stop> {
             return finish(ctx, &run, "not_needed", detail, &message).await;
         }
     }
-    if !store.start_action_run(run.id).await? {
+    let cooldown = chrono::Duration::seconds(
+        i64::try_from(action.cooldown_seconds)
+            .unwrap_or(i64::MAX)
+            .min(315_360_000),
+    );
+    if !store.start_action_run(run.id, cooldown).await? {
+        // Still queued: another run of the action began first, between
+        // the limits check and now.
+        if store
+            .action_run(run.id)
+            .await?
+            .is_some_and(|again| again.state == run_state::QUEUED)
+        {
+            detail["limit"] = json!("cooldown_seconds");
+            let message = format!(
+                "action {} skipped: another run of it began first (cooldown_seconds)",
+                action.name
+            );
+            return finish(ctx, &run, "skipped_limit", detail, &message).await;
+        }
         return Ok(());
     }
     let timeout = Duration::from_secs(action.timeout_seconds);
