@@ -178,7 +178,8 @@ fn flag_server(max: usize) -> (u16, Received) {
 /// server as one inert JSON string, with the header's secret sent but
 /// recorded nowhere; `dry_run` runs nothing; a failing post-check
 /// escalates with a PagerDuty note and is not retried within the cooldown;
-/// an `approve` run waits for `suture action approve`.
+/// an `approve` run waits for `suture action approve`; `suture pause`
+/// holds every action.
 #[test]
 fn actions_run_within_their_limits() {
     let dir = tempfile::tempdir().unwrap();
@@ -358,6 +359,20 @@ mode = "approve"
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
+
+    // The kill switch holds actions too: paused, a match runs nothing.
+    let paused = std::process::Command::new(tests::suture_bin())
+        .args(["pause", "--reason", "incident review", "--config"])
+        .arg(home.dir.path().join("suture.toml"))
+        .env_remove("SUTURE_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(paused.status.success(), "{paused:?}");
+    page(&serve, "PW3", "PWORK", "worker 9 down");
+    let held = run_of(&serve, "PW3", "restart-worker");
+    assert_eq!(held["result"], "skipped_limit", "{held:#}");
+    assert_eq!(held["detail"]["limit"], "paused", "{held:#}");
+    assert_eq!(lines(&work.join("runs")).len(), title_lines.len());
     assert_eq!(pagerduty.errors(), Vec::<String>::new());
 }
 

@@ -35,8 +35,9 @@ pub(crate) enum Command {
     /// Review suture's pull requests on the local forge: list, show,
     /// merge, close, comment.
     Pr(crate::pr_cmd::PrArgs),
-    /// The kill switch: stop pushes, pull requests, issues, comments and
-    /// LLM requests (everywhere, or for one repository) until `resume`.
+    /// The kill switch: stop pushes, pull requests, issues, comments, LLM
+    /// requests and recovery actions (everywhere, or for one repository)
+    /// until `resume`.
     Pause(crate::pause_cmd::PauseArgs),
     /// Lift a pause made by `suture pause`.
     Resume(crate::pause_cmd::ResumeArgs),
