@@ -106,19 +106,21 @@ pub async fn send(request: &ActionRequest<'_>) -> Result<ActionReply, ForgeError
     })
 }
 
-/// `(scheme://host[:port], /path?query)` of an absolute http(s) URL.
+/// `(scheme://host[:port], /path?query)` of an absolute http(s) URL; the
+/// path is `/` when the URL has none. `None` without a host, or with a
+/// query but no path.
 fn split_url(url: &str) -> Option<(&str, &str)> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))?;
-    let scheme = url.len() - rest.len();
-    match rest.find(['/', '?']) {
-        Some(0) | None if rest.is_empty() => None,
-        Some(slash) if rest.as_bytes()[slash] == b'/' => {
-            Some((&url[..scheme + slash], &url[scheme + slash..]))
-        }
-        Some(_) => None,
-        None => Some((url, "/")),
+    let host_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    if host_end == 0 || rest[host_end..].starts_with('?') {
+        return None;
+    }
+    let cut = url.len() - rest.len() + host_end;
+    match &url[cut..] {
+        "" => Some((url, "/")),
+        path => Some((&url[..cut], path)),
     }
 }
 

@@ -5,8 +5,10 @@
 //! The workers (`worker`) lease jobs from the store and run them by kind:
 //! a round of an incident (`pipeline`: diagnose → heal → `propose`), a
 //! forge event (`forge_events`: a merge, a close, a `/suture` command),
-//! or the verification of a merged fix (`verify`). [`forges`] builds each
-//! repository's forge and the upstream clients once, from the config.
+//! the verification of a merged fix (`verify`), or the answer to a page or
+//! a new error (`actions`: links across sources, recovery actions).
+//! [`forges`] builds each repository's forge and the upstream clients
+//! once, from the config.
 //!
 //! HTTP is served by `http_server`: HTTP/1.1 with a header read timeout,
 //! an idle timeout and a connection cap (`[server]`). The routes are
