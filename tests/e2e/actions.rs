@@ -491,3 +491,66 @@ fn a_page_joins_its_trace_and_is_resolved_by_its_fix() {
     assert_eq!(pagerduty.errors(), Vec::<String>::new());
     assert_eq!(world.github.errors(), Vec::<String>::new());
 }
+
+/// The linked fix does not hold (the error recurs on a new release during
+/// the quiet window): the PagerDuty incident gets a note saying so and is
+/// not resolved.
+#[test]
+fn a_recurrence_is_noted_on_the_linked_page() {
+    let (repo, _) = inventory();
+    let world = World::new(&repo, &[("maintainer", "maintain")]);
+    let pagerduty = block_on(FakePagerDuty::start(PD_KEY, &["PSHOP2"]));
+    let config = format!(
+        "{}pagerduty_services = [\"PSHOPSVC\"]\nsentry_projects = [\"1\"]\n",
+        world.config(&repo, &test_command(), 3600, &pagerduty_config(&pagerduty))
+    );
+    let mut home = ServeHome::new(Db::Sqlite, &config);
+    home.env = world.env();
+    home.env.extend(pagerduty_env());
+    let serve = home.start(&[]);
+    report_crash(&serve.dsn, repo.path(), "main.py", &repo.head().to_string());
+    let proposed = serve.wait_json("/api/incidents/1", PATIENCE, |incident| {
+        ["proposed", "failed", "unfixed", "observed"]
+            .contains(&incident["state"].as_str().unwrap_or(""))
+    });
+    assert_eq!(proposed["state"], "proposed", "{proposed:#}");
+    page(&serve, "PSHOP2", "PSHOPSVC", "checkout is failing");
+    let page_id = incident_of(&serve, "PSHOP2")["id"].as_i64().unwrap();
+    serve.wait_json(&format!("/api/incidents/{page_id}"), PATIENCE, |incident| {
+        incident["linked"] == serde_json::json!([1])
+    });
+    let pull = world.github.pulls()[0].clone();
+    world.github.merge_pull(pull.number);
+    let payload = world.github.pull_request_closed_webhook(pull.number);
+    assert_eq!(deliver_github(&serve, "pull_request", &payload), 200);
+    serve.wait_json("/api/incidents/1", PATIENCE, |incident| {
+        incident["state"] == "verifying"
+    });
+    report_crash(&serve.dsn, repo.path(), "main.py", "2.0.0");
+    let regressed = serve.wait_json("/api/incidents/1", PATIENCE, |incident| {
+        ["regressed", "failed"].contains(&incident["state"].as_str().unwrap_or(""))
+    });
+    assert_eq!(regressed["state"], "regressed", "{regressed:#}");
+    let deadline = Instant::now() + PATIENCE;
+    let upstream = loop {
+        let upstream = pagerduty.incidents().into_iter().next().unwrap();
+        if !upstream.notes.is_empty() || Instant::now() > deadline {
+            break upstream;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(upstream.status, "triggered", "{upstream:#?}");
+    assert!(
+        upstream
+            .notes
+            .iter()
+            .any(|note| note.contains("did not hold")
+                && note.contains(&format!("pull request #{}", pull.number))),
+        "{upstream:#?}"
+    );
+    assert_ne!(
+        serve.get_json(&format!("/api/incidents/{page_id}"))["state"],
+        "resolved"
+    );
+    assert_eq!(pagerduty.errors(), Vec::<String>::new());
+}
