@@ -152,7 +152,7 @@ pub async fn open_store(config: &Config) -> Result<Store, ServiceError> {
         },
         Ok,
     )?;
-    Store::open(
+    let mut store = Store::open(
         &database_url,
         &StoreOptions {
             max_connections: config.store.max_connections,
@@ -163,7 +163,9 @@ pub async fn open_store(config: &Config) -> Result<Store, ServiceError> {
     .map_err(|source| ServiceError::Store {
         url: store::redact_url(&database_url),
         source,
-    })
+    })?;
+    store.answer_incidents(actions::answers_incidents(config));
+    Ok(store)
 }
 
 fn create_data_dir(config: &Config) -> Result<PathBuf, ServiceError> {

@@ -145,6 +145,11 @@ pub struct Store {
     /// commit, and ids never change, so a hit is always a real row; a stale
     /// `false` only costs an idempotent update.
     incident_ids: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, bool)>>>,
+    /// Whether the write path queues a [`JobKind::Respond`] job for a
+    /// PagerDuty trigger and a new Sentry-sourced incident: only when
+    /// something answers them (recovery actions, services mapped to
+    /// repositories), see [`Store::answer_incidents`].
+    answers_incidents: bool,
 }
 
 /// Runs `$body` with `$pool` bound to the open pool, whichever it is: the
@@ -254,7 +259,16 @@ impl Store {
             db,
             description,
             incident_ids: Default::default(),
+            answers_incidents: false,
         })
+    }
+
+    /// Makes the write path queue a [`JobKind::Respond`] job for each
+    /// PagerDuty trigger and new Sentry-sourced incident (links across
+    /// sources, recovery actions); off by default, so a service with
+    /// nothing to answer them queues nothing.
+    pub fn answer_incidents(&mut self, on: bool) {
+        self.answers_incidents = on;
     }
 
     /// Which database this is.

@@ -265,7 +265,9 @@ impl Store {
         rearm_detection(&mut tx, &with_events, now).await?;
         let enqueued = settle_incidents(&mut tx, &groups, now).await?;
         let forge_jobs = enqueue_forge_jobs(&mut tx, batch, &inserted, now).await?;
-        enqueue_responses(&mut tx, batch, &inserted, &groups, now).await?;
+        if self.answers_incidents {
+            enqueue_responses(&mut tx, batch, &inserted, &groups, now).await?;
+        }
         note_deliveries(&mut tx, batch, &inserted).await?;
         tx.commit().await?;
         self.cache_incidents(

@@ -14,7 +14,9 @@ macro_rules! on_both {
                 #[tokio::test]
                 async fn $name() {
                     let dir = tempfile::tempdir().unwrap();
-                    super::$name(store::testing::fresh_sqlite(dir.path()).await).await;
+                    let mut store = store::testing::fresh_sqlite(dir.path()).await;
+                    store.answer_incidents(true);
+                    super::$name(store).await;
                 }
             )*
         }
@@ -22,7 +24,9 @@ macro_rules! on_both {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    super::$name(store::testing::fresh_postgres().await).await;
+                    let mut store = store::testing::fresh_postgres().await;
+                    store.answer_incidents(true);
+                    super::$name(store).await;
                 }
             )*
         }
@@ -74,6 +78,12 @@ async fn links_go_both_ways_once(store: Store) {
     let (page, pagerduty) = signal(&store, "pagerduty", "incident.triggered", "P1", "PSVC").await;
     let (_, acknowledged) =
         signal(&store, "pagerduty", "incident.acknowledged", "P2", "PSVC").await;
+    // A store that answers nothing (no actions, no mapped services)
+    // queues no respond job.
+    let mut quiet = store.clone();
+    quiet.answer_incidents(false);
+    let (_, unanswered) = signal(&quiet, "pagerduty", "incident.triggered", "P3", "PSVC").await;
+    assert!(jobs(&store, unanswered).await.is_empty());
     assert!(
         jobs(&store, sentry).await.contains(
             &JobKind::Respond {

@@ -44,6 +44,17 @@ pub(crate) use correlate::{note_linked, resolve_linked};
 
 use crate::job::{Ctx, Stop};
 
+/// Whether pages and new errors need answering at all: when recovery
+/// actions are configured or a repository maps PagerDuty services. Without
+/// either, the write path queues no respond job.
+pub(crate) fn answers_incidents(config: &Config) -> bool {
+    !config.actions.is_empty()
+        || config
+            .repos
+            .iter()
+            .any(|repo| !repo.pagerduty_services.is_empty())
+}
+
 /// Answers the incident delivery stored as signal `signal_id`: links the
 /// incident across sources and plans the runs of the actions it matches.
 pub(crate) async fn respond(ctx: &Ctx<'_>, signal_id: i64) -> Result<(), Stop> {
