@@ -21,7 +21,9 @@
 //! in `incident_state.rs`), queue an observed incident's `detect` job so a
 //! spike is noticed; (5) settle each incident: drop an empty new
 //! one, note a new one opened, enqueue its pipeline; (6) enqueue the forge
-//! deliveries' jobs; (7) note webhook deliveries on the timeline. Every
+//! deliveries' jobs, and the respond jobs of PagerDuty triggers and new
+//! Sentry-sourced incidents when the store answers them; (7) note webhook
+//! deliveries on the timeline. Every
 //! phase that writes is one statement per chunk of rows or only runs for
 //! the rare rows it concerns, so a batch costs a handful of round trips
 //! whatever its size.
@@ -248,7 +250,8 @@ impl Store {
     /// incidents, the state changes an event makes (wake a verification,
     /// regress a resolved incident), settle each incident (drop an empty
     /// new one, note it opened, enqueue its pipeline), enqueue the forge
-    /// deliveries' jobs, note webhook deliveries on the timeline.
+    /// deliveries' jobs and the respond jobs, note webhook deliveries on
+    /// the timeline.
     pub async fn commit_signals(
         &self,
         batch: &[NewSignal],
