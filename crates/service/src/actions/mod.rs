@@ -157,7 +157,6 @@ async fn held_back(
     } else {
         pauses
             .for_repo(&repo)
-            .or(pauses.global.as_ref())
             .map(|pause| format!("suture pause: {}", pause.reason))
     };
     let now = chrono::Utc::now();
@@ -286,7 +285,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>, run_id: i64) -> Result<(), Stop> {
         ),
     };
     if result != "ok" {
-        detail["escalated"] = escalate::escalate(ctx, &incident, &action, &message).await?;
+        // The run is over whatever the escalation does: a forge that
+        // cannot be reached now is on the record, not a reason to leave
+        // the run `running` (a retried job never starts it again).
+        detail["escalated"] = match escalate::escalate(ctx, &incident, &action, &message).await {
+            Ok(escalated) => escalated,
+            Err(Stop::Failed(cause)) => json!({"error": cause.chain()}),
+            Err(other) => return Err(other),
+        };
     }
     finish(ctx, &run, result, detail, &message).await
 }
