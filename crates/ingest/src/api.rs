@@ -191,6 +191,11 @@ pub(crate) struct ListQuery {
     limit: Option<i64>,
 }
 
+/// How many rows a list answers for `?limit=`: 100 by default, 1 to 1000.
+fn list_limit(limit: Option<i64>) -> i64 {
+    limit.unwrap_or(100).clamp(1, 1000)
+}
+
 fn store_error(error: store::StoreError) -> IngestError {
     IngestError::Store(std::sync::Arc::new(error))
 }
@@ -202,7 +207,7 @@ pub(crate) async fn incidents(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, IngestError> {
     authorize(&state, &headers)?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = list_limit(query.limit);
     let incidents = state
         .store
         .list_incidents(limit)
@@ -277,7 +282,7 @@ pub(crate) async fn actions(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, IngestError> {
     authorize(&state, &headers)?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = list_limit(query.limit);
     let runs = state
         .store
         .recent_action_runs(limit)
@@ -329,7 +334,7 @@ pub(crate) async fn releases(
         }
         Some(project) => project,
     };
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = list_limit(query.limit);
     let releases = state
         .store
         .releases(&project, limit)

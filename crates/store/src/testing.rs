@@ -142,3 +142,29 @@ pub async fn execute(store: &Store, sql: &str) {
             .expect("running test sql");
     });
 }
+
+/// Runs each named scenario, an `async fn(Store)` of the calling module, as
+/// two `#[tokio::test]`s: `sqlite::NAME` on a fresh SQLite file and
+/// `postgres::NAME` on a fresh PostgreSQL database.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    super::$name($crate::testing::fresh_sqlite(dir.path()).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::testing::fresh_postgres().await).await;
+                }
+            )*
+        }
+    };
+}

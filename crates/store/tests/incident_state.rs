@@ -7,28 +7,7 @@
 use chrono::Utc;
 use store::{IncidentState, NewSignal, Store, StoreError};
 
-/// Runs one scenario `async fn(Store)` as two tests, `sqlite` and `postgres`.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    super::$name(store::testing::fresh_sqlite(dir.path()).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(store::testing::fresh_postgres().await).await;
-                }
-            )*
-        }
-    };
-}
+use store::on_both;
 
 on_both!(
     every_listed_transition_applies_and_no_other,

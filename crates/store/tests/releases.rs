@@ -5,28 +5,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use store::{NewSignal, ReleaseStats, SignalOutcome, Store};
 
-/// Runs one scenario `async fn(Store)` as two tests, `sqlite` and `postgres`.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    super::$name(store::testing::fresh_sqlite(dir.path()).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(store::testing::fresh_postgres().await).await;
-                }
-            )*
-        }
-    };
-}
+use store::on_both;
 
 on_both!(
     releases_are_aggregates_of_their_events,

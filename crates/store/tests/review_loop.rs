@@ -8,28 +8,7 @@ use store::{
     Store, StoreError, testing,
 };
 
-/// Runs one scenario `async fn(Store)` as two tests, `sqlite` and `postgres`.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    super::$name(store::testing::fresh_sqlite(dir.path()).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(store::testing::fresh_postgres().await).await;
-                }
-            )*
-        }
-    };
-}
+use store::on_both;
 
 on_both!(
     start_round_queues_the_next_pipeline_with_its_payload,

@@ -11,27 +11,7 @@ use store::{
     Store,
 };
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    super::$name(store::testing::fresh_sqlite(dir.path()).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(store::testing::fresh_postgres().await).await;
-                }
-            )*
-        }
-    };
-}
+use store::on_both;
 
 on_both!(
     admission_counts_running_rounds_and_the_hour,
