@@ -86,11 +86,18 @@ fn real_sdk_reports_to_serve(db: Db) {
             "{id} not stored once: {keys:?}"
         );
     }
+    // The pages are served under the same per-request rules as the API.
+    let (status, _) = http(serve.addr, "GET", "/", &[], b"");
+    assert_eq!(status, 200);
     let metrics = String::from_utf8(http(serve.addr, "GET", "/metrics", &[], b"").1).unwrap();
     assert!(
         metrics.contains(
             "suture_signals_total{result=\"accepted\",source=\"sentry_sdk\",reason=\"\"} 2"
         ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("suture_http_requests_total{route=\"/\",status=\"200\"} 1"),
         "{metrics}"
     );
 }

@@ -216,6 +216,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `routes` of another surface (the pages) under the same per-request
+/// rules as ingest's own: the concurrency cap, the request timeout, the
+/// span and the request metrics.
+pub fn tracked(state: &AppState, routes: Router) -> Router {
+    routes.route_layer(middleware::from_fn_with_state(state.clone(), track))
+}
+
 /// Caps concurrent requests, runs each in a span with its route and id,
 /// and counts it by route and status.
 async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {

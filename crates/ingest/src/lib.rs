@@ -33,7 +33,7 @@ pub mod signature;
 mod webhooks;
 pub mod writer;
 
-pub use app::{AppState, IngestConfig, ReleaseCommits, router};
+pub use app::{AppState, IngestConfig, ReleaseCommits, router, tracked};
 pub use error::IngestError;
 
 /// A fresh 32-hex-char id for a delivery that carries none: unique per

@@ -91,7 +91,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         .collect();
     let pages = pages::Pages::new(store.clone(), Arc::new(config.clone()), local_forges)
         .map_err(ServiceError::Pages)?;
-    let router = ingest::router(state).merge(pages::router(pages));
+    let pages = ingest::tracked(&state, pages::router(pages));
+    let router = ingest::router(state).merge(pages);
     let listen = |source| ServiceError::Listen {
         address: config.server.listen.clone(),
         source,

@@ -302,12 +302,17 @@ async fn finish(
     ctx: &Ctx<'_>,
     run: &ActionRun,
     result: &'static str,
-    detail: Value,
+    mut detail: Value,
     message: &str,
 ) -> Result<(), Stop> {
+    // A command's output is the operator's tools talking: whatever of
+    // suture's own secrets it might echo stays off the record.
+    let redactor = agent::redact::Redactor::from_env();
+    redactor.redact_json(&mut detail);
+    let message = redactor.redact(message);
     if ctx
         .store()
-        .finish_action_run(run.id, result, &detail, message)
+        .finish_action_run(run.id, result, &detail, &message)
         .await?
     {
         ctx.metrics().action(&run.action, result);
