@@ -368,6 +368,8 @@ mod tests {
             config.repos.push(domain::config::RepoConfig {
                 name: "gone".into(),
                 path: missing,
+                // Straight to the round: no learning period to wait out.
+                learning_seconds: 0,
                 ..Default::default()
             });
         })
@@ -404,6 +406,8 @@ mod tests {
             config.repos.push(domain::config::RepoConfig {
                 name: "app".into(),
                 path: missing,
+                // Straight to the round: no learning period to wait out.
+                learning_seconds: 0,
                 ..Default::default()
             });
         })
