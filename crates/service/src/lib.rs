@@ -8,7 +8,8 @@
 //! the verification of a merged fix (`verify`), or the answer to a page or
 //! a new error (`actions`: links across sources, recovery actions).
 //! [`forges`] builds each repository's forge and the upstream clients
-//! once, from the config.
+//! once, from the config. [`demo_app`] writes the application `suture demo`
+//! heals.
 //!
 //! HTTP is served by `http_server`: HTTP/1.1 with a header read timeout,
 //! an idle timeout and a connection cap (`[server]`). The routes are
@@ -24,6 +25,7 @@
 mod actions;
 mod announce;
 mod cause;
+pub mod demo_app;
 mod detect;
 mod error;
 mod forge_events;

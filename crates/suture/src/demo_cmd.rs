@@ -1,6 +1,6 @@
 //! `suture demo`: the whole loop on a machine with nothing but the README's
 //! prerequisites. It creates a small Python application with a regression
-//! in its history ([`crate::demo`]), starts the service on it the way
+//! in its history ([`service::demo_app`]), starts the service on it the way
 //! `serve --repo` does, runs the application so that it crashes and
 //! reports to the DSN, prints the incident's page, then keeps serving (and
 //! prints each state the incident reaches) until Ctrl-C.
@@ -67,7 +67,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), CommandError> {
     let python = python(&dir)?;
     let app = dir.join("app");
     let now = chrono::Utc::now().timestamp();
-    let release = crate::demo::create(&app, now).map_err(CommandError::failure)?;
+    let release = service::demo_app::create(&app, now).map_err(CommandError::failure)?;
     let key = random_key().map_err(CommandError::failure)?;
     let file = dir.join("suture.toml");
     let config = config(&file, &app, listen, &key, &python, args.quiet_seconds)?;
@@ -147,7 +147,7 @@ impl Demo {
         );
         println!(
             "  four commits; the third, \"{}\", broke something",
-            crate::demo::CULPRIT_SUBJECT
+            service::demo_app::CULPRIT_SUBJECT
         );
         println!("  pages:      {}/", self.base);
         println!("  sentry dsn: {}", self.dsn);
@@ -304,7 +304,7 @@ fn config(
     python: &str,
     quiet_seconds: u64,
 ) -> Result<Config, CommandError> {
-    let repo = serve_cmd::only_repo(app, Some(&crate::demo::test_command(python)))?;
+    let repo = serve_cmd::only_repo(app, Some(&service::demo_app::test_command(python)))?;
     let sandbox = match repo::sandbox::probe(&Backend::Bubblewrap) {
         Ok(()) => "",
         Err(error) => {

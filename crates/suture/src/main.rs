@@ -4,7 +4,6 @@
 mod action_cmd;
 mod check_config_cmd;
 mod cli;
-mod demo;
 mod demo_cmd;
 mod diagnose_cmd;
 mod event_file;

@@ -16,8 +16,24 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use repo::git2::{Repository, RepositoryInitOptions, Signature, Time};
+
+/// Why the demo application could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoAppError {
+    /// A file or directory could not be written.
+    #[error("writing {path}")]
+    Io {
+        /// What was being written.
+        path: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// git refused a step of the history.
+    #[error("writing the demo's git history")]
+    Git(#[from] repo::git2::Error),
+}
 
 /// The files one commit writes: repository path and content.
 type Files<'a> = &'a [(&'a str, &'a str)];
@@ -37,21 +53,20 @@ const DAY: i64 = 86_400;
 
 /// The command the demo's suite runs with, for `python`: unittest, which
 /// comes with Python (pytest would be one more thing to install).
-pub(crate) fn test_command(python: &str) -> String {
+pub fn test_command(python: &str) -> String {
     format!("{python} -m unittest discover -s tests -t . -q")
 }
 
 /// The culprit's subject, as the diagnosis should name it.
-pub(crate) const CULPRIT_SUBJECT: &str = "pricing: accept codes written save-10";
+pub const CULPRIT_SUBJECT: &str = "pricing: accept codes written save-10";
 
 /// Creates the application in `dir` (which must not exist or be empty) with
 /// its history on `main`, the last commit `now` minus a day; returns the
 /// HEAD commit's id, the release the application reports.
-pub(crate) fn create(dir: &Path, now: i64) -> anyhow::Result<String> {
+pub fn create(dir: &Path, now: i64) -> Result<String, DemoAppError> {
     let mut options = RepositoryInitOptions::new();
     options.initial_head("main");
-    let git = Repository::init_opts(dir, &options)
-        .with_context(|| format!("creating a git repository in {}", dir.display()))?;
+    let git = Repository::init_opts(dir, &options)?;
     let history: [((&str, &str), i64, &str, Files<'_>); 4] = [
         (
             ANA,
@@ -89,19 +104,19 @@ pub(crate) fn create(dir: &Path, now: i64) -> anyhow::Result<String> {
             &[("README.md", README_V2)],
         ),
     ];
-    let mut head = None;
+    let mut head = String::new();
     for ((name, email), days_ago, message, files) in history {
-        head = Some(commit(
+        head = commit(
             &git,
             dir,
             (name, email),
             now - days_ago * DAY,
             message,
             files,
-        )?);
+        )?
+        .to_string();
     }
-    head.map(|oid| oid.to_string())
-        .context("the demo's history is empty")
+    Ok(head)
 }
 
 fn commit(
@@ -111,15 +126,20 @@ fn commit(
     time: i64,
     message: &str,
     files: Files<'_>,
-) -> anyhow::Result<repo::git2::Oid> {
+) -> Result<repo::git2::Oid, DemoAppError> {
     let mut index = git.index()?;
     for (path, content) in files {
         let full = dir.join(path);
         if let Some(parent) = full.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(|source| DemoAppError::Io {
+                path: parent.display().to_string(),
+                source,
+            })?;
         }
-        std::fs::write(&full, content).with_context(|| format!("writing {}", full.display()))?;
+        std::fs::write(&full, content).map_err(|source| DemoAppError::Io {
+            path: full.display().to_string(),
+            source,
+        })?;
         index.add_path(Path::new(path))?;
     }
     index.write()?;
