@@ -374,3 +374,19 @@ pub fn support_script(name: &str) -> PathBuf {
         .join("support")
         .join(name)
 }
+
+/// An incident's timeline from the API, as `(kind, message)` pairs in
+/// order.
+pub fn timeline(incident: &serde_json::Value) -> Vec<(String, String)> {
+    incident["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            (
+                entry["kind"].as_str().unwrap_or_default().to_owned(),
+                entry["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use fakes::pagerduty::{FakePagerDuty, incident_webhook, sign_pagerduty_webhook};
 use serde_json::Value;
 use tests::loop_support::{World, deliver_github, report_crash};
-use tests::serve_support::{Db, Serve, ServeHome, block_on, http};
+use tests::serve_support::{Db, Serve, ServeHome, block_on, http, timeline};
 
 use crate::heal::{inventory, test_command};
 
@@ -103,20 +103,6 @@ fn run_of(serve: &Serve, upstream: &str, action: &str) -> Value {
         .find(|run| run["action"] == action)
         .unwrap()
         .clone()
-}
-
-fn timeline(incident: &Value) -> Vec<(String, String)> {
-    incident["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|entry| {
-            (
-                entry["kind"].as_str().unwrap_or_default().to_owned(),
-                entry["message"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
 }
 
 fn lines(path: &Path) -> Vec<String> {

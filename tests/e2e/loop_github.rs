@@ -10,7 +10,7 @@ use std::time::Duration;
 use fakes::server::Fault;
 use serde_json::Value;
 use tests::loop_support::{SENTRY_ISSUE, World, branch_head, deliver_github, report_crash};
-use tests::serve_support::{Db, Serve, ServeHome};
+use tests::serve_support::{Db, Serve, ServeHome, timeline};
 
 use crate::heal::{inventory, test_command};
 
@@ -330,18 +330,4 @@ fn timeline_entry<'a>(incident: &'a Value, message_start: &str) -> &'a Value {
                 .is_some_and(|message| message.starts_with(message_start))
         })
         .unwrap_or_else(|| panic!("no timeline entry {message_start:?}: {incident:#}"))
-}
-
-fn timeline(incident: &Value) -> Vec<(String, String)> {
-    incident["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|entry| {
-            (
-                entry["kind"].as_str().unwrap_or_default().to_owned(),
-                entry["message"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
 }

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tests::loop_support::{report_crash, report_crashes};
-use tests::serve_support::{Db, Serve, ServeHome, block_on, event_envelope, http, sentry_auth};
+use tests::serve_support::{
+    Db, Serve, ServeHome, block_on, event_envelope, http, sentry_auth, timeline,
+};
 
 use crate::heal::{crash, inventory, test_command};
 use crate::releases::shop;
@@ -41,12 +43,10 @@ fn send_event(serve: &Serve, event: &Value) {
 }
 
 fn held_back_entries(incident: &Value) -> Vec<String> {
-    incident["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|entry| entry["kind"] == "held_back")
-        .map(|entry| entry["message"].as_str().unwrap_or("").to_owned())
+    timeline(incident)
+        .into_iter()
+        .filter(|(kind, _)| kind == "held_back")
+        .map(|(_, message)| message)
         .collect()
 }
 
